@@ -1,0 +1,46 @@
+//! seal-sandbox: a declarative Linux sandbox engine.
+//!
+//! A [`Spec`] says what the program sees (mounts), what it may reach (network), its
+//! environment and its limits; [`run`] creates fresh user, mount, PID, network, IPC, UTS and
+//! cgroup namespaces, builds a new root with pivot_root, applies rlimits, drops every
+//! capability, sets no_new_privs, applies Landlock and finally seccomp, then executes the
+//! program and supervises it. The engine knows nothing about Python.
+
+mod landlock_rules;
+mod pids_limit;
+mod report;
+pub mod seccomp;
+mod setup;
+mod supervisor;
+mod sys;
+
+use std::io;
+
+pub use landlock_rules::Level as LandlockLevel;
+pub use setup::EXIT_SETUP_FAILED;
+pub use spec::{Access, LandlockMode, Limits, Mount, Network, Spec};
+pub use supervisor::{run, Enforcement, Outcome, Status};
+
+pub mod spec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Spec(String),
+    #[error("cannot create the sandbox's namespaces: {0}")]
+    Namespaces(io::Error),
+    #[error("sandbox setup failed: {text}")]
+    Setup { code: i32, text: String },
+    #[error("{0}: {1}")]
+    Io(String, io::Error),
+}
+
+impl Error {
+    /// The exit code seal should use for this failure (126/127 follow the shell's meaning).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Setup { code, .. } => *code,
+            _ => EXIT_SETUP_FAILED,
+        }
+    }
+}

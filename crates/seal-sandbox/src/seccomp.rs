@@ -1,0 +1,405 @@
+//! The seccomp filter applied last, just before `execve`.
+//!
+//! A deny-list, not an allow-list: the sandboxed program is arbitrary Python with native
+//! extensions, so we refuse only the calls that attack the kernel, other processes or the
+//! sandbox itself, and keep everything a normal program needs (threads, subprocess,
+//! multiprocessing, mmap tricks of numerical libraries).
+//!
+//! The program is generated here as plain data and installed by the syscall layer.
+
+use libc::sock_filter;
+
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JEQ_K: u16 = 0x15;
+const BPF_JGE_K: u16 = 0x35;
+const BPF_JSET_K: u16 = 0x45;
+const BPF_RET_K: u16 = 0x06;
+
+pub const RET_KILL_PROCESS: u32 = 0x8000_0000;
+pub const RET_ALLOW: u32 = 0x7fff_0000;
+pub const RET_ERRNO: u32 = 0x0005_0000;
+
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+/// Offset of the low 32 bits of syscall argument `i` (seccomp_data is little-endian here).
+const fn off_arg_lo(i: u32) -> u32 {
+    16 + 8 * i
+}
+
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xC000_003E;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xC000_00B7;
+
+/// x32 system calls run on an x86_64 kernel with the same AUDIT_ARCH but bit 30 set in the
+/// number; a filter that forgets them can be bypassed by calling the x32 twin.
+#[cfg(target_arch = "x86_64")]
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+// System calls numbered from 424 on share one number on every architecture.
+const SYS_PIDFD_GETFD: u32 = 438;
+const SYS_IO_URING_SETUP: u32 = 425;
+const SYS_IO_URING_ENTER: u32 = 426;
+const SYS_IO_URING_REGISTER: u32 = 427;
+const SYS_OPEN_TREE: u32 = 428;
+const SYS_MOVE_MOUNT: u32 = 429;
+const SYS_FSOPEN: u32 = 430;
+const SYS_FSCONFIG: u32 = 431;
+const SYS_FSMOUNT: u32 = 432;
+const SYS_FSPICK: u32 = 433;
+const SYS_CLONE3: u32 = 435;
+const SYS_MOUNT_SETATTR: u32 = 442;
+const SYS_OPEN_TREE_ATTR: u32 = 467;
+
+const CLONE_NAMESPACE_FLAGS: u32 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | 0x80/* CLONE_NEWTIME */) as u32;
+
+const TIOCSTI: u32 = 0x5412;
+const TIOCLINUX: u32 = 0x541C;
+const AF_VSOCK: u32 = 40;
+
+/// Calls refused with EPERM whatever their arguments, each with the reason it is dangerous.
+fn denied_syscalls() -> Vec<(u32, &'static str)> {
+    let n = |x: libc::c_long| x as u32;
+    let mut v = vec![
+        (n(libc::SYS_ptrace), "reads and writes other processes"),
+        (
+            n(libc::SYS_process_vm_readv),
+            "reads other processes' memory",
+        ),
+        (
+            n(libc::SYS_process_vm_writev),
+            "writes other processes' memory",
+        ),
+        (SYS_PIDFD_GETFD, "steals descriptors from other processes"),
+        (n(libc::SYS_keyctl), "kernel keyrings are not namespaced"),
+        (n(libc::SYS_add_key), "kernel keyrings are not namespaced"),
+        (
+            n(libc::SYS_request_key),
+            "kernel keyrings are not namespaced",
+        ),
+        (n(libc::SYS_bpf), "large kernel attack surface"),
+        (
+            n(libc::SYS_perf_event_open),
+            "side channels and kernel attack surface",
+        ),
+        (n(libc::SYS_userfaultfd), "used to win kernel races"),
+        (
+            SYS_IO_URING_SETUP,
+            "bypasses seccomp and has a long CVE history",
+        ),
+        (
+            SYS_IO_URING_ENTER,
+            "bypasses seccomp and has a long CVE history",
+        ),
+        (
+            SYS_IO_URING_REGISTER,
+            "bypasses seccomp and has a long CVE history",
+        ),
+        (n(libc::SYS_kexec_load), "replaces the kernel"),
+        (n(libc::SYS_kexec_file_load), "replaces the kernel"),
+        (n(libc::SYS_mount), "changes the sandbox's file system view"),
+        (
+            n(libc::SYS_umount2),
+            "changes the sandbox's file system view",
+        ),
+        (SYS_MOUNT_SETATTR, "changes the sandbox's file system view"),
+        (SYS_MOVE_MOUNT, "changes the sandbox's file system view"),
+        (SYS_OPEN_TREE, "changes the sandbox's file system view"),
+        (SYS_OPEN_TREE_ATTR, "changes the sandbox's file system view"),
+        (SYS_FSOPEN, "changes the sandbox's file system view"),
+        (SYS_FSCONFIG, "changes the sandbox's file system view"),
+        (SYS_FSMOUNT, "changes the sandbox's file system view"),
+        (SYS_FSPICK, "changes the sandbox's file system view"),
+        (n(libc::SYS_pivot_root), "changes the sandbox's root"),
+        (n(libc::SYS_chroot), "changes the sandbox's root"),
+        (n(libc::SYS_setns), "joins other namespaces"),
+        (
+            n(libc::SYS_unshare),
+            "creates namespaces (user namespaces expose kernel surface)",
+        ),
+        (n(libc::SYS_init_module), "loads kernel code"),
+        (n(libc::SYS_finit_module), "loads kernel code"),
+        (n(libc::SYS_delete_module), "unloads kernel code"),
+        (n(libc::SYS_reboot), "host-global"),
+        (n(libc::SYS_swapon), "host-global"),
+        (n(libc::SYS_swapoff), "host-global"),
+        (n(libc::SYS_acct), "host-global"),
+        (n(libc::SYS_quotactl), "host-global"),
+        (n(libc::SYS_syslog), "reads the kernel log"),
+        (
+            n(libc::SYS_open_by_handle_at),
+            "escapes bind mounts by file handle",
+        ),
+        (
+            n(libc::SYS_name_to_handle_at),
+            "pairs with open_by_handle_at",
+        ),
+        (n(libc::SYS_settimeofday), "host-global clock"),
+        (n(libc::SYS_clock_settime), "host-global clock"),
+        (n(libc::SYS_clock_adjtime), "host-global clock"),
+        (n(libc::SYS_adjtimex), "host-global clock"),
+        (n(libc::SYS_vhangup), "terminal attack"),
+        (n(libc::SYS_fanotify_init), "watches file systems"),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    v.extend([
+        (n(libc::SYS_iopl), "raw I/O port access"),
+        (n(libc::SYS_ioperm), "raw I/O port access"),
+        (n(libc::SYS_uselib), "obsolete loader entry point"),
+    ]);
+    v
+}
+
+fn stmt(code: u16, k: u32) -> sock_filter {
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter { code, jt, jf, k }
+}
+
+fn ret(k: u32) -> sock_filter {
+    stmt(BPF_RET_K, k)
+}
+
+fn errno(e: i32) -> u32 {
+    RET_ERRNO | (e as u32 & 0xffff)
+}
+
+/// Emit `if nr == NR { body }` where `body` always ends in a return, so the accumulator still
+/// holds the syscall number for the next check.
+fn block(out: &mut Vec<sock_filter>, nr: u32, body: Vec<sock_filter>) {
+    debug_assert!(body.len() < 256);
+    out.push(jump(BPF_JEQ_K, nr, 0, body.len() as u8));
+    out.extend(body);
+}
+
+/// Build the filter.
+pub fn build_filter() -> Vec<sock_filter> {
+    let mut f = vec![
+        stmt(BPF_LD_W_ABS, OFF_ARCH),
+        jump(BPF_JEQ_K, AUDIT_ARCH, 1, 0),
+        // A foreign ABI (i386 via int 0x80 on x86_64) is not something a Python program needs.
+        ret(RET_KILL_PROCESS),
+        stmt(BPF_LD_W_ABS, OFF_NR),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    {
+        f.push(jump(BPF_JGE_K, X32_SYSCALL_BIT, 0, 1));
+        f.push(ret(errno(libc::ENOSYS)));
+    }
+    // clone3 passes flags in memory that seccomp cannot read: answer ENOSYS so that glibc
+    // falls back to clone(2), whose flags we can check.
+    block(&mut f, SYS_CLONE3, vec![ret(errno(libc::ENOSYS))]);
+    block(
+        &mut f,
+        libc::SYS_clone as u32,
+        vec![
+            stmt(BPF_LD_W_ABS, off_arg_lo(0)),
+            jump(BPF_JSET_K, CLONE_NAMESPACE_FLAGS, 0, 1),
+            ret(errno(libc::EPERM)),
+            ret(RET_ALLOW),
+        ],
+    );
+    // ioctl's command is an unsigned int: compare the low 32 bits only, or a caller could set
+    // high bits to slip past an exact 64-bit match (CVE-2019-10063).
+    block(
+        &mut f,
+        libc::SYS_ioctl as u32,
+        vec![
+            stmt(BPF_LD_W_ABS, off_arg_lo(1)),
+            jump(BPF_JEQ_K, TIOCSTI, 0, 1),
+            ret(errno(libc::EPERM)),
+            jump(BPF_JEQ_K, TIOCLINUX, 0, 1),
+            ret(errno(libc::EPERM)),
+            ret(RET_ALLOW),
+        ],
+    );
+    block(
+        &mut f,
+        libc::SYS_socket as u32,
+        vec![
+            stmt(BPF_LD_W_ABS, off_arg_lo(0)),
+            jump(BPF_JEQ_K, AF_VSOCK, 0, 1),
+            ret(errno(libc::EAFNOSUPPORT)),
+            ret(RET_ALLOW),
+        ],
+    );
+    for (nr, _why) in denied_syscalls() {
+        block(&mut f, nr, vec![ret(errno(libc::EPERM))]);
+    }
+    f.push(ret(RET_ALLOW));
+    f
+}
+
+/// Names of what the filter refuses, for `seal run -v` and the docs.
+pub fn describe() -> String {
+    "ptrace, process_vm_*, pidfd_getfd, keyrings, bpf, perf_event_open, userfaultfd, io_uring, \
+     kexec, modules, the mount family, pivot_root, chroot, setns, unshare, clone with namespace \
+     flags, clone3 (ENOSYS), TIOCSTI/TIOCLINUX, AF_VSOCK, clock setting, x32 and foreign ABIs"
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny interpreter for the subset of classic BPF the filter uses, so the decision logic
+    /// is checked without installing anything.
+    fn run(filter: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let mut data = [0u8; 64];
+        data[0..4].copy_from_slice(&nr.to_le_bytes());
+        data[4..8].copy_from_slice(&arch.to_le_bytes());
+        for (i, a) in args.iter().enumerate() {
+            data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
+        }
+        let mut acc = 0u32;
+        let mut pc = 0usize;
+        loop {
+            let ins = filter[pc];
+            match ins.code {
+                BPF_LD_W_ABS => {
+                    let o = ins.k as usize;
+                    acc = u32::from_le_bytes(data[o..o + 4].try_into().unwrap());
+                    pc += 1;
+                }
+                BPF_RET_K => return ins.k,
+                code => {
+                    let taken = match code {
+                        BPF_JEQ_K => acc == ins.k,
+                        BPF_JGE_K => acc >= ins.k,
+                        BPF_JSET_K => acc & ins.k != 0,
+                        _ => panic!("unexpected opcode {code:#x}"),
+                    };
+                    pc += 1 + if taken { ins.jt } else { ins.jf } as usize;
+                }
+            }
+        }
+    }
+
+    fn nr(x: libc::c_long) -> u32 {
+        x as u32
+    }
+
+    #[test]
+    fn allows_ordinary_calls() {
+        let f = build_filter();
+        for s in [
+            libc::SYS_read,
+            libc::SYS_write,
+            libc::SYS_openat,
+            libc::SYS_mmap,
+            libc::SYS_execve,
+        ] {
+            assert_eq!(run(&f, AUDIT_ARCH, nr(s), [0; 6]), RET_ALLOW);
+        }
+        // Thread creation and fork-like clone stay allowed.
+        let thread_flags =
+            (libc::CLONE_VM | libc::CLONE_FS | libc::CLONE_FILES | libc::CLONE_THREAD) as u64;
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_clone),
+                [thread_flags, 0, 0, 0, 0, 0]
+            ),
+            RET_ALLOW
+        );
+        assert_eq!(
+            run(&f, AUDIT_ARCH, nr(libc::SYS_ioctl), [1, 0x5401, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_socket),
+                [libc::AF_UNIX as u64, 1, 0, 0, 0, 0]
+            ),
+            RET_ALLOW
+        );
+    }
+
+    #[test]
+    fn denies_dangerous_calls() {
+        let f = build_filter();
+        for (s, _) in denied_syscalls() {
+            assert_eq!(
+                run(&f, AUDIT_ARCH, s, [0; 6]),
+                errno(libc::EPERM),
+                "syscall {s}"
+            );
+        }
+        assert_eq!(run(&f, AUDIT_ARCH, SYS_CLONE3, [0; 6]), errno(libc::ENOSYS));
+        let newuser = libc::CLONE_NEWUSER as u64;
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_clone),
+                [newuser, 0, 0, 0, 0, 0]
+            ),
+            errno(libc::EPERM)
+        );
+    }
+
+    #[test]
+    fn ioctl_checks_only_the_low_32_bits_of_the_command() {
+        let f = build_filter();
+        let high = 0xdead_beef_0000_0000u64;
+        for cmd in [TIOCSTI as u64, TIOCLINUX as u64, high | TIOCSTI as u64] {
+            assert_eq!(
+                run(&f, AUDIT_ARCH, nr(libc::SYS_ioctl), [0, cmd, 0, 0, 0, 0]),
+                errno(libc::EPERM)
+            );
+        }
+    }
+
+    #[test]
+    fn vsock_and_foreign_abis_are_refused() {
+        let f = build_filter();
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_socket),
+                [AF_VSOCK as u64, 1, 0, 0, 0, 0]
+            ),
+            errno(libc::EAFNOSUPPORT)
+        );
+        assert_eq!(run(&f, 0x4000_0003 /* i386 */, 0, [0; 6]), RET_KILL_PROCESS);
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                X32_SYSCALL_BIT | nr(libc::SYS_getpid),
+                [0; 6]
+            ),
+            errno(libc::ENOSYS)
+        );
+    }
+
+    #[test]
+    fn every_jump_stays_inside_the_program() {
+        let f = build_filter();
+        for (i, ins) in f.iter().enumerate() {
+            if ins.code != BPF_RET_K && ins.code != BPF_LD_W_ABS {
+                assert!(i + 1 + (ins.jt.max(ins.jf) as usize) < f.len());
+            }
+        }
+        assert!(f.len() < 4096);
+    }
+}

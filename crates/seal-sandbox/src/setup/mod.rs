@@ -1,0 +1,313 @@
+//! Everything that runs inside the new namespaces: the sandbox's init (PID 1) and the last
+//! steps of the program before `execve`.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::landlock_rules;
+use crate::report::Message;
+use crate::spec::Spec;
+use crate::sys::{self, Forked, SigSet, WaitStatus};
+
+mod rootfs;
+
+/// A failed setup step: what we were doing and the errno that stopped it.
+#[derive(Debug)]
+pub struct SetupError {
+    pub step: String,
+    pub err: io::Error,
+}
+
+impl SetupError {
+    pub fn new(step: String, err: io::Error) -> Self {
+        SetupError { step, err }
+    }
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.step, self.err)
+    }
+}
+
+/// What the child side needs, prepared by the supervisor before `clone`.
+pub struct ChildPlan<'a> {
+    pub spec: &'a Spec,
+    pub outer_uid: u32,
+    pub outer_gid: u32,
+    /// `cgroup.procs` of a cgroup prepared for this sandbox, joined before anything is forked.
+    pub cgroup_procs: Option<PathBuf>,
+    /// Enforce the PIDs limit with RLIMIT_NPROC (when no cgroup is available).
+    pub nproc_rlimit: Option<u64>,
+    /// Read end of a pipe whose write end only the supervisor holds: EOF means it died.
+    pub alive_rx: OwnedFd,
+    /// Write end of the report pipe (close-on-exec, so `execve` closes it: EOF == started).
+    pub report_tx: OwnedFd,
+    /// The supervisor's signal mask before it blocked the signals it forwards.
+    pub original_mask: SigSet,
+    /// The signals the supervisor blocked (init waits for them).
+    pub forwarded: SigSet,
+}
+
+fn send(plan: &ChildPlan<'_>, msg: &Message) {
+    // Nothing useful can be done if the supervisor is gone.
+    let _ = sys::write_all(plan.report_tx.as_raw_fd(), msg.encode().as_bytes());
+}
+
+fn fail(plan: &ChildPlan<'_>, code: i32, msg: String) -> ! {
+    send(plan, &Message::Error { code, text: msg });
+    sys::exit_now(code)
+}
+
+/// Exit code seal uses for its own failures (distinct from the program's 126/127).
+pub const EXIT_SETUP_FAILED: i32 = 125;
+
+/// Entry point of the sandbox's PID 1. Never returns.
+pub fn init_main(plan: ChildPlan<'_>) -> ! {
+    if let Err(e) = init_setup(&plan) {
+        fail(&plan, EXIT_SETUP_FAILED, e.to_string());
+    }
+    let program = match sys::fork() {
+        Ok(Forked::Child) => program_main(&plan),
+        Ok(Forked::Parent(pid)) => pid,
+        Err(e) => fail(
+            &plan,
+            EXIT_SETUP_FAILED,
+            format!("cannot fork the program: {e}"),
+        ),
+    };
+    // Only the program may hold the report pipe, so that its exec is what closes it.
+    let ChildPlan {
+        report_tx,
+        forwarded,
+        ..
+    } = plan;
+    drop(report_tx);
+    // init needs no privilege to reap and forward signals; keep none, and keep its memory
+    // and /proc entries out of reach of the program.
+    let _ = sys::drop_all_capabilities();
+    let _ = sys::set_dumpable(false);
+    reap_until(program, &forwarded)
+}
+
+fn init_setup(plan: &ChildPlan<'_>) -> Result<(), SetupError> {
+    let spec = plan.spec;
+    // If the supervisor dies (even by SIGKILL), init dies, and with it the whole PID namespace.
+    sys::set_parent_death_signal(libc::SIGKILL)
+        .map_err(|e| SetupError::new("PR_SET_PDEATHSIG".into(), e))?;
+    if sys::pipe_peer_gone(&plan.alive_rx) {
+        // The supervisor died before the death signal was armed.
+        sys::exit_now(EXIT_SETUP_FAILED);
+    }
+    write_id_maps(plan)?;
+    if let Some(procs) = &plan.cgroup_procs {
+        std::fs::write(procs, b"0")
+            .map_err(|e| SetupError::new(format!("cannot join {}", procs.display()), e))?;
+    }
+    sys::set_umask(0o022);
+    sys::sethostname(&spec.hostname).map_err(|e| SetupError::new("sethostname".into(), e))?;
+    sys::setdomainname("(none)").map_err(|e| SetupError::new("setdomainname".into(), e))?;
+    rootfs::build(&spec.mounts, spec.root_size_bytes)?;
+    sys::loopback_up()
+        .map_err(|e| SetupError::new("cannot bring the loopback interface up".into(), e))?;
+    Ok(())
+}
+
+/// Map the program's uid and gid inside to the caller's outside. One line each: the only
+/// mapping an unprivileged process may write for itself. setgroups must be denied before the
+/// gid map is accepted.
+fn write_id_maps(plan: &ChildPlan<'_>) -> Result<(), SetupError> {
+    let spec = plan.spec;
+    let w = |path: &str, data: String| {
+        std::fs::write(path, data.as_bytes()).map_err(|e| {
+            let hint = if e.raw_os_error() == Some(libc::EPERM) {
+                " (user namespaces may be restricted, e.g. by AppArmor's \
+                 restrict_unprivileged_userns; run `seal doctor`)"
+            } else {
+                ""
+            };
+            SetupError::new(format!("cannot write {path}{hint}"), e)
+        })
+    };
+    w("/proc/self/setgroups", "deny".into())?;
+    w(
+        "/proc/self/uid_map",
+        format!("{} {} 1\n", spec.uid, plan.outer_uid),
+    )?;
+    w(
+        "/proc/self/gid_map",
+        format!("{} {} 1\n", spec.gid, plan.outer_gid),
+    )?;
+    Ok(())
+}
+
+/// PID 1's loop: reap every orphan, forward signals that were sent to seal (not the ones the
+/// terminal already delivered to the program's process group), and exit with the program's
+/// status as soon as the program itself ends. Exiting tears down the PID namespace, so no
+/// daemon or double-forked child outlives the program.
+fn reap_until(program: libc::pid_t, signals: &SigSet) -> ! {
+    loop {
+        let info = match signals.wait(None) {
+            Ok(Some(i)) => i,
+            Ok(None) => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => sys::exit_now(EXIT_SETUP_FAILED),
+        };
+        if info.signo != libc::SIGCHLD {
+            if info.code != sys::SI_KERNEL {
+                let _ = sys::kill(program, info.signo);
+            }
+            continue;
+        }
+        loop {
+            match sys::waitpid(-1, true) {
+                Ok(Some((pid, status))) if pid == program => sys::exit_now(match status {
+                    WaitStatus::Exited(code) => code,
+                    WaitStatus::Signaled(sig) => 128 + sig,
+                }),
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// The program's side of the fork: the last restrictions, then `execve`.
+fn program_main(plan: &ChildPlan<'_>) -> ! {
+    let spec = plan.spec;
+    for sig in 1..=31 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            sys::default_signal(sig);
+        }
+    }
+    if let Err(e) = plan.original_mask.set_mask() {
+        fail(
+            plan,
+            EXIT_SETUP_FAILED,
+            format!("cannot restore the signal mask: {e}"),
+        );
+    }
+    if let Err(e) = std::env::set_current_dir(&spec.cwd) {
+        fail(
+            plan,
+            EXIT_SETUP_FAILED,
+            format!(
+                "working directory {} is not visible in the sandbox: {e}",
+                spec.cwd.display()
+            ),
+        );
+    }
+    let program = match resolve_program(spec) {
+        Ok(p) => p,
+        Err((code, msg)) => fail(plan, code, msg),
+    };
+    let argv: Vec<CString> = spec.argv.iter().map(|a| cstring(a)).collect();
+    let envp: Vec<CString> = spec
+        .env
+        .iter()
+        .map(|(k, v)| {
+            let mut kv = k.clone();
+            kv.push("=");
+            kv.push(v);
+            cstring(&kv)
+        })
+        .collect();
+
+    if let Err(e) = restrict_process(plan) {
+        fail(plan, EXIT_SETUP_FAILED, e);
+    }
+    let landlock = match landlock_rules::apply(spec.landlock, &spec.mounts) {
+        Ok(level) => level,
+        Err(e) => fail(plan, EXIT_SETUP_FAILED, e),
+    };
+    send(plan, &Message::Landlock(landlock));
+    if let Err(e) = sys::seccomp_install(&crate::seccomp::build_filter()) {
+        fail(
+            plan,
+            EXIT_SETUP_FAILED,
+            format!("cannot install the seccomp filter: {e}"),
+        );
+    }
+    let err = sys::execve(&cstring(program.as_os_str()), &argv, &envp);
+    let code = match err.raw_os_error() {
+        Some(libc::ENOENT) => 127,
+        _ => 126,
+    };
+    fail(
+        plan,
+        code,
+        format!("cannot execute {}: {err}", program.display()),
+    )
+}
+
+/// Descriptors, limits, capabilities, no_new_privs: in that order, because dropping
+/// capabilities first would forbid raising nothing but lowering limits is always allowed,
+/// and no_new_privs must precede Landlock and seccomp.
+fn restrict_process(plan: &ChildPlan<'_>) -> Result<(), String> {
+    let spec = plan.spec;
+    sys::cloexec_from(3).map_err(|e| format!("cannot close inherited descriptors: {e}"))?;
+    sys::setrlimit(libc::RLIMIT_CORE, 0, 0).map_err(|e| format!("RLIMIT_CORE: {e}"))?;
+    if let Some(n) = spec.limits.open_files {
+        let (_, hard) = sys::getrlimit(libc::RLIMIT_NOFILE).unwrap_or((n, n));
+        let n = n.min(hard);
+        sys::setrlimit(libc::RLIMIT_NOFILE, n, n).map_err(|e| format!("RLIMIT_NOFILE: {e}"))?;
+    }
+    if let Some(n) = plan.nproc_rlimit {
+        sys::setrlimit(libc::RLIMIT_NPROC, n, n).map_err(|e| format!("RLIMIT_NPROC: {e}"))?;
+    }
+    sys::drop_all_capabilities().map_err(|e| format!("cannot drop capabilities: {e}"))?;
+    sys::set_no_new_privs().map_err(|e| format!("cannot set no_new_privs: {e}"))?;
+    Ok(())
+}
+
+fn cstring(s: &OsStr) -> CString {
+    // Arguments and environment come from the OS or from validated CLI input and cannot hold
+    // NUL; replace one defensively rather than abort in the child.
+    let bytes: Vec<u8> = s
+        .as_bytes()
+        .iter()
+        .map(|&b| if b == 0 { b'?' } else { b })
+        .collect();
+    CString::new(bytes).expect("NUL bytes were replaced")
+}
+
+/// Find `argv[0]` the way execvp would, but in the sandbox's PATH (not the host's).
+fn resolve_program(spec: &Spec) -> Result<PathBuf, (i32, String)> {
+    let name = spec
+        .argv
+        .first()
+        .ok_or((EXIT_SETUP_FAILED, "no program given".to_string()))?;
+    if name.as_bytes().contains(&b'/') {
+        return Ok(PathBuf::from(name));
+    }
+    let path: OsString = spec
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "/usr/bin:/bin".into());
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(name);
+        if is_executable(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    Err((
+        127,
+        format!(
+            "program {:?} not found in the sandbox's PATH ({})",
+            name,
+            Path::new(&path).display()
+        ),
+    ))
+}
+
+fn is_executable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}

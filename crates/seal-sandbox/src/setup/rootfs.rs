@@ -1,0 +1,335 @@
+//! Building the sandbox's root file system inside its own mount namespace.
+//!
+//! Order matters and each step is here for a reason:
+//! 1. make every inherited mount private, so nothing we do propagates back to the host;
+//! 2. mount an empty tmpfs and pivot into it, keeping the host tree at /oldroot as the source
+//!    of bind mounts (pivot_root detaches the new root from where it was mounted, so even
+//!    host paths under that mount point stay reachable);
+//! 3. apply the spec's mounts in order;
+//! 4. mount /proc before the host tree is detached: the kernel only allows a new procfs while
+//!    a fully visible one exists in the namespace;
+//! 5. detach /oldroot and make the root itself read-only.
+
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::SetupError;
+use crate::spec::{Access, Mount};
+use crate::sys;
+
+const OLD_ROOT: &str = "/oldroot";
+/// Any directory that exists on every host serves as the mount point of the new root.
+const STAGING: &str = "/tmp";
+
+/// Host-global files under /proc that a process mapped to the host's root uid could otherwise
+/// write (sysctls, sysrq) or that describe the host's hardware.
+const PROC_READ_ONLY: &[&str] = &[
+    "sys",
+    "sysrq-trigger",
+    "irq",
+    "bus",
+    "fs",
+    "acpi",
+    "scsi",
+    "driver",
+];
+const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+fn c(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).expect("paths never contain NUL")
+}
+
+fn step<T>(what: impl FnOnce() -> String, r: io::Result<T>) -> Result<T, SetupError> {
+    r.map_err(|err| SetupError::new(what(), err))
+}
+
+/// Where a host path is reachable after the pivot.
+fn host(src: &Path) -> PathBuf {
+    let mut p = PathBuf::from(OLD_ROOT);
+    p.push(src.strip_prefix("/").unwrap_or(src));
+    p
+}
+
+fn mkdirs(p: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o755).create(p)
+}
+
+fn mount_point_for(src_is_dir: bool, dst: &Path) -> io::Result<()> {
+    if src_is_dir {
+        mkdirs(dst)
+    } else {
+        if let Some(parent) = dst.parent() {
+            mkdirs(parent)?;
+        }
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dst)
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Add attributes to a mount (and, if `recursive`, every mount below it).
+fn restrict(dst: &Path, recursive: bool, attrs: u64) -> io::Result<()> {
+    let path = c(dst);
+    match sys::mount_setattr(&path, recursive, attrs) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            // Kernels before 5.12: remount the top mount only, repeating the locked flags.
+            let mut flags = sys::mount_flags_of(&path)? | libc::MS_REMOUNT | libc::MS_BIND;
+            for (attr, ms) in [
+                (sys::MOUNT_ATTR_RDONLY, libc::MS_RDONLY),
+                (sys::MOUNT_ATTR_NOSUID, libc::MS_NOSUID),
+                (sys::MOUNT_ATTR_NODEV, libc::MS_NODEV),
+                (sys::MOUNT_ATTR_NOEXEC, libc::MS_NOEXEC),
+            ] {
+                if attrs & attr != 0 {
+                    flags |= ms;
+                }
+            }
+            sys::mount(None, &path, None, flags, None)
+        }
+        other => other,
+    }
+}
+
+fn bind(src: &Path, dst: &Path, attrs: u64) -> Result<(), SetupError> {
+    let from = host(src);
+    let meta = step(
+        || format!("cannot see {}", src.display()),
+        fs::metadata(&from),
+    )?;
+    step(
+        || format!("cannot create mount point {}", dst.display()),
+        mount_point_for(meta.is_dir(), dst),
+    )?;
+    step(
+        || format!("cannot bind {} at {}", src.display(), dst.display()),
+        sys::mount(
+            Some(&c(&from)),
+            &c(dst),
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        ),
+    )?;
+    step(
+        || format!("cannot restrict the mount at {}", dst.display()),
+        restrict(dst, true, attrs),
+    )
+}
+
+fn tmpfs(dst: &Path, mode: u32, size: u64, flags: libc::c_ulong) -> Result<(), SetupError> {
+    step(|| format!("cannot create {}", dst.display()), mkdirs(dst))?;
+    let data = CString::new(format!("mode={mode:o},size={size}")).expect("no NUL");
+    step(
+        || format!("cannot mount a tmpfs at {}", dst.display()),
+        sys::mount(Some(c"tmpfs"), &c(dst), Some(c"tmpfs"), flags, Some(&data)),
+    )
+}
+
+fn proc(dst: &Path) -> Result<(), SetupError> {
+    step(|| format!("cannot create {}", dst.display()), mkdirs(dst))?;
+    step(
+        || "cannot mount /proc (is the host's /proc masked, as in some containers?)".into(),
+        sys::mount(
+            Some(c"proc"),
+            &c(dst),
+            Some(c"proc"),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            None,
+        ),
+    )?;
+    // Nested user namespaces expose more kernel surface; the sandbox's own sysctl is the one
+    // place where a limit of 0 can be set without touching the host (seccomp also refuses
+    // unshare/clone with namespace flags; this covers what a filter cannot see).
+    step(
+        || "cannot set user.max_user_namespaces in the sandbox".into(),
+        fs::write(dst.join("sys/user/max_user_namespaces"), b"0"),
+    )?;
+    for entry in PROC_READ_ONLY {
+        let p = dst.join(entry);
+        if fs::symlink_metadata(&p).is_err() {
+            continue;
+        }
+        let cp = c(&p);
+        step(
+            || format!("cannot bind {} read-only", p.display()),
+            sys::mount(Some(&cp), &cp, None, libc::MS_BIND | libc::MS_REC, None),
+        )?;
+        step(
+            || format!("cannot make {} read-only", p.display()),
+            restrict(
+                &p,
+                true,
+                sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+fn dev(dst: &Path, shm_size: u64) -> Result<(), SetupError> {
+    tmpfs(dst, 0o755, 1 << 20, libc::MS_NOSUID | libc::MS_NOEXEC)?;
+    for node in DEV_NODES {
+        let from = Path::new("/dev").join(node);
+        if fs::metadata(host(&from)).is_err() {
+            continue;
+        }
+        // Device binds must keep device access (no nodev); read-only does not stop writes to
+        // character devices, only changes to the node itself.
+        bind(
+            &from,
+            &dst.join(node),
+            sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC | sys::MOUNT_ATTR_RDONLY,
+        )?;
+    }
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        step(
+            || format!("cannot create /dev/{name}"),
+            symlink(target, dst.join(name)),
+        )?;
+    }
+    let pts = dst.join("pts");
+    step(|| "cannot create /dev/pts".into(), mkdirs(&pts))?;
+    step(
+        || "cannot mount a private devpts at /dev/pts".into(),
+        sys::mount(
+            Some(c"devpts"),
+            &c(&pts),
+            Some(c"devpts"),
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            Some(c"newinstance,ptmxmode=0666,mode=620"),
+        ),
+    )?;
+    tmpfs(
+        &dst.join("shm"),
+        0o1777,
+        shm_size,
+        libc::MS_NOSUID | libc::MS_NODEV,
+    )?;
+    step(
+        || "cannot make /dev read-only".into(),
+        restrict(dst, false, sys::MOUNT_ATTR_RDONLY),
+    )
+}
+
+fn apply(m: &Mount) -> Result<(), SetupError> {
+    match m {
+        Mount::Bind { src, dst, access } => {
+            let mut attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+            if *access == Access::ReadOnly {
+                attrs |= sys::MOUNT_ATTR_RDONLY;
+            }
+            bind(src, dst, attrs)
+        }
+        Mount::BindIfExists { src, dst } => {
+            if fs::symlink_metadata(host(src)).is_err() {
+                return Ok(());
+            }
+            bind(
+                src,
+                dst,
+                sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+            )
+        }
+        Mount::Tmpfs {
+            dst,
+            mode,
+            size_bytes,
+        } => tmpfs(dst, *mode, *size_bytes, libc::MS_NOSUID | libc::MS_NODEV),
+        Mount::Proc { dst } => proc(dst),
+        Mount::Dev {
+            dst,
+            shm_size_bytes,
+        } => dev(dst, *shm_size_bytes),
+        Mount::File {
+            dst,
+            contents,
+            mode,
+        } => {
+            let r = (|| {
+                if let Some(parent) = dst.parent() {
+                    mkdirs(parent)?;
+                }
+                fs::write(dst, contents)?;
+                fs::set_permissions(dst, fs::Permissions::from_mode(*mode))
+            })();
+            step(|| format!("cannot write {}", dst.display()), r)
+        }
+        Mount::Symlink { target, dst } => {
+            let r = (|| {
+                if let Some(parent) = dst.parent() {
+                    mkdirs(parent)?;
+                }
+                symlink(target, dst)
+            })();
+            step(|| format!("cannot create the link {}", dst.display()), r)
+        }
+        Mount::Dir { dst, mode } => {
+            let r = fs::DirBuilder::new()
+                .recursive(true)
+                .mode(*mode)
+                .create(dst);
+            step(|| format!("cannot create {}", dst.display()), r)
+        }
+    }
+}
+
+/// Build the root described by `mounts` and switch into it. Runs as the sandbox's init,
+/// inside fresh user and mount namespaces.
+pub fn build(mounts: &[Mount], root_size: u64) -> Result<(), SetupError> {
+    step(
+        || "cannot make the mount tree private".into(),
+        sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None),
+    )?;
+    let staging = Path::new(STAGING);
+    tmpfs(staging, 0o755, root_size, libc::MS_NOSUID | libc::MS_NODEV)?;
+    step(
+        || "cannot enter the new root".into(),
+        std::env::set_current_dir(staging),
+    )?;
+    step(
+        || "cannot create /oldroot".into(),
+        fs::create_dir("oldroot"),
+    )?;
+    step(
+        || "pivot_root failed".into(),
+        sys::pivot_root(c".", c"oldroot"),
+    )?;
+    step(
+        || "cannot enter the new root".into(),
+        std::env::set_current_dir("/"),
+    )?;
+
+    for m in mounts {
+        apply(m)?;
+    }
+
+    step(
+        || "cannot detach the host's file system".into(),
+        sys::umount_detach(&c(Path::new(OLD_ROOT))),
+    )?;
+    step(|| "cannot remove /oldroot".into(), fs::remove_dir(OLD_ROOT))?;
+    step(
+        || "cannot make the root read-only".into(),
+        restrict(
+            Path::new("/"),
+            false,
+            sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+        ),
+    )
+}

@@ -1,0 +1,123 @@
+//! The declarative description of a sandbox: what the program sees, what it may do.
+//!
+//! The engine knows nothing about Python; callers (the seal CLI) translate their policy into a
+//! `Spec`. Paths in `Mount::Bind::src` are host paths; every `dst` is a path inside the sandbox.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read and execute only (mount read-only, Landlock read).
+    ReadOnly,
+    /// Writable (nosuid, nodev; Landlock read-write).
+    ReadWrite,
+}
+
+#[derive(Clone, Debug)]
+pub enum Mount {
+    /// Bind a host file or directory (recursively) at `dst`.
+    Bind {
+        src: PathBuf,
+        dst: PathBuf,
+        access: Access,
+    },
+    /// Like `Bind` but silently skipped when `src` does not exist on the host (optional system
+    /// files such as /etc/localtime).
+    BindIfExists { src: PathBuf, dst: PathBuf },
+    /// A fresh writable tmpfs.
+    Tmpfs {
+        dst: PathBuf,
+        mode: u32,
+        size_bytes: u64,
+    },
+    /// A fresh /proc of the sandbox's own PID namespace, with the host-global knobs read-only.
+    Proc { dst: PathBuf },
+    /// A minimal /dev: null, zero, full, random, urandom, tty, a private devpts and /dev/shm.
+    Dev { dst: PathBuf, shm_size_bytes: u64 },
+    /// A file with generated contents (read-only once the root is sealed).
+    File {
+        dst: PathBuf,
+        contents: Vec<u8>,
+        mode: u32,
+    },
+    /// A symbolic link.
+    Symlink { target: PathBuf, dst: PathBuf },
+    /// An empty directory.
+    Dir { dst: PathBuf, mode: u32 },
+}
+
+impl Mount {
+    pub fn dst(&self) -> &std::path::Path {
+        match self {
+            Mount::Bind { dst, .. }
+            | Mount::BindIfExists { dst, .. }
+            | Mount::Tmpfs { dst, .. }
+            | Mount::Proc { dst }
+            | Mount::Dev { dst, .. }
+            | Mount::File { dst, .. }
+            | Mount::Symlink { dst, .. }
+            | Mount::Dir { dst, .. } => dst,
+        }
+    }
+}
+
+/// How the program reaches the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Network {
+    /// A network namespace of its own with only a loopback interface (up).
+    LoopbackOnly,
+}
+
+/// How strictly Landlock must apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LandlockMode {
+    /// Use what the kernel offers and report the level reached.
+    BestEffort,
+    /// Fail the run unless every requested Landlock right is enforced.
+    Required,
+    /// Do not use Landlock.
+    Off,
+}
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Maximum number of processes and threads in the sandbox.
+    pub pids: Option<u64>,
+    /// Wall-clock limit; the whole sandbox is killed when it expires.
+    pub timeout: Option<Duration>,
+    /// RLIMIT_NOFILE.
+    pub open_files: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            pids: Some(1024),
+            timeout: None,
+            open_files: Some(4096),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// argv; `argv[0]` is searched in the `PATH` of `env` inside the sandbox unless it has a `/`.
+    pub argv: Vec<OsString>,
+    /// The complete environment of the program (nothing is inherited).
+    pub env: Vec<(OsString, OsString)>,
+    /// Working directory inside the sandbox.
+    pub cwd: PathBuf,
+    pub hostname: String,
+    /// uid and gid of the program inside the sandbox; must not be 0.
+    pub uid: u32,
+    pub gid: u32,
+    /// Size of the tmpfs that becomes `/` (it holds generated files and mount points only).
+    pub root_size_bytes: u64,
+    /// Mounts applied in order on top of an empty root.
+    pub mounts: Vec<Mount>,
+    pub network: Network,
+    pub limits: Limits,
+    pub landlock: LandlockMode,
+}

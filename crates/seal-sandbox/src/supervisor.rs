@@ -1,0 +1,224 @@
+//! The host side of a run: create the namespaces, wait for the program to start, forward
+//! signals, enforce the wall-clock limit, and report how it ended.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::landlock_rules::Level;
+use crate::pids_limit::{self, PidsLimit};
+use crate::report::Message;
+use crate::setup::{self, ChildPlan};
+use crate::spec::{Mount, Spec};
+use crate::sys::{self, Forked, SigSet, WaitStatus};
+use crate::Error;
+
+/// Signals sent to seal that are passed on to the program. SIGCHLD is only waited for.
+const FORWARDED: &[libc::c_int] = &[
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWCGROUP;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// The program ended; a program killed by signal N is reported as 128+N.
+    Exited(i32),
+    /// The wall-clock limit expired and the sandbox was killed.
+    TimedOut,
+}
+
+/// What enforced each protection during a run, for `seal run -v`.
+#[derive(Debug, Clone)]
+pub struct Enforcement {
+    pub namespaces: &'static str,
+    pub landlock: Level,
+    pub seccomp: String,
+    pub pids: String,
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: Status,
+    pub enforcement: Enforcement,
+    /// Forks refused because the PIDs limit was reached (cgroup only; 0 when unknown).
+    pub pids_limit_hits: u64,
+    pub supervisor_peak_rss_kib: Option<u64>,
+}
+
+/// Resolve host paths once, before any namespace exists, so that the child binds exactly the
+/// files the caller named, and order mounts so that parents come before what is mounted
+/// inside them.
+fn prepare(spec: &Spec) -> Result<Spec, Error> {
+    if spec.uid == 0 || spec.gid == 0 {
+        return Err(Error::Spec(
+            "the program must not run as uid or gid 0 inside".into(),
+        ));
+    }
+    if spec.argv.is_empty() {
+        return Err(Error::Spec("no program to run".into()));
+    }
+    let mut out = spec.clone();
+    let mut mounts = Vec::with_capacity(spec.mounts.len());
+    for m in &spec.mounts {
+        match m {
+            Mount::Bind { src, dst, access } => {
+                let real = src
+                    .canonicalize()
+                    .map_err(|e| Error::Spec(format!("{}: {e}", src.display())))?;
+                mounts.push(Mount::Bind {
+                    src: real,
+                    dst: dst.clone(),
+                    access: *access,
+                });
+            }
+            Mount::BindIfExists { src, dst } => {
+                if let Ok(real) = src.canonicalize() {
+                    mounts.push(Mount::BindIfExists {
+                        src: real,
+                        dst: dst.clone(),
+                    });
+                }
+            }
+            other => mounts.push(other.clone()),
+        }
+    }
+    mounts.sort_by_key(|m| m.dst().components().count());
+    out.mounts = mounts;
+    Ok(out)
+}
+
+/// Run `spec` to completion.
+pub fn run(spec: &Spec) -> Result<Outcome, Error> {
+    let spec = prepare(spec)?;
+    let outer_uid = sys::getuid();
+    let outer_gid = sys::getgid();
+    let pids = pids_limit::prepare(spec.limits.pids, outer_uid);
+    let (cgroup_procs, nproc_rlimit): (Option<PathBuf>, Option<u64>) = match &pids {
+        PidsLimit::Cgroup(c) => (Some(c.procs()), None),
+        PidsLimit::Rlimit(n) => (None, Some(*n)),
+        _ => (None, None),
+    };
+
+    let mut waited = FORWARDED.to_vec();
+    waited.push(libc::SIGCHLD);
+    let waited = SigSet::of(&waited);
+    let original_mask = waited
+        .block()
+        .map_err(|e| Error::Io("blocking signals".into(), e))?;
+    let result = (|| {
+        let (alive_rx, alive_tx) = sys::pipe_cloexec().map_err(|e| Error::Io("pipe".into(), e))?;
+        let (mut report_rx, report_tx) = {
+            let (r, w) = sys::pipe_cloexec().map_err(|e| Error::Io("pipe".into(), e))?;
+            (std::fs::File::from(r), w)
+        };
+        let child = match sys::clone_fork(NAMESPACES) {
+            Ok(Forked::Child) => {
+                drop(alive_tx);
+                setup::init_main(ChildPlan {
+                    spec: &spec,
+                    outer_uid,
+                    outer_gid,
+                    cgroup_procs,
+                    nproc_rlimit,
+                    alive_rx,
+                    report_tx,
+                    original_mask,
+                    forwarded: waited,
+                })
+            }
+            Ok(Forked::Parent(pid)) => pid,
+            Err(e) => return Err(Error::Namespaces(e)),
+        };
+        drop(alive_rx);
+        drop(report_tx);
+        let started = Instant::now();
+
+        let mut wire = String::new();
+        let _ = report_rx.read_to_string(&mut wire);
+        let mut landlock = Level::Disabled;
+        for msg in Message::decode_all(&wire) {
+            match msg {
+                Message::Landlock(l) => landlock = l,
+                Message::Error { code, text } => {
+                    let _ = sys::waitpid(child, false);
+                    return Err(Error::Setup { code, text });
+                }
+            }
+        }
+
+        let status = supervise(child, &waited, spec.limits.timeout.map(|t| (started, t)));
+        // Held until here: the sandbox's init watches for this pipe to close.
+        drop(alive_tx);
+        Ok((status, landlock))
+    })();
+    let _ = original_mask.set_mask();
+    let (status, landlock) = result?;
+    let pids_limit_hits = match &pids {
+        PidsLimit::Cgroup(c) => c.times_hit(),
+        _ => 0,
+    };
+    Ok(Outcome {
+        status,
+        enforcement: Enforcement {
+            namespaces: "user, mount, pid, network (loopback only), ipc, uts, cgroup",
+            landlock,
+            seccomp: crate::seccomp::describe(),
+            pids: pids.describe(),
+        },
+        pids_limit_hits,
+        supervisor_peak_rss_kib: sys::peak_rss_kib(),
+    })
+}
+
+fn supervise(
+    child: libc::pid_t,
+    waited: &SigSet,
+    deadline: Option<(Instant, std::time::Duration)>,
+) -> Status {
+    loop {
+        let remaining = match deadline {
+            Some((start, limit)) => match limit.checked_sub(start.elapsed()) {
+                Some(r) => Some(r),
+                None => return kill_for_timeout(child),
+            },
+            None => None,
+        };
+        let info = match waited.wait(remaining) {
+            Ok(Some(i)) => i,
+            Ok(None) => continue, // deadline reached: handled at the top of the loop
+            Err(_) => continue,   // EINTR
+        };
+        if info.signo == libc::SIGCHLD {
+            match sys::waitpid(child, true) {
+                Ok(Some((_, WaitStatus::Exited(code)))) => return Status::Exited(code),
+                Ok(Some((_, WaitStatus::Signaled(sig)))) => return Status::Exited(128 + sig),
+                Ok(None) => continue,
+                Err(_) => return Status::Exited(setup::EXIT_SETUP_FAILED),
+            }
+        }
+        // A terminal's ^C or hang-up already reached the program's process group directly;
+        // forwarding it too would deliver it twice.
+        if info.code != sys::SI_KERNEL {
+            let _ = sys::kill(child, info.signo);
+        }
+    }
+}
+
+fn kill_for_timeout(child: libc::pid_t) -> Status {
+    // Killing init kills every process in the PID namespace.
+    let _ = sys::kill(child, libc::SIGKILL);
+    let _ = sys::waitpid(child, false);
+    Status::TimedOut
+}

@@ -1,0 +1,529 @@
+//! The syscall layer: the only place in the engine with `unsafe`.
+//!
+//! Every wrapper here is a thin, safe-to-call shim over one Linux system call. Callers above this
+//! module never touch raw pointers. Wrappers return `io::Result` carrying the errno so that the
+//! setup code can report *which* step failed and why.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn cvt_long(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Result of a fork-like clone: the child gets `None`.
+pub enum Forked {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// `clone(2)` with fork semantics (no new stack, SIGCHLD on exit) plus namespace flags.
+///
+/// The caller must be single-threaded: the child continues on a copy of this thread only.
+pub fn clone_fork(ns_flags: libc::c_int) -> io::Result<Forked> {
+    let flags = (ns_flags | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: with a NULL stack, clone behaves like fork(2): the child resumes on a private copy
+    // of the caller's stack. The caller guarantees it is single-threaded, so no lock held by
+    // another thread is copied into the child in a locked state.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_void>(),
+            0usize,
+        )
+    };
+    match cvt_long(ret)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
+/// Plain `fork(2)`.
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: the engine forks only from single-threaded processes (the supervisor before it
+    // starts any thread, or the sandbox's init), so the child inherits no held locks.
+    match cvt(unsafe { libc::fork() })? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// Terminate the calling process immediately, without running destructors or atexit handlers
+/// (those belong to the parent's copy of the state).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+pub fn mount(
+    src: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> io::Result<()> {
+    let p = |o: Option<&CStr>| o.map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: all pointers are either NULL or valid NUL-terminated strings that outlive the call.
+    cvt(unsafe {
+        libc::mount(
+            p(src),
+            target.as_ptr(),
+            p(fstype),
+            flags,
+            p(data).cast::<libc::c_void>(),
+        )
+    })?;
+    Ok(())
+}
+
+pub fn umount_detach(target: &CStr) -> io::Result<()> {
+    // SAFETY: target is a valid NUL-terminated path.
+    cvt(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) })?;
+    Ok(())
+}
+
+pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
+    // SAFETY: both arguments are valid NUL-terminated paths.
+    cvt_long(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) })?;
+    Ok(())
+}
+
+pub const MOUNT_ATTR_RDONLY: u64 = 0x0000_0001;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x0000_0002;
+pub const MOUNT_ATTR_NODEV: u64 = 0x0000_0004;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x0000_0008;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// `mount_setattr(2)`: add mount attributes, optionally to a whole subtree. Unlike the old
+/// `MS_REMOUNT|MS_BIND` it only touches the bits asked for, so flags locked by the parent
+/// namespace (nosuid, nodev, noexec on the host mount) are kept without reading them first.
+pub fn mount_setattr(path: &CStr, recursive: bool, attr_set: u64) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: path is a valid C string, attr is a properly laid out struct mount_attr (v0,
+    // 32 bytes) that lives across the call and whose size we pass.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })?;
+    Ok(())
+}
+
+pub fn sethostname(name: &str) -> io::Result<()> {
+    // SAFETY: pointer and length describe the bytes of `name`.
+    cvt(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) })?;
+    Ok(())
+}
+
+pub fn setdomainname(name: &str) -> io::Result<()> {
+    // SAFETY: pointer and length describe the bytes of `name`.
+    cvt(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) })?;
+    Ok(())
+}
+
+fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> io::Result<libc::c_int> {
+    // SAFETY: the options used by this module take integer arguments only.
+    cvt(unsafe {
+        libc::prctl(
+            option,
+            arg2,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    })
+}
+
+pub fn set_parent_death_signal(sig: libc::c_int) -> io::Result<()> {
+    prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong).map(drop)
+}
+
+pub fn set_no_new_privs() -> io::Result<()> {
+    prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map(drop)
+}
+
+pub fn set_dumpable(on: bool) -> io::Result<()> {
+    prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong).map(drop)
+}
+
+/// Drop every capability from the bounding set, clear the ambient set, then empty the
+/// effective, permitted and inheritable sets.
+pub fn drop_all_capabilities() -> io::Result<()> {
+    let mut cap: libc::c_ulong = 0;
+    loop {
+        match prctl(libc::PR_CAPBSET_DROP, cap) {
+            Ok(_) => cap += 1,
+            // EINVAL: past the last capability this kernel knows.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && cap > 0 => break,
+            Err(e) => return Err(e),
+        }
+    }
+    // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes only integer arguments.
+    cvt(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    })?;
+    #[repr(C)]
+    struct CapHeader {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct CapData {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: header and the two-element data array match the v3 capset ABI and outlive the call.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.as_ptr(),
+        )
+    })?;
+    Ok(())
+}
+
+pub fn setrlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Result<()> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: lim is a valid rlimit struct.
+    cvt(unsafe { libc::setrlimit(resource, &lim) })?;
+    Ok(())
+}
+
+pub fn getrlimit(resource: libc::__rlimit_resource_t) -> io::Result<(u64, u64)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: lim is a valid, writable rlimit struct.
+    cvt(unsafe { libc::getrlimit(resource, &mut lim) })?;
+    Ok((lim.rlim_cur, lim.rlim_max))
+}
+
+/// A set of signals, as used by sigprocmask and sigtimedwait.
+#[derive(Clone, Copy)]
+pub struct SigSet(libc::sigset_t);
+
+impl SigSet {
+    pub fn of(signals: &[libc::c_int]) -> Self {
+        // SAFETY: sigemptyset/sigaddset initialise and modify a local sigset_t.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for &s in signals {
+                libc::sigaddset(&mut set, s);
+            }
+            SigSet(set)
+        }
+    }
+
+    /// Block these signals; returns the previous mask.
+    pub fn block(&self) -> io::Result<SigSet> {
+        // SAFETY: both sigset pointers are valid for the duration of the call.
+        unsafe {
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &self.0, &mut old);
+            if rc != 0 {
+                return Err(io::Error::from_raw_os_error(rc));
+            }
+            Ok(SigSet(old))
+        }
+    }
+
+    /// Replace the mask with this set.
+    pub fn set_mask(&self) -> io::Result<()> {
+        // SAFETY: the sigset pointer is valid; the old-mask pointer may be NULL.
+        let rc = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        Ok(())
+    }
+
+    /// Wait for one of these (blocked) signals. `None` timeout waits forever; returns `Ok(None)`
+    /// when the timeout expired.
+    pub fn wait(&self, timeout: Option<Duration>) -> io::Result<Option<SignalInfo>> {
+        // SAFETY: info is a writable siginfo_t; ts, if used, is a valid timespec.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let rc = match timeout {
+                None => libc::sigwaitinfo(&self.0, &mut info),
+                Some(d) => {
+                    let ts = libc::timespec {
+                        tv_sec: d.as_secs() as libc::time_t,
+                        tv_nsec: d.subsec_nanos() as libc::c_long,
+                    };
+                    libc::sigtimedwait(&self.0, &mut info, &ts)
+                }
+            };
+            if rc == -1 {
+                let e = io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(libc::EAGAIN) => Ok(None),
+                    _ => Err(e),
+                };
+            }
+            Ok(Some(SignalInfo {
+                signo: info.si_signo,
+                code: info.si_code,
+            }))
+        }
+    }
+}
+
+pub struct SignalInfo {
+    pub signo: libc::c_int,
+    pub code: libc::c_int,
+}
+
+/// `si_code` of signals the kernel generates itself, such as SIGINT from a terminal's ^C.
+pub const SI_KERNEL: libc::c_int = 0x80;
+
+/// Restore the default disposition of a signal (a fresh exec starts clean, but the sandbox's
+/// init inherits whatever the supervisor had).
+pub fn default_signal(sig: libc::c_int) {
+    // SAFETY: SIG_DFL is always a valid disposition.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+    }
+}
+
+pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: kill has no memory-safety preconditions.
+    cvt(unsafe { libc::kill(pid, sig) })?;
+    Ok(())
+}
+
+pub enum WaitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// `waitpid`; `Ok(None)` when `nohang` and nothing has changed.
+pub fn waitpid(pid: libc::pid_t, nohang: bool) -> io::Result<Option<(libc::pid_t, WaitStatus)>> {
+    let mut status: libc::c_int = 0;
+    let flags = if nohang { libc::WNOHANG } else { 0 };
+    // SAFETY: status is a valid writable int.
+    let ret = cvt(unsafe { libc::waitpid(pid, &mut status, flags) })?;
+    if ret == 0 {
+        return Ok(None);
+    }
+    let ws = if libc::WIFEXITED(status) {
+        WaitStatus::Exited(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        WaitStatus::Signaled(libc::WTERMSIG(status))
+    } else {
+        // Stopped/continued are not requested (no WUNTRACED), so this is unreachable in practice.
+        WaitStatus::Exited(255)
+    };
+    Ok(Some((ret, ws)))
+}
+
+pub fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds is a two-element array as pipe2 requires.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+    unsafe { Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))) }
+}
+
+/// True if the write end of the pipe read by `fd` has been closed by everyone holding it.
+pub fn pipe_peer_gone(fd: &OwnedFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: pfd is one valid pollfd.
+    let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+    rc > 0 && (pfd.revents & libc::POLLHUP) != 0
+}
+
+/// Mark every descriptor from `first` upwards close-on-exec, so nothing the caller inherited
+/// leaks into the program (runc CVE-2024-21626 class).
+pub fn cloexec_from(first: libc::c_uint) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes descriptor flags in this process.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    })?;
+    Ok(())
+}
+
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        // SAFETY: buf is a valid slice of buf.len() bytes.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
+    let mut av: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    av.push(std::ptr::null());
+    let mut ev: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    ev.push(std::ptr::null());
+    // SAFETY: path, argv and envp are NULL-terminated arrays of valid C strings that outlive the
+    // call; execve only returns on failure.
+    unsafe { libc::execve(path.as_ptr(), av.as_ptr(), ev.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Bring the loopback interface of the current network namespace up (it starts down).
+pub fn loopback_up() -> io::Result<()> {
+    // SAFETY: socket has no pointer arguments.
+    let fd = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: fd was just returned by socket() and is owned here only.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain old data; zeroed is a valid initial value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: req is a valid ifreq naming "lo"; SIOCGIFFLAGS fills ifru_flags.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
+    // SAFETY: reading/writing the flags member of the ifreq union that SIOCGIFFLAGS filled.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    }
+    // SAFETY: req is a valid ifreq with the new flags.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) })?;
+    Ok(())
+}
+
+/// Install a classic BPF seccomp filter on the calling thread (requires no_new_privs).
+pub fn seccomp_install(filter: &[libc::sock_filter]) -> io::Result<()> {
+    let prog = libc::sock_fprog {
+        len: filter.len() as libc::c_ushort,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prog points at `filter`, which outlives the call; the kernel copies the program.
+    cvt(unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+            &prog as *const libc::sock_fprog,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    })?;
+    Ok(())
+}
+
+pub fn getuid() -> u32 {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() }
+}
+
+pub fn getgid() -> u32 {
+    // SAFETY: getgid cannot fail.
+    unsafe { libc::getgid() }
+}
+
+/// Peak resident set size of this process in KiB (VmHWM), for the supervisor's own report.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn set_umask(mask: u32) {
+    // SAFETY: umask cannot fail and has no pointer arguments.
+    unsafe {
+        libc::umask(mask as libc::mode_t);
+    }
+}
+
+/// Flags of the mount holding `path`, as `MS_*` bits, for the pre-5.12 remount fallback that
+/// must repeat the flags the parent namespace locked.
+pub fn mount_flags_of(path: &CStr) -> io::Result<libc::c_ulong> {
+    // SAFETY: statvfs is plain old data; zeroed is a valid initial value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a writable statvfs; path is a valid C string.
+    cvt(unsafe { libc::statvfs(path.as_ptr(), &mut st) })?;
+    let mut flags = 0;
+    for (st_bit, ms_bit) in [
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if st.f_flag & st_bit != 0 {
+            flags |= ms_bit;
+        }
+    }
+    Ok(flags)
+}

@@ -1,0 +1,200 @@
+//! Command-line definitions. `--help` text is the user's first documentation: keep it in step
+//! with the README.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "seal",
+    version,
+    about = "Run un-audited Python packages without handing them your files, secrets or network",
+    long_about = "seal runs Python programs in an unprivileged sandbox: fresh user, mount, PID, \
+network, IPC, UTS and cgroup namespaces, a new read-only root, no capabilities, no_new_privs, \
+Landlock and seccomp. The program sees its project read-only, the inputs you name read-only, \
+the output directories you name writable, and nothing else of your machine: no $HOME, no \
+secrets in the environment, no network.",
+    after_help = "Examples:\n  seal demo                                 show what the sandbox hides, side by side\n  \
+seal run train.py --epochs 3             run a script with the base Python\n  \
+seal run --in data/ --out results/ train.py\n  \
+seal run -- python -c 'print(1)'         any program of the environment\n  \
+seal run python                          an interactive REPL"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a program in the run-phase sandbox (no network, read-only project)
+    #[command(after_help = "Examples:\n  seal run train.py --epochs 3\n  \
+seal run --in data/ --out results/ train.py\n  \
+seal run --timeout 10m --pids 256 -- python -m mypkg\n  \
+seal run -v -- python3 -c 'import os; print(os.listdir(\"/\"))'\n\n\
+Exit status: the program's own; 128+N if it was killed by signal N; 124 if --timeout \
+expired; 125 if seal itself failed; 126/127 if the program could not be executed/found.")]
+    Run(RunArgs),
+    /// Show, side by side, what a program can reach without seal and inside seal
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Base interpreter (path or name on PATH); default: the first python3 on PATH
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+
+    /// Project directory, visible read-only at its own path and the working directory
+    /// [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+
+    /// Make a file or directory visible read-only at its own path (repeatable)
+    #[arg(long = "in", value_name = "PATH")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Make a directory writable at its own path; created if missing (repeatable)
+    #[arg(long = "out", value_name = "DIR")]
+    pub outputs: Vec<PathBuf>,
+
+    /// Share a host directory read-write; an explicit opt-in (repeatable)
+    #[arg(long = "share", value_name = "DIR")]
+    pub shares: Vec<PathBuf>,
+
+    /// Set an environment variable inside (repeatable)
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_pair)]
+    pub set_env: Vec<(String, String)>,
+
+    /// Copy one variable of your environment into the sandbox (repeatable)
+    #[arg(long = "pass-env", value_name = "NAME", value_parser = parse_env_name)]
+    pub pass_env: Vec<String>,
+
+    /// Kill the whole sandbox after this long (e.g. 90s, 10m, 1h30m, 500ms)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Maximum number of processes and threads inside
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub pids: u64,
+
+    /// Fail unless Landlock is fully enforced by this kernel
+    #[arg(long)]
+    pub require_landlock: bool,
+
+    /// Report what enforces each protection, and the exit status
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// The program and its arguments; a first argument ending in .py runs with Python
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PROGRAM"
+    )]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Base interpreter (path or name on PATH); default: the first python3 on PATH
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+}
+
+fn valid_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+fn parse_env_name(s: &str) -> Result<String, String> {
+    if valid_env_name(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a valid variable name (letters, digits, _)"
+        ))
+    }
+}
+
+fn parse_env_pair(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected NAME=VALUE"))?;
+    Ok((parse_env_name(k)?, v.to_string()))
+}
+
+/// "90s", "10m", "1h30m", "500ms", or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{s:?}: expected a duration such as 30s, 10m, 1h30m or 500ms");
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            _ => return Err(bad()),
+        };
+        total += unit;
+        rest = &rest[unit_len..];
+    }
+    if total.is_zero() {
+        return Err(format!("{s:?}: the timeout must be longer than zero"));
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        for bad in ["", "s", "10x", "m10", "0s", "1.5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_pairs() {
+        assert_eq!(
+            parse_env_pair("A_1=x=y").unwrap(),
+            ("A_1".into(), "x=y".into())
+        );
+        assert!(parse_env_pair("1A=x").is_err());
+        assert!(parse_env_pair("NOEQUALS").is_err());
+        assert!(parse_env_name("BAD-NAME").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

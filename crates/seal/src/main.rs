@@ -1,0 +1,37 @@
+//! seal: run un-audited Python packages without handing them your files, secrets or network.
+
+mod cli;
+mod demo;
+mod python;
+mod run_cmd;
+mod run_layout;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+/// seal's own failures (bad input, setup errors) exit with this code, distinct from the
+/// program's codes and the shell's 126/127.
+pub const EXIT_SEAL_ERROR: i32 = seal_sandbox::EXIT_SETUP_FAILED;
+/// The wall-clock limit expired (the same code as timeout(1)).
+pub const EXIT_TIMEOUT: i32 = 124;
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run_cmd::run(args),
+        Command::Demo(args) => demo::run(args),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            let code = err
+                .downcast_ref::<seal_sandbox::Error>()
+                .map_or(EXIT_SEAL_ERROR, seal_sandbox::Error::exit_code);
+            // One line: the chain of causes, outermost first.
+            let msg: Vec<String> = err.chain().map(|c| c.to_string()).collect();
+            eprintln!("seal: {}", msg.join(": "));
+            std::process::exit(code);
+        }
+    }
+}

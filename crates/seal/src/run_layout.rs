@@ -1,0 +1,304 @@
+//! The run phase's view of the world, as a sandbox spec: the system files an interpreter
+//! needs (read-only), the project (read-only), inputs (read-only), outputs (writable), a private
+//! HOME and /tmp, and nothing else of the host.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use seal_sandbox::{Access, LandlockMode, Limits, Mount, Network, Spec};
+
+use crate::python::Interpreter;
+
+pub const SANDBOX_USER: &str = "sandbox";
+pub const SANDBOX_UID: u32 = 1000;
+pub const SANDBOX_GID: u32 = 1000;
+pub const SANDBOX_HOME: &str = "/home/sandbox";
+pub const SANDBOX_HOSTNAME: &str = "sandbox";
+/// Generated links `python`, `python3`, `python3.X` to the chosen interpreter.
+pub const SEAL_BIN: &str = "/seal/bin";
+
+const MIB: u64 = 1 << 20;
+
+/// Host environment variables that describe the user's terminal and locale, never secrets.
+const ENV_ALLOWLIST: &[&str] = &["LANG", "LANGUAGE", "TERM", "COLORTERM", "TZ", "NO_COLOR"];
+
+/// Read-only system files from /etc that programs need. Everything else of /etc (passwd,
+/// shadow, pip.conf, ssh config, ...) stays invisible.
+const ETC_FILES: &[&str] = &[
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "ssl",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "pki",
+    "alternatives",
+    "localtime",
+    "protocols",
+    "services",
+    "mime.types",
+];
+
+#[derive(Debug, Default)]
+pub struct RunRequest {
+    pub command: Vec<OsString>,
+    pub project: PathBuf,
+    pub inputs: Vec<PathBuf>,
+    pub outputs: Vec<PathBuf>,
+    pub shares: Vec<PathBuf>,
+    pub set_env: Vec<(String, String)>,
+    pub pass_env: Vec<String>,
+    pub timeout: Option<Duration>,
+    pub pids: Option<u64>,
+    pub landlock_required: bool,
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    };
+    abs.canonicalize()
+        .with_context(|| format!("{}", p.display()))
+}
+
+fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .and_then(|h| PathBuf::from(h).canonicalize().ok())
+}
+
+/// The project directory is exposed implicitly (it is just the current directory), so refuse
+/// the cases where that would hand over far more than a project: `/` or the user's home.
+fn check_project(project: &Path) -> Result<()> {
+    if project == Path::new("/") {
+        bail!(
+            "refusing to use / as the project directory: cd into a project or pass --project DIR"
+        );
+    }
+    if let Some(home) = home_dir() {
+        if home.starts_with(project) {
+            bail!(
+                "refusing to expose {} as the project: it is (or contains) your home directory; \
+                 cd into a project directory or pass --project DIR",
+                project.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn system_mounts(python: &Interpreter) -> Vec<Mount> {
+    let mut m = vec![Mount::Bind {
+        src: "/usr".into(),
+        dst: "/usr".into(),
+        access: Access::ReadOnly,
+    }];
+    // Merged-/usr hosts have /bin -> usr/bin etc.; older layouts have real directories.
+    for top in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+        let host = Path::new("/").join(top);
+        match std::fs::symlink_metadata(&host) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                if let Ok(target) = std::fs::read_link(&host) {
+                    m.push(Mount::Symlink { target, dst: host });
+                }
+            }
+            Ok(meta) if meta.is_dir() => m.push(Mount::Bind {
+                src: host.clone(),
+                dst: host,
+                access: Access::ReadOnly,
+            }),
+            _ => {}
+        }
+    }
+    for f in ETC_FILES {
+        let p = Path::new("/etc").join(f);
+        m.push(Mount::BindIfExists {
+            src: p.clone(),
+            dst: p,
+        });
+    }
+    // Debian's interpreter imports a sitecustomize that lives in /etc/pythonX.Y.
+    let etc_python = PathBuf::from(format!("/etc/python{}", python.version));
+    m.push(Mount::BindIfExists {
+        src: etc_python.clone(),
+        dst: etc_python,
+    });
+    if !python.prefix.starts_with("/usr") {
+        m.push(Mount::Bind {
+            src: python.prefix.clone(),
+            dst: python.prefix.clone(),
+            access: Access::ReadOnly,
+        });
+    }
+    for name in [
+        String::from("python"),
+        "python3".into(),
+        format!("python{}", python.version),
+    ] {
+        m.push(Mount::Symlink {
+            target: python.executable.clone(),
+            dst: Path::new(SEAL_BIN).join(name),
+        });
+    }
+    m
+}
+
+fn generated_etc() -> Vec<Mount> {
+    let file = |name: &str, contents: String| Mount::File {
+        dst: Path::new("/etc").join(name),
+        contents: contents.into_bytes(),
+        mode: 0o644,
+    };
+    vec![
+        file(
+            "passwd",
+            format!(
+                "root:x:0:0:root:/root:/usr/sbin/nologin\n\
+                 {SANDBOX_USER}:x:{SANDBOX_UID}:{SANDBOX_GID}:seal sandbox:{SANDBOX_HOME}:/bin/sh\n\
+                 nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+            ),
+        ),
+        file(
+            "group",
+            format!("root:x:0:\n{SANDBOX_USER}:x:{SANDBOX_GID}:\nnogroup:x:65534:\n"),
+        ),
+        file(
+            "hosts",
+            format!("127.0.0.1\tlocalhost {SANDBOX_HOSTNAME}\n::1\tlocalhost ip6-localhost\n"),
+        ),
+        file("hostname", format!("{SANDBOX_HOSTNAME}\n")),
+        file(
+            "nsswitch.conf",
+            "passwd: files\ngroup: files\nhosts: files\n".into(),
+        ),
+    ]
+}
+
+fn environment(python: &Interpreter, req: &RunRequest) -> Result<Vec<(OsString, OsString)>> {
+    let mut path = format!("{SEAL_BIN}:");
+    if !python.prefix.starts_with("/usr") {
+        path.push_str(&format!("{}:", python.prefix.join("bin").display()));
+    }
+    path.push_str("/usr/local/bin:/usr/bin:/bin");
+    let mut env: Vec<(OsString, OsString)> = vec![
+        ("PATH".into(), path.into()),
+        ("HOME".into(), SANDBOX_HOME.into()),
+        ("TMPDIR".into(), "/tmp".into()),
+        ("USER".into(), SANDBOX_USER.into()),
+        ("LOGNAME".into(), SANDBOX_USER.into()),
+    ];
+    for (k, v) in std::env::vars_os() {
+        let ks = k.to_string_lossy();
+        if ENV_ALLOWLIST.contains(&ks.as_ref()) || ks.starts_with("LC_") {
+            env.push((k, v));
+        }
+    }
+    let mut set = |k: OsString, v: OsString| {
+        env.retain(|(ek, _)| *ek != k);
+        env.push((k, v));
+    };
+    for name in &req.pass_env {
+        let v = std::env::var_os(name)
+            .with_context(|| format!("--pass-env {name}: {name} is not set in your environment"))?;
+        set(name.into(), v);
+    }
+    for (k, v) in &req.set_env {
+        set(k.into(), v.into());
+    }
+    Ok(env)
+}
+
+/// Translate a `seal run` request into the sandbox spec.
+pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
+    let project = absolute(&req.project).context("project directory")?;
+    check_project(&project)?;
+
+    let mut mounts = system_mounts(python);
+    mounts.extend(generated_etc());
+    mounts.push(Mount::Proc {
+        dst: "/proc".into(),
+    });
+    mounts.push(Mount::Dev {
+        dst: "/dev".into(),
+        shm_size_bytes: 256 * MIB,
+    });
+    mounts.push(Mount::Tmpfs {
+        dst: "/tmp".into(),
+        mode: 0o1777,
+        size_bytes: 1024 * MIB,
+    });
+    mounts.push(Mount::Tmpfs {
+        dst: SANDBOX_HOME.into(),
+        mode: 0o700,
+        size_bytes: 256 * MIB,
+    });
+    mounts.push(Mount::Bind {
+        src: project.clone(),
+        dst: project.clone(),
+        access: Access::ReadOnly,
+    });
+
+    let mut seen: Vec<(PathBuf, &str)> = Vec::new();
+    let mut add = |path: PathBuf,
+                   flag: &'static str,
+                   access: Access,
+                   mounts: &mut Vec<Mount>|
+     -> Result<()> {
+        if let Some((_, other)) = seen.iter().find(|(p, _)| *p == path) {
+            bail!(
+                "{} is given as both {other} and {flag}; choose one",
+                path.display()
+            );
+        }
+        seen.push((path.clone(), flag));
+        mounts.push(Mount::Bind {
+            src: path.clone(),
+            dst: path,
+            access,
+        });
+        Ok(())
+    };
+    for p in &req.inputs {
+        let path = absolute(p).with_context(|| format!("--in {}", p.display()))?;
+        add(path, "--in", Access::ReadOnly, &mut mounts)?;
+    }
+    for p in &req.outputs {
+        std::fs::create_dir_all(p)
+            .with_context(|| format!("--out {}: cannot create it", p.display()))?;
+        let path = absolute(p)?;
+        if !path.is_dir() {
+            bail!("--out {}: not a directory", p.display());
+        }
+        add(path, "--out", Access::ReadWrite, &mut mounts)?;
+    }
+    for p in &req.shares {
+        let path = absolute(p).with_context(|| format!("--share {}", p.display()))?;
+        add(path, "--share", Access::ReadWrite, &mut mounts)?;
+    }
+
+    Ok(Spec {
+        argv: req.command.clone(),
+        env: environment(python, req)?,
+        cwd: project,
+        hostname: SANDBOX_HOSTNAME.into(),
+        uid: SANDBOX_UID,
+        gid: SANDBOX_GID,
+        root_size_bytes: 4 * MIB,
+        mounts,
+        network: Network::LoopbackOnly,
+        limits: Limits {
+            pids: req.pids,
+            timeout: req.timeout,
+            ..Limits::default()
+        },
+        landlock: if req.landlock_required {
+            LandlockMode::Required
+        } else {
+            LandlockMode::BestEffort
+        },
+    })
+}
