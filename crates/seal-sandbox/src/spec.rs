@@ -26,6 +26,9 @@ pub enum Mount {
     /// Like `Bind` but silently skipped when `src` does not exist on the host (optional system
     /// files such as /etc/localtime).
     BindIfExists { src: PathBuf, dst: PathBuf },
+    /// Copy a small regular host file (at most 1 MiB) to `dst`, skipped when `src` does not
+    /// exist. Cheaper than a bind mount for configuration files read once at start-up.
+    CopyIfExists { src: PathBuf, dst: PathBuf },
     /// A fresh writable tmpfs.
     Tmpfs {
         dst: PathBuf,
@@ -53,6 +56,7 @@ impl Mount {
         match self {
             Mount::Bind { dst, .. }
             | Mount::BindIfExists { dst, .. }
+            | Mount::CopyIfExists { dst, .. }
             | Mount::Tmpfs { dst, .. }
             | Mount::Proc { dst }
             | Mount::Dev { dst, .. }

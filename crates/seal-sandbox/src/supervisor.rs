@@ -2,7 +2,6 @@
 //! signals, enforce the wall-clock limit, and report how it ended.
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::landlock_rules::Level;
@@ -23,10 +22,10 @@ const FORWARDED: &[libc::c_int] = &[
     libc::SIGUSR2,
 ];
 
+/// The network namespace is not in this list: init creates it concurrently (setup::netns).
 const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWNS
     | libc::CLONE_NEWPID
-    | libc::CLONE_NEWNET
     | libc::CLONE_NEWIPC
     | libc::CLONE_NEWUTS
     | libc::CLONE_NEWCGROUP;
@@ -91,6 +90,14 @@ fn prepare(spec: &Spec) -> Result<Spec, Error> {
                     });
                 }
             }
+            Mount::CopyIfExists { src, dst } => {
+                if let Ok(real) = src.canonicalize() {
+                    mounts.push(Mount::CopyIfExists {
+                        src: real,
+                        dst: dst.clone(),
+                    });
+                }
+            }
             other => mounts.push(other.clone()),
         }
     }
@@ -104,12 +111,11 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
     let spec = prepare(spec)?;
     let outer_uid = sys::getuid();
     let outer_gid = sys::getgid();
-    let pids = pids_limit::prepare(spec.limits.pids, outer_uid);
-    let (cgroup_procs, nproc_rlimit): (Option<PathBuf>, Option<u64>) = match &pids {
-        PidsLimit::Cgroup(c) => (Some(c.procs()), None),
-        PidsLimit::Rlimit(n) => (None, Some(*n)),
-        _ => (None, None),
-    };
+    let has_proc = spec.mounts.iter().any(|m| matches!(m, Mount::Proc { .. }));
+    let pids = pids_limit::prepare(spec.limits.pids, outer_uid, has_proc);
+    let nproc_rlimit = pids.nproc_rlimit();
+    let pid_max = pids.pid_max();
+    let seccomp_filter = crate::seccomp::build_filter();
 
     let mut waited = FORWARDED.to_vec();
     waited.push(libc::SIGCHLD);
@@ -123,19 +129,32 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
             let (r, w) = sys::pipe_cloexec().map_err(|e| Error::Io("pipe".into(), e))?;
             (std::fs::File::from(r), w)
         };
+        let cgroup_pipe = match &pids {
+            PidsLimit::Cgroup(_) => {
+                Some(sys::pipe_cloexec().map_err(|e| Error::Io("pipe".into(), e))?)
+            }
+            _ => None,
+        };
+        let (cgroup_joined_rx, cgroup_joined_tx) = match cgroup_pipe {
+            Some((r, w)) => (Some(r), Some(w)),
+            None => (None, None),
+        };
         let child = match sys::clone_fork(NAMESPACES) {
             Ok(Forked::Child) => {
                 drop(alive_tx);
+                drop(cgroup_joined_tx);
                 setup::init_main(ChildPlan {
                     spec: &spec,
                     outer_uid,
                     outer_gid,
-                    cgroup_procs,
                     nproc_rlimit,
+                    pid_max,
                     alive_rx,
                     report_tx,
                     original_mask,
                     forwarded: waited,
+                    cgroup_joined_rx,
+                    seccomp_filter,
                 })
             }
             Ok(Forked::Parent(pid)) => pid,
@@ -143,7 +162,25 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
         };
         drop(alive_rx);
         drop(report_tx);
+        drop(cgroup_joined_rx);
         let started = Instant::now();
+        // Moving a process between v1 cgroups waits for an RCU grace period (milliseconds);
+        // do it here while init builds the root, instead of in init's critical path.
+        if let (PidsLimit::Cgroup(c), Some(tx)) = (&pids, cgroup_joined_tx) {
+            match std::fs::write(c.procs(), child.to_string()) {
+                Ok(()) => {
+                    let _ = sys::write_all(std::os::fd::AsRawFd::as_raw_fd(&tx), b"1");
+                }
+                Err(e) => {
+                    let _ = sys::kill(child, libc::SIGKILL);
+                    let _ = sys::waitpid(child, false);
+                    return Err(Error::Io(
+                        format!("cannot move the sandbox into {}", c.procs().display()),
+                        e,
+                    ));
+                }
+            }
+        }
 
         let mut wire = String::new();
         let _ = report_rx.read_to_string(&mut wire);

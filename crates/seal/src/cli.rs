@@ -78,7 +78,7 @@ pub struct RunArgs {
     pub timeout: Option<Duration>,
 
     /// Maximum number of processes and threads inside
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=4_000_000))]
     pub pids: u64,
 
     /// Fail unless Landlock is fully enforced by this kernel

@@ -1,7 +1,6 @@
 //! `seal demo`: run one harmless probe twice, once directly and once in the sandbox, and
 //! show side by side what each could reach. Needs no project, environment or network.
 
-use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::process::Command;
 
@@ -22,7 +21,9 @@ def check(name, fn):
     except OSError as e:
         print(f"{name}\tblocked ({errno.errorcode.get(e.errno, e.errno)})")
 def home_listing():
-    return f"readable ({len(os.listdir(home))} entries)"
+    names = sorted(os.listdir(home))
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    return f"{len(names)} entries: {shown}" if names else "empty"
 def shadow():
     open("/etc/shadow", "rb").close()
     return "readable"
@@ -59,7 +60,7 @@ check("no_new_privs", lambda: status("NoNewPrivs"))
 check("seccomp mode", lambda: status("Seccomp"))
 "#;
 
-fn parse(out: &str) -> BTreeMap<String, String> {
+fn parse(out: &str) -> Vec<(String, String)> {
     out.lines()
         .filter_map(|l| l.split_once('\t'))
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -123,8 +124,8 @@ pub fn run(args: DemoArgs) -> Result<i32> {
     );
     println!("interpreter: {}\n", python.executable.display());
     println!(
-        "{:<30} {:<34} {}",
-        "what the probe tried", "without seal", "inside seal"
+        "{:<30} {:<34} inside seal",
+        "what the probe tried", "without seal"
     );
     println!(
         "{:<30} {:<34} {}",
@@ -133,7 +134,10 @@ pub fn run(args: DemoArgs) -> Result<i32> {
         "-".repeat(32)
     );
     for (name, without) in &before {
-        let with = after.get(name).map(String::as_str).unwrap_or("(no answer)");
+        let with = after
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("(no answer)", |(_, v)| v.as_str());
         println!("{name:<30} {without:<34} {with}");
     }
     println!(

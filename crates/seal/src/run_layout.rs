@@ -24,22 +24,18 @@ const MIB: u64 = 1 << 20;
 /// Host environment variables that describe the user's terminal and locale, never secrets.
 const ENV_ALLOWLIST: &[&str] = &["LANG", "LANGUAGE", "TERM", "COLORTERM", "TZ", "NO_COLOR"];
 
-/// Read-only system files from /etc that programs need. Everything else of /etc (passwd,
-/// shadow, pip.conf, ssh config, ...) stays invisible.
+/// System configuration from /etc that programs need. Everything else of /etc (passwd,
+/// shadow, pip.conf, ssh config, ...) stays invisible. Small files are copied (cheaper than a
+/// mount); directories are bound read-only.
 const ETC_FILES: &[&str] = &[
     "ld.so.cache",
-    "ld.so.conf",
-    "ld.so.conf.d",
-    "ssl",
-    "ca-certificates",
-    "ca-certificates.conf",
-    "pki",
-    "alternatives",
     "localtime",
     "protocols",
     "services",
     "mime.types",
+    "gai.conf",
 ];
+const ETC_DIRS: &[&str] = &["ssl", "pki", "alternatives"];
 
 #[derive(Debug, Default)]
 pub struct RunRequest {
@@ -116,6 +112,13 @@ fn system_mounts(python: &Interpreter) -> Vec<Mount> {
     }
     for f in ETC_FILES {
         let p = Path::new("/etc").join(f);
+        m.push(Mount::CopyIfExists {
+            src: p.clone(),
+            dst: p,
+        });
+    }
+    for d in ETC_DIRS {
+        let p = Path::new("/etc").join(d);
         m.push(Mount::BindIfExists {
             src: p.clone(),
             dst: p,

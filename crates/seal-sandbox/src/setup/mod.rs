@@ -14,6 +14,7 @@ use crate::report::Message;
 use crate::spec::Spec;
 use crate::sys::{self, Forked, SigSet, WaitStatus};
 
+mod netns;
 mod rootfs;
 
 /// A failed setup step: what we were doing and the errno that stopped it.
@@ -41,9 +42,10 @@ pub struct ChildPlan<'a> {
     pub outer_uid: u32,
     pub outer_gid: u32,
     /// `cgroup.procs` of a cgroup prepared for this sandbox, joined before anything is forked.
-    pub cgroup_procs: Option<PathBuf>,
-    /// Enforce the PIDs limit with RLIMIT_NPROC (when no cgroup is available).
+    /// Enforce the PIDs limit with RLIMIT_NPROC (unprivileged callers).
     pub nproc_rlimit: Option<u64>,
+    /// Write this to the PID namespace's own `kernel.pid_max` (Linux 6.14+ only).
+    pub pid_max: Option<u64>,
     /// Read end of a pipe whose write end only the supervisor holds: EOF means it died.
     pub alive_rx: OwnedFd,
     /// Write end of the report pipe (close-on-exec, so `execve` closes it: EOF == started).
@@ -52,6 +54,11 @@ pub struct ChildPlan<'a> {
     pub original_mask: SigSet,
     /// The signals the supervisor blocked (init waits for them).
     pub forwarded: SigSet,
+    /// With a cgroup: the supervisor writes one byte once init is in it. Nothing that runs
+    /// the program's code is forked before that.
+    pub cgroup_joined_rx: Option<OwnedFd>,
+    /// Built before `clone` so the child only installs it.
+    pub seccomp_filter: Vec<libc::sock_filter>,
 }
 
 fn send(plan: &ChildPlan<'_>, msg: &Message) {
@@ -90,7 +97,7 @@ pub fn init_main(plan: ChildPlan<'_>) -> ! {
     drop(report_tx);
     // init needs no privilege to reap and forward signals; keep none, and keep its memory
     // and /proc entries out of reach of the program.
-    let _ = sys::drop_all_capabilities();
+    let _ = sys::drop_capability_sets();
     let _ = sys::set_dumpable(false);
     reap_until(program, &forwarded)
 }
@@ -105,16 +112,36 @@ fn init_setup(plan: &ChildPlan<'_>) -> Result<(), SetupError> {
         sys::exit_now(EXIT_SETUP_FAILED);
     }
     write_id_maps(plan)?;
-    if let Some(procs) = &plan.cgroup_procs {
-        std::fs::write(procs, b"0")
-            .map_err(|e| SetupError::new(format!("cannot join {}", procs.display()), e))?;
-    }
     sys::set_umask(0o022);
     sys::sethostname(&spec.hostname).map_err(|e| SetupError::new("sethostname".into(), e))?;
     sys::setdomainname("(none)").map_err(|e| SetupError::new("setdomainname".into(), e))?;
-    rootfs::build(&spec.mounts, spec.root_size_bytes)?;
-    sys::loopback_up()
-        .map_err(|e| SetupError::new("cannot bring the loopback interface up".into(), e))?;
+    // The network namespace is created concurrently with the root file system when the
+    // sandbox has a /proc through which init can join it; otherwise right here.
+    let has_proc = spec
+        .mounts
+        .iter()
+        .any(|m| matches!(m, crate::spec::Mount::Proc { .. }));
+    let pending_net = if has_proc {
+        Some(netns::start(&[plan.report_tx.as_raw_fd()])?)
+    } else {
+        sys::unshare(libc::CLONE_NEWNET)
+            .map_err(|e| SetupError::new("cannot create the network namespace".into(), e))?;
+        sys::loopback_up()
+            .map_err(|e| SetupError::new("cannot bring the loopback interface up".into(), e))?;
+        None
+    };
+    rootfs::build(&spec.mounts, spec.root_size_bytes, plan.pid_max)?;
+    if let Some(net) = pending_net {
+        net.join()?;
+    }
+    if let Some(rx) = &plan.cgroup_joined_rx {
+        if !sys::read_byte(rx).unwrap_or(false) {
+            return Err(SetupError::new(
+                "the supervisor could not place the sandbox in its pids cgroup".into(),
+                std::io::Error::from_raw_os_error(libc::EIO),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -181,11 +208,8 @@ fn reap_until(program: libc::pid_t, signals: &SigSet) -> ! {
 /// The program's side of the fork: the last restrictions, then `execve`.
 fn program_main(plan: &ChildPlan<'_>) -> ! {
     let spec = plan.spec;
-    for sig in 1..=31 {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            sys::default_signal(sig);
-        }
-    }
+    // The Rust runtime ignores SIGPIPE; the program must start with the default.
+    sys::default_signal(libc::SIGPIPE);
     if let Err(e) = plan.original_mask.set_mask() {
         fail(
             plan,
@@ -227,7 +251,7 @@ fn program_main(plan: &ChildPlan<'_>) -> ! {
         Err(e) => fail(plan, EXIT_SETUP_FAILED, e),
     };
     send(plan, &Message::Landlock(landlock));
-    if let Err(e) = sys::seccomp_install(&crate::seccomp::build_filter()) {
+    if let Err(e) = sys::seccomp_install(&plan.seccomp_filter) {
         fail(
             plan,
             EXIT_SETUP_FAILED,
@@ -261,7 +285,8 @@ fn restrict_process(plan: &ChildPlan<'_>) -> Result<(), String> {
     if let Some(n) = plan.nproc_rlimit {
         sys::setrlimit(libc::RLIMIT_NPROC, n, n).map_err(|e| format!("RLIMIT_NPROC: {e}"))?;
     }
-    sys::drop_all_capabilities().map_err(|e| format!("cannot drop capabilities: {e}"))?;
+    sys::drop_bounding_and_ambient().map_err(|e| format!("cannot drop capabilities: {e}"))?;
+    sys::drop_capability_sets().map_err(|e| format!("cannot drop capabilities: {e}"))?;
     sys::set_no_new_privs().map_err(|e| format!("cannot set no_new_privs: {e}"))?;
     Ok(())
 }

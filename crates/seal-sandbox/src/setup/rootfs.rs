@@ -37,6 +37,7 @@ const PROC_READ_ONLY: &[&str] = &[
     "scsi",
     "driver",
 ];
+const MAX_COPY: u64 = 1 << 20;
 const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
 fn c(p: &Path) -> CString {
@@ -135,7 +136,7 @@ fn tmpfs(dst: &Path, mode: u32, size: u64, flags: libc::c_ulong) -> Result<(), S
     )
 }
 
-fn proc(dst: &Path) -> Result<(), SetupError> {
+fn proc(dst: &Path, pid_max: Option<u64>) -> Result<(), SetupError> {
     step(|| format!("cannot create {}", dst.display()), mkdirs(dst))?;
     step(
         || "cannot mount /proc (is the host's /proc masked, as in some containers?)".into(),
@@ -154,6 +155,13 @@ fn proc(dst: &Path) -> Result<(), SetupError> {
         || "cannot set user.max_user_namespaces in the sandbox".into(),
         fs::write(dst.join("sys/user/max_user_namespaces"), b"0"),
     )?;
+    if let Some(n) = pid_max {
+        // Only ever called on kernels where this sysctl belongs to the PID namespace.
+        step(
+            || "cannot set kernel.pid_max of the sandbox's PID namespace".into(),
+            fs::write(dst.join("sys/kernel/pid_max"), n.to_string()),
+        )?;
+    }
     for entry in PROC_READ_ONLY {
         let p = dst.join(entry);
         if fs::symlink_metadata(&p).is_err() {
@@ -227,7 +235,25 @@ fn dev(dst: &Path, shm_size: u64) -> Result<(), SetupError> {
     )
 }
 
-fn apply(m: &Mount) -> Result<(), SetupError> {
+fn copy_small_file(from: &Path, dst: &Path) -> io::Result<()> {
+    use std::io::Read;
+    let file = match fs::File::open(from) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut data = Vec::new();
+    file.take(MAX_COPY + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > MAX_COPY {
+        return Err(io::Error::from_raw_os_error(libc::EFBIG));
+    }
+    if let Some(parent) = dst.parent() {
+        mkdirs(parent)?;
+    }
+    fs::write(dst, &data)
+}
+
+fn apply(m: &Mount, pid_max: Option<u64>) -> Result<(), SetupError> {
     match m {
         Mount::Bind { src, dst, access } => {
             let mut attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
@@ -246,12 +272,19 @@ fn apply(m: &Mount) -> Result<(), SetupError> {
                 sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
             )
         }
+        Mount::CopyIfExists { src, dst } => {
+            let r = copy_small_file(&host(src), dst);
+            step(
+                || format!("cannot copy {} into the sandbox", src.display()),
+                r,
+            )
+        }
         Mount::Tmpfs {
             dst,
             mode,
             size_bytes,
         } => tmpfs(dst, *mode, *size_bytes, libc::MS_NOSUID | libc::MS_NODEV),
-        Mount::Proc { dst } => proc(dst),
+        Mount::Proc { dst } => proc(dst, pid_max),
         Mount::Dev {
             dst,
             shm_size_bytes,
@@ -291,7 +324,7 @@ fn apply(m: &Mount) -> Result<(), SetupError> {
 
 /// Build the root described by `mounts` and switch into it. Runs as the sandbox's init,
 /// inside fresh user and mount namespaces.
-pub fn build(mounts: &[Mount], root_size: u64) -> Result<(), SetupError> {
+pub fn build(mounts: &[Mount], root_size: u64, pid_max: Option<u64>) -> Result<(), SetupError> {
     step(
         || "cannot make the mount tree private".into(),
         sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None),
@@ -316,7 +349,7 @@ pub fn build(mounts: &[Mount], root_size: u64) -> Result<(), SetupError> {
     )?;
 
     for m in mounts {
-        apply(m)?;
+        apply(m, pid_max)?;
     }
 
     step(

@@ -182,9 +182,9 @@ pub fn set_dumpable(on: bool) -> io::Result<()> {
     prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong).map(drop)
 }
 
-/// Drop every capability from the bounding set, clear the ambient set, then empty the
-/// effective, permitted and inheritable sets.
-pub fn drop_all_capabilities() -> io::Result<()> {
+/// Drop every capability from the bounding set and clear the ambient set, so that no
+/// later `execve` can regain one.
+pub fn drop_bounding_and_ambient() -> io::Result<()> {
     let mut cap: libc::c_ulong = 0;
     loop {
         match prctl(libc::PR_CAPBSET_DROP, cap) {
@@ -204,6 +204,11 @@ pub fn drop_all_capabilities() -> io::Result<()> {
             0 as libc::c_ulong,
         )
     })?;
+    Ok(())
+}
+
+/// Empty the effective, permitted and inheritable capability sets of the calling thread.
+pub fn drop_capability_sets() -> io::Result<()> {
     #[repr(C)]
     struct CapHeader {
         version: u32,
@@ -526,4 +531,43 @@ pub fn mount_flags_of(path: &CStr) -> io::Result<libc::c_ulong> {
         }
     }
     Ok(flags)
+}
+
+pub fn unshare(flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: unshare takes only an integer argument.
+    cvt(unsafe { libc::unshare(flags) })?;
+    Ok(())
+}
+
+pub fn setns(fd: &OwnedFd, nstype: libc::c_int) -> io::Result<()> {
+    // SAFETY: fd is an open namespace descriptor owned by the caller.
+    cvt(unsafe { libc::setns(fd.as_raw_fd(), nstype) })?;
+    Ok(())
+}
+
+/// Read one byte; `Ok(false)` on end of file.
+pub fn read_byte(fd: &OwnedFd) -> io::Result<bool> {
+    let mut b = 0u8;
+    loop {
+        // SAFETY: b is one writable byte.
+        let n = unsafe { libc::read(fd.as_raw_fd(), (&mut b as *mut u8).cast(), 1) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(n == 1);
+    }
+}
+
+/// Close a raw descriptor this process holds a duplicate of after `fork` (the owning value
+/// lives in the parent's copy of the data and must not be dropped twice here).
+pub fn close_raw(fd: RawFd) {
+    // SAFETY: closing a descriptor number has no memory-safety implications; callers pass
+    // descriptors they no longer use in this process.
+    unsafe {
+        libc::close(fd);
+    }
 }
