@@ -27,7 +27,7 @@ pub mod spec;
 pub enum Error {
     #[error("{0}")]
     Spec(String),
-    #[error("cannot create the sandbox's namespaces: {0}")]
+    #[error("cannot create the sandbox's namespaces: {0} ({hint})", hint = userns_hint())]
     Namespaces(io::Error),
     #[error("sandbox setup failed: {text}")]
     Setup { code: i32, text: String },
@@ -43,4 +43,23 @@ impl Error {
             _ => EXIT_SETUP_FAILED,
         }
     }
+}
+
+/// Why user namespaces may be unavailable here, from the knobs that commonly disable them.
+fn userns_hint() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return "user namespaces are disabled: sysctl user.max_user_namespaces=0".into();
+    }
+    if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        return "unprivileged user namespaces are disabled: sysctl kernel.unprivileged_userns_clone=0".into();
+    }
+    if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+        return "AppArmor restricts unprivileged user namespaces \
+                (sysctl kernel.apparmor_restrict_unprivileged_userns=1)"
+            .into();
+    }
+    "user namespaces may be blocked by a container's seccomp policy; seal never runs a program \
+     without isolation"
+        .into()
 }

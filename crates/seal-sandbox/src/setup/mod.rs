@@ -154,7 +154,7 @@ fn write_id_maps(plan: &ChildPlan<'_>) -> Result<(), SetupError> {
         std::fs::write(path, data.as_bytes()).map_err(|e| {
             let hint = if e.raw_os_error() == Some(libc::EPERM) {
                 " (user namespaces may be restricted, e.g. by AppArmor's \
-                 restrict_unprivileged_userns; run `seal doctor`)"
+                 restrict_unprivileged_userns)"
             } else {
                 ""
             };
