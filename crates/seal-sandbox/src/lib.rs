@@ -47,7 +47,11 @@ impl Error {
 
 /// Why user namespaces may be unavailable here, from the knobs that commonly disable them.
 fn userns_hint() -> String {
-    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
     if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
         return "user namespaces are disabled: sysctl user.max_user_namespaces=0".into();
     }

@@ -101,7 +101,9 @@ fn restrict(dst: &Path, recursive: bool, attrs: u64) -> io::Result<()> {
     }
 }
 
-fn bind(src: &Path, dst: &Path, attrs: u64) -> Result<(), SetupError> {
+/// Bind `src` (a host path) at `dst`, then add `attrs` to it and everything below it; `None`
+/// leaves the attributes to a later recursive pass over a parent.
+fn bind(src: &Path, dst: &Path, attrs: Option<u64>) -> Result<(), SetupError> {
     let from = host(src);
     let meta = step(
         || format!("cannot see {}", src.display()),
@@ -121,10 +123,13 @@ fn bind(src: &Path, dst: &Path, attrs: u64) -> Result<(), SetupError> {
             None,
         ),
     )?;
-    step(
-        || format!("cannot restrict the mount at {}", dst.display()),
-        restrict(dst, true, attrs),
-    )
+    match attrs {
+        Some(a) => step(
+            || format!("cannot restrict the mount at {}", dst.display()),
+            restrict(dst, true, a),
+        ),
+        None => Ok(()),
+    }
 }
 
 fn tmpfs(dst: &Path, mode: u32, size: u64, flags: libc::c_ulong) -> Result<(), SetupError> {
@@ -191,13 +196,7 @@ fn dev(dst: &Path, shm_size: u64) -> Result<(), SetupError> {
         if fs::metadata(host(&from)).is_err() {
             continue;
         }
-        // Device binds must keep device access (no nodev); read-only does not stop writes to
-        // character devices, only changes to the node itself.
-        bind(
-            &from,
-            &dst.join(node),
-            sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC | sys::MOUNT_ATTR_RDONLY,
-        )?;
+        bind(&from, &dst.join(node), None)?;
     }
     for (name, target) in [
         ("fd", "/proc/self/fd"),
@@ -212,7 +211,19 @@ fn dev(dst: &Path, shm_size: u64) -> Result<(), SetupError> {
         )?;
     }
     let pts = dst.join("pts");
+    let shm = dst.join("shm");
     step(|| "cannot create /dev/pts".into(), mkdirs(&pts))?;
+    step(|| "cannot create /dev/shm".into(), mkdirs(&shm))?;
+    // One pass for /dev and the device binds: read-only (it stops chmod/chown of the host's
+    // nodes; writes to a character device are still allowed), nosuid, noexec, but not nodev.
+    step(
+        || "cannot make /dev read-only".into(),
+        restrict(
+            dst,
+            true,
+            sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC,
+        ),
+    )?;
     step(
         || "cannot mount a private devpts at /dev/pts".into(),
         sys::mount(
@@ -223,16 +234,7 @@ fn dev(dst: &Path, shm_size: u64) -> Result<(), SetupError> {
             Some(c"newinstance,ptmxmode=0666,mode=620"),
         ),
     )?;
-    tmpfs(
-        &dst.join("shm"),
-        0o1777,
-        shm_size,
-        libc::MS_NOSUID | libc::MS_NODEV,
-    )?;
-    step(
-        || "cannot make /dev read-only".into(),
-        restrict(dst, false, sys::MOUNT_ATTR_RDONLY),
-    )
+    tmpfs(&shm, 0o1777, shm_size, libc::MS_NOSUID | libc::MS_NODEV)
 }
 
 fn copy_small_file(from: &Path, dst: &Path) -> io::Result<()> {
@@ -260,7 +262,7 @@ fn apply(m: &Mount, pid_max: Option<u64>) -> Result<(), SetupError> {
             if *access == Access::ReadOnly {
                 attrs |= sys::MOUNT_ATTR_RDONLY;
             }
-            bind(src, dst, attrs)
+            bind(src, dst, Some(attrs))
         }
         Mount::BindIfExists { src, dst } => {
             if fs::symlink_metadata(host(src)).is_err() {
@@ -269,7 +271,7 @@ fn apply(m: &Mount, pid_max: Option<u64>) -> Result<(), SetupError> {
             bind(
                 src,
                 dst,
-                sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+                Some(sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV),
             )
         }
         Mount::CopyIfExists { src, dst } => {
