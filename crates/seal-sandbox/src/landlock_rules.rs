@@ -40,10 +40,12 @@ fn writable(mounts: &[Mount]) -> Vec<(&Path, bool)> {
         match m {
             Mount::Bind {
                 dst,
-                access: MountAccess::ReadWrite,
+                access: MountAccess::ReadWrite | MountAccess::ReadWriteNoSymlinks,
                 ..
             }
-            | Mount::Tmpfs { dst, .. } => v.push((dst.as_path(), false)),
+            | Mount::Tmpfs { dst, .. }
+            | Mount::Staging { dst, .. }
+            | Mount::CopyTree { dst, .. } => v.push((dst.as_path(), false)),
             Mount::Dev { dst, .. } => v.push((dst.as_path(), true)),
             _ => {}
         }

@@ -6,8 +6,9 @@
 //! capability, sets no_new_privs, applies Landlock and finally seccomp, then executes the
 //! program and supervises it. The engine knows nothing about Python.
 
+pub mod export;
 mod landlock_rules;
-mod pids_limit;
+mod limits;
 mod report;
 pub mod seccomp;
 mod setup;
@@ -33,6 +34,11 @@ pub enum Error {
     Setup { code: i32, text: String },
     #[error("{0}: {1}")]
     Io(String, io::Error),
+}
+
+/// Physical memory of this machine in bytes (0 if unknown), for choosing default limits.
+pub fn host_memory_bytes() -> u64 {
+    sys::physical_memory()
 }
 
 impl Error {

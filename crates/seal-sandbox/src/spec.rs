@@ -13,6 +13,9 @@ pub enum Access {
     ReadOnly,
     /// Writable (nosuid, nodev; Landlock read-write).
     ReadWrite,
+    /// Writable, and symbolic links on this mount are not followed (nosymfollow), where the
+    /// kernel supports it.
+    ReadWriteNoSymlinks,
 }
 
 #[derive(Clone, Debug)]
@@ -29,6 +32,20 @@ pub enum Mount {
     /// Copy a small regular host file (at most 1 MiB) to `dst`, skipped when `src` does not
     /// exist. Cheaper than a bind mount for configuration files read once at start-up.
     CopyIfExists { src: PathBuf, dst: PathBuf },
+    /// A fresh tmpfs whose content is copied from a host directory or file tree before the
+    /// program starts (symbolic links are copied as links, special files are skipped).
+    CopyTree {
+        src: PathBuf,
+        dst: PathBuf,
+        size_bytes: u64,
+    },
+    /// A writable tmpfs capped at `size_bytes` and `max_files` inodes, handed to the caller
+    /// after the run (see [`crate::Outcome::staged`]).
+    Staging {
+        dst: PathBuf,
+        size_bytes: u64,
+        max_files: u64,
+    },
     /// A fresh writable tmpfs.
     Tmpfs {
         dst: PathBuf,
@@ -57,6 +74,8 @@ impl Mount {
             Mount::Bind { dst, .. }
             | Mount::BindIfExists { dst, .. }
             | Mount::CopyIfExists { dst, .. }
+            | Mount::CopyTree { dst, .. }
+            | Mount::Staging { dst, .. }
             | Mount::Tmpfs { dst, .. }
             | Mount::Proc { dst }
             | Mount::Dev { dst, .. }
@@ -93,6 +112,10 @@ pub struct Limits {
     pub timeout: Option<Duration>,
     /// RLIMIT_NOFILE.
     pub open_files: Option<u64>,
+    /// Memory in bytes (cgroup for the whole sandbox where available, RLIMIT_DATA per process).
+    pub memory_bytes: Option<u64>,
+    /// CPUs (a cgroup quota where available, else the affinity mask rounded up).
+    pub cpus: Option<f64>,
 }
 
 impl Default for Limits {
@@ -101,6 +124,8 @@ impl Default for Limits {
             pids: Some(1024),
             timeout: None,
             open_files: Some(4096),
+            memory_bytes: None,
+            cpus: None,
         }
     }
 }

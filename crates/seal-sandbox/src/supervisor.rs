@@ -2,10 +2,12 @@
 //! signals, enforce the wall-clock limit, and report how it ended.
 
 use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::landlock_rules::Level;
-use crate::pids_limit::{self, PidsLimit};
+use crate::limits;
 use crate::report::Message;
 use crate::setup::{self, ChildPlan};
 use crate::spec::{Mount, Spec};
@@ -45,6 +47,8 @@ pub struct Enforcement {
     pub landlock: Level,
     pub seccomp: String,
     pub pids: String,
+    pub memory: String,
+    pub cpus: String,
 }
 
 #[derive(Debug)]
@@ -53,6 +57,11 @@ pub struct Outcome {
     pub enforcement: Enforcement,
     /// Forks refused because the PIDs limit was reached (cgroup only; 0 when unknown).
     pub pids_limit_hits: u64,
+    /// Processes killed because the sandbox reached its memory limit (cgroup only).
+    pub oom_kills: u64,
+    /// The staging area of each `Mount::Staging`, by its path inside, still open after the
+    /// sandbox is gone; copy the results out with [`crate::export::copy_back`].
+    pub staged: Vec<(PathBuf, OwnedFd)>,
     pub supervisor_peak_rss_kib: Option<u64>,
 }
 
@@ -90,6 +99,20 @@ fn prepare(spec: &Spec) -> Result<Spec, Error> {
                     });
                 }
             }
+            Mount::CopyTree {
+                src,
+                dst,
+                size_bytes,
+            } => {
+                let real = src
+                    .canonicalize()
+                    .map_err(|e| Error::Spec(format!("{}: {e}", src.display())))?;
+                mounts.push(Mount::CopyTree {
+                    src: real,
+                    dst: dst.clone(),
+                    size_bytes: *size_bytes,
+                });
+            }
             Mount::CopyIfExists { src, dst } => {
                 if let Ok(real) = src.canonicalize() {
                     mounts.push(Mount::CopyIfExists {
@@ -112,10 +135,16 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
     let outer_uid = sys::getuid();
     let outer_gid = sys::getgid();
     let has_proc = spec.mounts.iter().any(|m| matches!(m, Mount::Proc { .. }));
-    let pids = pids_limit::prepare(spec.limits.pids, outer_uid, has_proc);
-    let nproc_rlimit = pids.nproc_rlimit();
-    let pid_max = pids.pid_max();
+    let limits = limits::plan(&spec.limits, outer_uid, has_proc);
     let seccomp_filter = crate::seccomp::build_filter();
+    let staged_dsts: Vec<PathBuf> = spec
+        .mounts
+        .iter()
+        .filter_map(|m| match m {
+            Mount::Staging { dst, .. } => Some(dst.clone()),
+            _ => None,
+        })
+        .collect();
 
     let mut waited = FORWARDED.to_vec();
     waited.push(libc::SIGCHLD);
@@ -124,36 +153,28 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
         .block()
         .map_err(|e| Error::Io("blocking signals".into(), e))?;
     let result = (|| {
-        let (alive_rx, alive_tx) = sys::pipe_cloexec().map_err(|e| Error::Io("pipe".into(), e))?;
-        let (mut report_rx, report_tx) = {
-            let (r, w) = sys::pipe_cloexec().map_err(|e| Error::Io("pipe".into(), e))?;
-            (std::fs::File::from(r), w)
+        let io_err = |what: &str| {
+            let what = what.to_string();
+            move |e| Error::Io(what, e)
         };
-        let cgroup_pipe = match &pids {
-            PidsLimit::Cgroup(_) => {
-                Some(sys::pipe_cloexec().map_err(|e| Error::Io("pipe".into(), e))?)
-            }
-            _ => None,
-        };
-        let (cgroup_joined_rx, cgroup_joined_tx) = match cgroup_pipe {
-            Some((r, w)) => (Some(r), Some(w)),
-            None => (None, None),
-        };
+        let (alive_rx, alive_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
+        let (report_rx, report_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
+        let mut report_rx = std::fs::File::from(report_rx);
+        let (staging_rx, staging_tx) = sys::socketpair_cloexec().map_err(io_err("socketpair"))?;
         let child = match sys::clone_fork(NAMESPACES) {
             Ok(Forked::Child) => {
                 drop(alive_tx);
-                drop(cgroup_joined_tx);
+                drop(staging_rx);
                 setup::init_main(ChildPlan {
                     spec: &spec,
                     outer_uid,
                     outer_gid,
-                    nproc_rlimit,
-                    pid_max,
+                    limits: &limits,
                     alive_rx,
                     report_tx,
+                    staging_tx,
                     original_mask,
                     forwarded: waited,
-                    cgroup_joined_rx,
                     seccomp_filter,
                 })
             }
@@ -162,25 +183,8 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
         };
         drop(alive_rx);
         drop(report_tx);
-        drop(cgroup_joined_rx);
+        drop(staging_tx);
         let started = Instant::now();
-        // Moving a process between v1 cgroups waits for an RCU grace period (milliseconds);
-        // do it here while init builds the root, instead of in init's critical path.
-        if let (PidsLimit::Cgroup(c), Some(tx)) = (&pids, cgroup_joined_tx) {
-            match std::fs::write(c.procs(), child.to_string()) {
-                Ok(()) => {
-                    let _ = sys::write_all(std::os::fd::AsRawFd::as_raw_fd(&tx), b"1");
-                }
-                Err(e) => {
-                    let _ = sys::kill(child, libc::SIGKILL);
-                    let _ = sys::waitpid(child, false);
-                    return Err(Error::Io(
-                        format!("cannot move the sandbox into {}", c.procs().display()),
-                        e,
-                    ));
-                }
-            }
-        }
 
         let mut wire = String::new();
         let _ = report_rx.read_to_string(&mut wire);
@@ -194,27 +198,43 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
                 }
             }
         }
+        // init sent one directory descriptor per staging mount before the program started.
+        let mut staged = Vec::with_capacity(staged_dsts.len());
+        for dst in &staged_dsts {
+            match sys::recv_fd(&staging_rx) {
+                Ok(Some(fd)) => staged.push((dst.clone(), fd)),
+                _ => {
+                    let _ = sys::kill(child, libc::SIGKILL);
+                    let _ = sys::waitpid(child, false);
+                    return Err(Error::Spec(format!(
+                        "lost the staging area of {}",
+                        dst.display()
+                    )));
+                }
+            }
+        }
 
         let status = supervise(child, &waited, spec.limits.timeout.map(|t| (started, t)));
         // Held until here: the sandbox's init watches for this pipe to close.
         drop(alive_tx);
-        Ok((status, landlock))
+        Ok((status, landlock, staged))
     })();
     let _ = original_mask.set_mask();
-    let (status, landlock) = result?;
-    let pids_limit_hits = match &pids {
-        PidsLimit::Cgroup(c) => c.times_hit(),
-        _ => 0,
-    };
+    let (status, landlock, staged) = result?;
+    let (pids_limit_hits, oom_kills) = limits.events();
     Ok(Outcome {
         status,
         enforcement: Enforcement {
             namespaces: "user, mount, pid, network (loopback only), ipc, uts, cgroup",
             landlock,
             seccomp: crate::seccomp::describe(),
-            pids: pids.describe(),
+            pids: limits.describe_pids.clone(),
+            memory: limits.describe_memory.clone(),
+            cpus: limits.describe_cpus.clone(),
         },
         pids_limit_hits,
+        oom_kills,
+        staged,
         supervisor_peak_rss_kib: sys::peak_rss_kib(),
     })
 }

@@ -37,7 +37,7 @@ seal run --timeout 10m --pids 256 -- python -m mypkg\n  \
 seal run -v -- python3 -c 'import os; print(os.listdir(\"/\"))'\n\n\
 Exit status: the program's own; 128+N if it was killed by signal N; 124 if --timeout \
 expired; 125 if seal itself failed; 126/127 if the program could not be executed/found.")]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show, side by side, what a program can reach without seal and inside seal
     Demo(DemoArgs),
 }
@@ -57,9 +57,41 @@ pub struct RunArgs {
     #[arg(long = "in", value_name = "PATH")]
     pub inputs: Vec<PathBuf>,
 
-    /// Make a directory writable at its own path; created if missing (repeatable)
+    /// Snapshot a file or directory into the sandbox at its own path: the program may change
+    /// its copy; the original is never touched (repeatable)
+    #[arg(long = "in-copy", value_name = "PATH")]
+    pub input_copies: Vec<PathBuf>,
+
+    /// Output directory, staged: the program writes to a private area at this path, and seal
+    /// copies the results into DIR after it exits, refusing links that leave DIR, special
+    /// files, setuid bits and more (repeatable; DIR is created if missing)
     #[arg(long = "out", value_name = "DIR")]
     pub outputs: Vec<PathBuf>,
+
+    /// Output directory bound directly read-write (watch files grow); nosuid, nodev and, where
+    /// the kernel has it, nosymfollow (repeatable)
+    #[arg(long = "out-live", value_name = "DIR")]
+    pub live_outputs: Vec<PathBuf>,
+
+    /// Size quota of each staged --out (also the size of its staging area)
+    #[arg(long, value_name = "SIZE", default_value = "2G", value_parser = parse_size)]
+    pub out_quota: u64,
+
+    /// File-count quota of each staged --out
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub out_max_files: u64,
+
+    /// Symbolic links in staged output: copy those that stay inside DIR, or refuse all
+    #[arg(long, value_name = "POLICY", default_value = "internal", value_parser = ["internal", "refuse"])]
+    pub out_links: String,
+
+    /// Keep executable bits of output files (setuid/setgid are always removed)
+    #[arg(long)]
+    pub keep_exec: bool,
+
+    /// Let staged output replace files that already exist in DIR
+    #[arg(long)]
+    pub overwrite: bool,
 
     /// Share a host directory read-write; an explicit opt-in (repeatable)
     #[arg(long = "share", value_name = "DIR")]
@@ -77,6 +109,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
+    /// Memory limit [default: half of this machine's memory]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory: Option<u64>,
+
+    /// CPU limit (whole CPUs by affinity; fractions need a cpu cgroup)
+    #[arg(long, value_name = "N", value_parser = parse_cpus)]
+    pub cpus: Option<f64>,
+
+    /// Size of /tmp, HOME, /dev/shm and each --in-copy inside
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub disk: u64,
+
     /// Maximum number of processes and threads inside
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=4_000_000))]
     pub pids: u64,
@@ -88,6 +132,11 @@ pub struct RunArgs {
     /// Report what enforces each protection, and the exit status
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// At exit, print the run report (status, limits, copied and refused outputs) as one JSON
+    /// object on stderr
+    #[arg(long)]
+    pub json: bool,
 
     /// The program and its arguments; a first argument ending in .py runs with Python
     #[arg(
@@ -127,6 +176,40 @@ fn parse_env_pair(s: &str) -> Result<(String, String), String> {
         .split_once('=')
         .ok_or_else(|| format!("{s:?}: expected NAME=VALUE"))?;
     Ok((parse_env_name(k)?, v.to_string()))
+}
+
+/// "512M", "2G", "1.5G", "100K" (powers of 1024), or a plain number of bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let bad = || format!("{s:?}: expected a size such as 512M, 2G or 1.5G");
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                'B' => 1,
+                _ => return Err(bad()),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let v: f64 = num.parse().map_err(|_| bad())?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("{s:?}: the size must be larger than zero"));
+    }
+    Ok((v * mult as f64) as u64)
+}
+
+fn parse_cpus(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.01..=4096.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "{s:?}: expected a number of CPUs such as 1, 2 or 0.5"
+        )),
+    }
 }
 
 /// "90s", "10m", "1h30m", "500ms", or a plain number of seconds.
@@ -178,6 +261,17 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         for bad in ["", "s", "10x", "m10", "0s", "1.5s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_size("2G").unwrap(), 2 << 30);
+        assert_eq!(parse_size("1.5K").unwrap(), 1536);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        for bad in ["", "G", "0", "-1M", "12Q", "1..2G"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
         }
     }
 

@@ -19,7 +19,7 @@ pub const EXIT_TIMEOUT: i32 = 124;
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run_cmd::run(args),
+        Command::Run(args) => run_cmd::run(*args),
         Command::Demo(args) => demo::run(args),
     };
     match result {

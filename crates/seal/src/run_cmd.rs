@@ -4,12 +4,13 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::Result;
+use seal_sandbox::export::{self, ExportPolicy, ExportReport, LinkPolicy};
 use seal_sandbox::{LandlockLevel, Outcome, Status};
 
 use crate::cli::RunArgs;
 use crate::python;
 use crate::run_layout::{self, RunRequest};
-use crate::EXIT_TIMEOUT;
+use crate::{EXIT_SEAL_ERROR, EXIT_TIMEOUT};
 
 /// A first argument ending in `.py` is a script for the interpreter; anything else is a
 /// program looked up in the sandbox's PATH.
@@ -26,30 +27,81 @@ fn program_argv(python: &python::Interpreter, command: &[OsString]) -> Vec<OsStr
     }
 }
 
+/// Without --memory, half of the machine's memory: a balloon cannot take the host down, and
+/// ordinary programs never notice.
+fn default_memory() -> Option<u64> {
+    match seal_sandbox::host_memory_bytes() {
+        0 => None,
+        total => Some(total / 2),
+    }
+}
+
 pub fn run(args: RunArgs) -> Result<i32> {
     let python = python::discover(args.python.as_deref())?;
     let request = RunRequest {
         command: program_argv(&python, &args.command),
         project: args.project.unwrap_or_else(|| PathBuf::from(".")),
         inputs: args.inputs,
+        input_copies: args.input_copies,
         outputs: args.outputs,
+        live_outputs: args.live_outputs,
+        out_quota: args.out_quota,
+        out_max_files: args.out_max_files,
         shares: args.shares,
         set_env: args.set_env,
         pass_env: args.pass_env,
         timeout: args.timeout,
         pids: Some(args.pids),
+        memory: args.memory.or_else(default_memory),
+        cpus: args.cpus,
+        disk: args.disk,
         landlock_required: args.require_landlock,
     };
     let spec = run_layout::build(&python, &request)?;
     let outcome = seal_sandbox::run(&spec)?;
-    report(&outcome, args.verbose, &python, &request);
-    Ok(match outcome.status {
+
+    let policy = ExportPolicy {
+        links: if args.out_links == "refuse" {
+            LinkPolicy::Refuse
+        } else {
+            LinkPolicy::Internal
+        },
+        keep_exec: args.keep_exec,
+        overwrite: args.overwrite,
+        max_bytes: args.out_quota,
+        max_files: args.out_max_files,
+    };
+    // Every process of the sandbox is dead by now: nothing can change the staged files
+    // while they are copied.
+    let exports: Vec<ExportReport> = outcome
+        .staged
+        .iter()
+        .map(|(dir, fd)| export::copy_back(fd, dir, &policy))
+        .collect();
+
+    let mut code = match outcome.status {
         Status::Exited(code) => code,
         Status::TimedOut => EXIT_TIMEOUT,
-    })
+    };
+    if code == 0 && exports.iter().any(|e| e.aborted.is_some()) {
+        // The program succeeded but its results did not arrive: scripts must notice.
+        code = EXIT_SEAL_ERROR;
+    }
+    report(&outcome, &exports, args.verbose, &python, &request, code);
+    if args.json {
+        eprintln!("{}", json_report(&outcome, &exports, code));
+    }
+    Ok(code)
 }
 
-fn report(outcome: &Outcome, verbose: bool, python: &python::Interpreter, req: &RunRequest) {
+fn report(
+    outcome: &Outcome,
+    exports: &[ExportReport],
+    verbose: bool,
+    python: &python::Interpreter,
+    req: &RunRequest,
+    code: i32,
+) {
     let e = &outcome.enforcement;
     if e.pids.starts_with("NOT ENFORCED") {
         eprintln!("seal: warning: the --pids limit is {}", e.pids);
@@ -66,9 +118,37 @@ fn report(outcome: &Outcome, verbose: bool, python: &python::Interpreter, req: &
             outcome.pids_limit_hits
         );
     }
+    if outcome.oom_kills > 0 {
+        eprintln!(
+            "seal: the program hit the --memory limit ({} processes killed)",
+            outcome.oom_kills
+        );
+    }
     if outcome.status == Status::TimedOut {
         if let Some(t) = req.timeout {
-            eprintln!("seal: --timeout {t:?} expired; every process of the sandbox was killed");
+            eprintln!("seal: the --timeout limit ({t:?}) expired; every process of the sandbox was killed");
+        }
+    }
+    for x in exports {
+        for r in &x.refused {
+            eprintln!(
+                "seal: --out {}: refused {}: {}",
+                x.destination.display(),
+                r.path,
+                r.reason
+            );
+        }
+        if let Some(why) = &x.aborted {
+            eprintln!("seal: --out {}: {why}", x.destination.display());
+        } else if verbose {
+            eprintln!(
+                "seal: --out {}: copied {} files ({} bytes), {} links; refused {}",
+                x.destination.display(),
+                x.files,
+                x.bytes,
+                x.links,
+                x.refused.len()
+            );
         }
     }
     if verbose {
@@ -88,17 +168,43 @@ fn report(outcome: &Outcome, verbose: bool, python: &python::Interpreter, req: &
             run_layout::SANDBOX_UID
         );
         eprintln!("seal: pids limit       {}", e.pids);
+        eprintln!("seal: memory limit     {}", e.memory);
+        eprintln!("seal: cpu limit        {}", e.cpus);
+        eprintln!(
+            "seal: disk limit       {} bytes for /tmp, HOME, /dev/shm, each --in-copy (tmpfs size)",
+            req.disk
+        );
         eprintln!("seal: core dumps       disabled (RLIMIT_CORE=0)");
         match outcome.status {
-            Status::Exited(code) if code > 128 => eprintln!(
-                "seal: exit status      {code} (killed by signal {})",
-                code - 128
-            ),
-            Status::Exited(code) => eprintln!("seal: exit status      {code}"),
-            Status::TimedOut => eprintln!("seal: exit status      {EXIT_TIMEOUT} (timeout)"),
+            Status::Exited(c) if c > 128 => {
+                eprintln!(
+                    "seal: exit status      {code} (killed by signal {})",
+                    c - 128
+                )
+            }
+            Status::Exited(_) => eprintln!("seal: exit status      {code}"),
+            Status::TimedOut => eprintln!("seal: exit status      {code} (timeout)"),
         }
         if let Some(kib) = outcome.supervisor_peak_rss_kib {
             eprintln!("seal: supervisor peak RSS {kib} kB");
         }
     }
+}
+
+fn json_report(outcome: &Outcome, exports: &[ExportReport], code: i32) -> String {
+    let e = &outcome.enforcement;
+    let v = serde_json::json!({
+        "exit_code": code,
+        "timed_out": outcome.status == Status::TimedOut,
+        "limits": {
+            "pids": e.pids,
+            "memory": e.memory,
+            "cpus": e.cpus,
+            "pids_limit_hits": outcome.pids_limit_hits,
+            "oom_kills": outcome.oom_kills,
+        },
+        "landlock": e.landlock.as_str(),
+        "outputs": exports,
+    });
+    v.to_string()
 }

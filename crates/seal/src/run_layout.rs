@@ -42,7 +42,14 @@ pub struct RunRequest {
     pub command: Vec<OsString>,
     pub project: PathBuf,
     pub inputs: Vec<PathBuf>,
+    pub input_copies: Vec<PathBuf>,
     pub outputs: Vec<PathBuf>,
+    pub live_outputs: Vec<PathBuf>,
+    pub out_quota: u64,
+    pub out_max_files: u64,
+    pub memory: Option<u64>,
+    pub cpus: Option<f64>,
+    pub disk: u64,
     pub shares: Vec<PathBuf>,
     pub set_env: Vec<(String, String)>,
     pub pass_env: Vec<String>,
@@ -59,6 +66,24 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     };
     abs.canonicalize()
         .with_context(|| format!("{}", p.display()))
+}
+
+/// Create an output directory if needed and return its real path. Refuses the project's own
+/// ancestors and the home directory, which would hand over more than an output.
+fn output_dir(p: &Path, flag: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(p)
+        .with_context(|| format!("{flag} {}: cannot create it", p.display()))?;
+    let path = absolute(p)?;
+    if !path.is_dir() {
+        bail!("{flag} {}: not a directory", p.display());
+    }
+    if path == Path::new("/") || home_dir().is_some_and(|h| h.starts_with(&path)) {
+        bail!(
+            "{flag} {}: refusing to use / or a directory containing your home as an output",
+            p.display()
+        );
+    }
+    Ok(path)
 }
 
 fn home_dir() -> Option<PathBuf> {
@@ -227,17 +252,17 @@ pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
     });
     mounts.push(Mount::Dev {
         dst: "/dev".into(),
-        shm_size_bytes: 256 * MIB,
+        shm_size_bytes: req.disk,
     });
     mounts.push(Mount::Tmpfs {
         dst: "/tmp".into(),
         mode: 0o1777,
-        size_bytes: 1024 * MIB,
+        size_bytes: req.disk,
     });
     mounts.push(Mount::Tmpfs {
         dst: SANDBOX_HOME.into(),
         mode: 0o700,
-        size_bytes: 256 * MIB,
+        size_bytes: req.disk,
     });
     mounts.push(Mount::Bind {
         src: project.clone(),
@@ -245,42 +270,61 @@ pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
         access: Access::ReadOnly,
     });
 
-    let mut seen: Vec<(PathBuf, &str)> = Vec::new();
-    let mut add = |path: PathBuf,
-                   flag: &'static str,
-                   access: Access,
-                   mounts: &mut Vec<Mount>|
-     -> Result<()> {
-        if let Some((_, other)) = seen.iter().find(|(p, _)| *p == path) {
+    // Each host path may be exposed once: as an input, a copy, an output or a share.
+    let mut seen: Vec<(PathBuf, &'static str)> = Vec::new();
+    let mut claim = |path: &Path, flag: &'static str| -> Result<()> {
+        if let Some((_, other)) = seen.iter().find(|(p, _)| p == path) {
             bail!(
                 "{} is given as both {other} and {flag}; choose one",
                 path.display()
             );
         }
-        seen.push((path.clone(), flag));
-        mounts.push(Mount::Bind {
-            src: path.clone(),
-            dst: path,
-            access,
-        });
+        seen.push((path.to_path_buf(), flag));
         Ok(())
+    };
+    let bind = |path: PathBuf, access: Access| Mount::Bind {
+        src: path.clone(),
+        dst: path,
+        access,
     };
     for p in &req.inputs {
         let path = absolute(p).with_context(|| format!("--in {}", p.display()))?;
-        add(path, "--in", Access::ReadOnly, &mut mounts)?;
+        claim(&path, "--in")?;
+        mounts.push(bind(path, Access::ReadOnly));
+    }
+    for p in &req.input_copies {
+        let path = absolute(p).with_context(|| format!("--in-copy {}", p.display()))?;
+        if !path.is_dir() {
+            bail!(
+                "--in-copy {}: not a directory (give a single file with --in, read-only)",
+                p.display()
+            );
+        }
+        claim(&path, "--in-copy")?;
+        mounts.push(Mount::CopyTree {
+            src: path.clone(),
+            dst: path,
+            size_bytes: req.disk,
+        });
     }
     for p in &req.outputs {
-        std::fs::create_dir_all(p)
-            .with_context(|| format!("--out {}: cannot create it", p.display()))?;
-        let path = absolute(p)?;
-        if !path.is_dir() {
-            bail!("--out {}: not a directory", p.display());
-        }
-        add(path, "--out", Access::ReadWrite, &mut mounts)?;
+        let path = output_dir(p, "--out")?;
+        claim(&path, "--out")?;
+        mounts.push(Mount::Staging {
+            dst: path,
+            size_bytes: req.out_quota,
+            max_files: req.out_max_files,
+        });
+    }
+    for p in &req.live_outputs {
+        let path = output_dir(p, "--out-live")?;
+        claim(&path, "--out-live")?;
+        mounts.push(bind(path, Access::ReadWriteNoSymlinks));
     }
     for p in &req.shares {
         let path = absolute(p).with_context(|| format!("--share {}", p.display()))?;
-        add(path, "--share", Access::ReadWrite, &mut mounts)?;
+        claim(&path, "--share")?;
+        mounts.push(bind(path, Access::ReadWrite));
     }
 
     Ok(Spec {
@@ -296,6 +340,8 @@ pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
         limits: Limits {
             pids: req.pids,
             timeout: req.timeout,
+            memory_bytes: req.memory,
+            cpus: req.cpus,
             ..Limits::default()
         },
         landlock: if req.landlock_required {

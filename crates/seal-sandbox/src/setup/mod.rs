@@ -10,6 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::landlock_rules;
+use crate::limits::LimitPlan;
 use crate::report::Message;
 use crate::spec::Spec;
 use crate::sys::{self, Forked, SigSet, WaitStatus};
@@ -41,11 +42,8 @@ pub struct ChildPlan<'a> {
     pub spec: &'a Spec,
     pub outer_uid: u32,
     pub outer_gid: u32,
-    /// `cgroup.procs` of a cgroup prepared for this sandbox, joined before anything is forked.
-    /// Enforce the PIDs limit with RLIMIT_NPROC (unprivileged callers).
-    pub nproc_rlimit: Option<u64>,
-    /// Write this to the PID namespace's own `kernel.pid_max` (Linux 6.14+ only).
-    pub pid_max: Option<u64>,
+    /// How each limit is enforced; init joins its cgroups before forking anything.
+    pub limits: &'a LimitPlan,
     /// Read end of a pipe whose write end only the supervisor holds: EOF means it died.
     pub alive_rx: OwnedFd,
     /// Write end of the report pipe (close-on-exec, so `execve` closes it: EOF == started).
@@ -54,9 +52,8 @@ pub struct ChildPlan<'a> {
     pub original_mask: SigSet,
     /// The signals the supervisor blocked (init waits for them).
     pub forwarded: SigSet,
-    /// With a cgroup: the supervisor writes one byte once init is in it. Nothing that runs
-    /// the program's code is forked before that.
-    pub cgroup_joined_rx: Option<OwnedFd>,
+    /// init sends the directory descriptor of each staging mount here.
+    pub staging_tx: OwnedFd,
     /// Built before `clone` so the child only installs it.
     pub seccomp_filter: Vec<libc::sock_filter>,
 }
@@ -91,10 +88,12 @@ pub fn init_main(plan: ChildPlan<'_>) -> ! {
     // Only the program may hold the report pipe, so that its exec is what closes it.
     let ChildPlan {
         report_tx,
+        staging_tx,
         forwarded,
         ..
     } = plan;
     drop(report_tx);
+    drop(staging_tx);
     // init needs no privilege to reap and forward signals; keep none, and keep its memory
     // and /proc entries out of reach of the program.
     let _ = sys::drop_capability_sets();
@@ -112,6 +111,14 @@ fn init_setup(plan: &ChildPlan<'_>) -> Result<(), SetupError> {
         sys::exit_now(EXIT_SETUP_FAILED);
     }
     write_id_maps(plan)?;
+    // Before anything is forked, so that every process of the sandbox starts inside.
+    for fd in &plan.limits.tasks_fds {
+        sys::write_all(fd.as_raw_fd(), b"0")
+            .map_err(|e| SetupError::new("cannot join the sandbox's cgroup".into(), e))?;
+    }
+    if let Some(n) = plan.limits.affinity {
+        sys::limit_cpus(n).map_err(|e| SetupError::new("cannot set the CPU affinity".into(), e))?;
+    }
     sys::set_umask(0o022);
     sys::sethostname(&spec.hostname).map_err(|e| SetupError::new("sethostname".into(), e))?;
     sys::setdomainname("(none)").map_err(|e| SetupError::new("setdomainname".into(), e))?;
@@ -130,17 +137,14 @@ fn init_setup(plan: &ChildPlan<'_>) -> Result<(), SetupError> {
             .map_err(|e| SetupError::new("cannot bring the loopback interface up".into(), e))?;
         None
     };
-    rootfs::build(&spec.mounts, spec.root_size_bytes, plan.pid_max)?;
+    let staged = rootfs::build(&spec.mounts, spec.root_size_bytes, plan.limits.pid_max)?;
     if let Some(net) = pending_net {
         net.join()?;
     }
-    if let Some(rx) = &plan.cgroup_joined_rx {
-        if !sys::read_byte(rx).unwrap_or(false) {
-            return Err(SetupError::new(
-                "the supervisor could not place the sandbox in its pids cgroup".into(),
-                std::io::Error::from_raw_os_error(libc::EIO),
-            ));
-        }
+    for dir in staged {
+        sys::send_fd(&plan.staging_tx, dir.as_raw_fd()).map_err(|e| {
+            SetupError::new("cannot hand the staging area to the supervisor".into(), e)
+        })?;
     }
     Ok(())
 }
@@ -282,8 +286,11 @@ fn restrict_process(plan: &ChildPlan<'_>) -> Result<(), String> {
         let n = n.min(hard);
         sys::setrlimit(libc::RLIMIT_NOFILE, n, n).map_err(|e| format!("RLIMIT_NOFILE: {e}"))?;
     }
-    if let Some(n) = plan.nproc_rlimit {
+    if let Some(n) = plan.limits.nproc_rlimit {
         sys::setrlimit(libc::RLIMIT_NPROC, n, n).map_err(|e| format!("RLIMIT_NPROC: {e}"))?;
+    }
+    if let Some(n) = plan.limits.data_rlimit {
+        sys::setrlimit(libc::RLIMIT_DATA, n, n).map_err(|e| format!("RLIMIT_DATA: {e}"))?;
     }
     sys::drop_bounding_and_ambient().map_err(|e| format!("cannot drop capabilities: {e}"))?;
     sys::drop_capability_sets().map_err(|e| format!("cannot drop capabilities: {e}"))?;

@@ -13,6 +13,7 @@
 use std::ffi::CString;
 use std::fs;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -255,14 +256,109 @@ fn copy_small_file(from: &Path, dst: &Path) -> io::Result<()> {
     fs::write(dst, &data)
 }
 
+/// Copy one entry without following links: files (permission bits without setuid/setgid),
+/// links as links; devices, FIFOs and sockets are skipped.
+fn copy_entry(from: &Path, to: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(from)?;
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        symlink(fs::read_link(from)?, to)
+    } else if ft.is_file() {
+        fs::copy(from, to)?;
+        fs::set_permissions(
+            to,
+            fs::Permissions::from_mode(meta.permissions().mode() & 0o1777),
+        )
+    } else if ft.is_dir() {
+        fs::DirBuilder::new().mode(0o755).create(to)?;
+        copy_tree(from, to, 0)
+    } else {
+        Ok(())
+    }
+}
+
+const MAX_COPY_DEPTH: usize = 256;
+
+fn copy_tree(from: &Path, to: &Path, depth: usize) -> io::Result<()> {
+    if depth > MAX_COPY_DEPTH {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
+    for e in fs::read_dir(from)? {
+        let e = e?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type()?.is_dir() {
+            fs::DirBuilder::new().mode(0o755).create(&dst)?;
+            copy_tree(&src, &dst, depth + 1)?;
+        } else {
+            copy_entry(&src, &dst)?;
+        }
+    }
+    Ok(())
+}
+
 fn apply(m: &Mount, pid_max: Option<u64>) -> Result<(), SetupError> {
     match m {
         Mount::Bind { src, dst, access } => {
-            let mut attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
-            if *access == Access::ReadOnly {
-                attrs |= sys::MOUNT_ATTR_RDONLY;
+            let base = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+            match access {
+                Access::ReadOnly => bind(src, dst, Some(base | sys::MOUNT_ATTR_RDONLY)),
+                Access::ReadWrite => bind(src, dst, Some(base)),
+                Access::ReadWriteNoSymlinks => {
+                    bind(src, dst, None)?;
+                    // nosymfollow exists since Linux 5.10; without it the other flags still hold.
+                    match restrict(dst, true, base | sys::MOUNT_ATTR_NOSYMFOLLOW) {
+                        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => step(
+                            || format!("cannot restrict {}", dst.display()),
+                            restrict(dst, true, base),
+                        ),
+                        r => step(|| format!("cannot restrict {}", dst.display()), r),
+                    }
+                }
             }
-            bind(src, dst, Some(attrs))
+        }
+        Mount::Staging {
+            dst,
+            size_bytes,
+            max_files,
+        } => {
+            step(|| format!("cannot create {}", dst.display()), mkdirs(dst))?;
+            let data = CString::new(format!("mode=0755,size={size_bytes},nr_inodes={max_files}"))
+                .expect("no NUL");
+            step(
+                || format!("cannot mount the staging area at {}", dst.display()),
+                sys::mount(
+                    Some(c"tmpfs"),
+                    &c(dst),
+                    Some(c"tmpfs"),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    Some(&data),
+                ),
+            )
+        }
+        Mount::CopyTree {
+            src,
+            dst,
+            size_bytes,
+        } => {
+            tmpfs(dst, 0o755, *size_bytes, libc::MS_NOSUID | libc::MS_NODEV)?;
+            let from = host(src);
+            let r = if fs::symlink_metadata(&from)
+                .map(|m| m.is_dir())
+                .unwrap_or(false)
+            {
+                copy_tree(&from, dst, 0)
+            } else {
+                copy_entry(&from, &dst.join(src.file_name().unwrap_or_default()))
+            };
+            step(
+                || {
+                    format!(
+                        "cannot copy {} into the sandbox (--disk too small?)",
+                        src.display()
+                    )
+                },
+                r,
+            )
         }
         Mount::BindIfExists { src, dst } => {
             if fs::symlink_metadata(host(src)).is_err() {
@@ -326,7 +422,12 @@ fn apply(m: &Mount, pid_max: Option<u64>) -> Result<(), SetupError> {
 
 /// Build the root described by `mounts` and switch into it. Runs as the sandbox's init,
 /// inside fresh user and mount namespaces.
-pub fn build(mounts: &[Mount], root_size: u64, pid_max: Option<u64>) -> Result<(), SetupError> {
+/// Returns an open directory descriptor of each `Mount::Staging`, in mount order.
+pub fn build(
+    mounts: &[Mount],
+    root_size: u64,
+    pid_max: Option<u64>,
+) -> Result<Vec<OwnedFd>, SetupError> {
     step(
         || "cannot make the mount tree private".into(),
         sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None),
@@ -350,8 +451,16 @@ pub fn build(mounts: &[Mount], root_size: u64, pid_max: Option<u64>) -> Result<(
         std::env::set_current_dir("/"),
     )?;
 
+    let mut staged = Vec::new();
     for m in mounts {
         apply(m, pid_max)?;
+        if let Mount::Staging { dst, .. } = m {
+            let dir = step(
+                || format!("cannot open the staging area {}", dst.display()),
+                fs::File::open(dst),
+            )?;
+            staged.push(OwnedFd::from(dir));
+        }
     }
 
     step(
@@ -366,5 +475,6 @@ pub fn build(mounts: &[Mount], root_size: u64, pid_max: Option<u64>) -> Result<(
             false,
             sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
         ),
-    )
+    )?;
+    Ok(staged)
 }

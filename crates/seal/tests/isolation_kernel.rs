@@ -1,0 +1,441 @@
+//! Kernel-facing restrictions: capabilities, no_new_privs, seccomp, RLIMIT_CORE, the
+//! denied system calls and ioctls, host-global /proc knobs, the UTS namespace.
+//!
+//! Every attempt here is harmless if it succeeded: keyctl only looks a keyring up, io_uring
+//! only creates a ring, unshare/clone/mount happen in a throwaway child (mounts in a private
+//! namespace, onto a test-owned empty directory), TIOCSTI targets a pty the probe owns or the
+//! test's own pty, host-global files are opened for writing and closed without a write.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const STATUS: &str = r#"
+import resource
+for f in ["CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp",
+          "Seccomp_filters", "Uid", "Gid", "Groups"]:
+    put(f, status_field(f))
+put("rlimit_core", "%d,%d" % resource.getrlimit(resource.RLIMIT_CORE))
+"#;
+
+/// (inside, direct) results of the status probe.
+fn status(env: &TestEnv) -> (Probe, Probe) {
+    let probe = env.probe("status", STATUS);
+    let inside = env.run_probe(&probe, "{}", &[]);
+    inside.expect_success();
+    let direct = env.run_direct(&probe, "{}");
+    direct.expect_success();
+    (inside.probe(), direct.probe())
+}
+
+const NO_CAPS: &str = "0000000000000000";
+
+#[test]
+fn rlimit_core_is_zero() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "rlimit-core");
+        let (p, c) = status(&env);
+        p.expect_eq("rlimit_core", "0,0");
+        // Positive control: the seal process (and the direct run) start with the soft limit
+        // raised to the hard one, so 0 inside is seal's doing.
+        if c.get("rlimit_core") == "0,0" {
+            eprintln!("NOTE: the host's hard RLIMIT_CORE is 0: the check cannot discriminate");
+        } else {
+            c.expect_not_in("rlimit_core", &["0,0"]);
+        }
+    });
+}
+
+#[test]
+fn no_capabilities_at_all() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "caps");
+        let (p, c) = status(&env);
+        for f in ["CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"] {
+            p.expect_eq(f, NO_CAPS);
+        }
+        if v.is_root() {
+            c.expect_not_in("CapEff", &[NO_CAPS]);
+            c.expect_not_in("CapBnd", &[NO_CAPS]);
+        } else {
+            // An unprivileged process has no effective capabilities to begin with, but its
+            // bounding set is full: seal empties it.
+            c.expect_not_in("CapBnd", &[NO_CAPS]);
+        }
+    });
+}
+
+#[test]
+fn no_new_privs_is_set() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "nnp");
+        let (p, c) = status(&env);
+        p.expect_eq("NoNewPrivs", "1");
+        c.expect_eq("NoNewPrivs", "0");
+    });
+}
+
+#[test]
+fn seccomp_filter_is_active() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "seccomp");
+        let (p, c) = status(&env);
+        p.expect_eq("Seccomp", "2");
+        let inside: u32 = p.get("Seccomp_filters").parse().unwrap();
+        let host: u32 = c.get("Seccomp_filters").parse().unwrap();
+        assert!(
+            inside > host,
+            "Seccomp_filters inside {inside}, without seal {host}"
+        );
+        c.expect_eq("Seccomp", "0");
+    });
+}
+
+#[test]
+fn program_runs_as_uid_and_gid_1000_without_groups() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "ids");
+        let (p, c) = status(&env);
+        p.expect_eq("Uid", "1000\t1000\t1000\t1000");
+        p.expect_eq("Gid", "1000\t1000\t1000\t1000");
+        p.expect_eq("Groups", "");
+        c.expect_contains("Uid", &v.uid.to_string());
+    });
+}
+
+const KEYRING_IOURING: &str = r#"
+KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING = 0, -3
+put("keyctl", syscall("keyctl", KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0))
+params = ctypes.create_string_buffer(120)
+put("io_uring_setup", syscall("io_uring_setup", 1, params))
+"#;
+
+#[test]
+fn keyctl_and_io_uring_setup_are_refused() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "keyctl-iouring");
+        let probe = env.probe("keyctl_iouring", KEYRING_IOURING);
+        let inside = env.run_probe(&probe, "{}", &[]);
+        inside.expect_success();
+        let p = inside.probe();
+        p.expect_eq("keyctl", "EPERM");
+        p.expect_eq("io_uring_setup", "EPERM");
+
+        // Positive control: both work without seal (io_uring unless the host disables it).
+        let direct = env.run_direct(&probe, "{}");
+        direct.expect_success();
+        let c = direct.probe();
+        c.expect_eq("keyctl", "OK");
+        let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+            .map(|s| s.trim() != "0")
+            .unwrap_or(false);
+        if disabled {
+            eprintln!("NOTE: io_uring is disabled on this host: its control cannot discriminate");
+        } else {
+            c.expect_eq("io_uring_setup", "OK");
+        }
+    });
+}
+
+const TERMINAL_IOCTLS: &str = r#"
+import fcntl, termios
+TIOCLINUX = 0x541C
+def inject():
+    m, s = os.openpty()
+    def child():
+        os.setsid()
+        fcntl.ioctl(s, termios.TIOCSCTTY, 0)
+        fcntl.ioctl(s, termios.TIOCSTI, b"x")
+    return in_child(child)
+put("tiocsti_own_pty", inject())
+def linux():
+    m, s = os.openpty()
+    fcntl.ioctl(s, TIOCLINUX, b"\x00" * 8)
+attempt("tioclinux", linux)
+"#;
+
+#[test]
+fn terminal_injection_ioctls_are_refused() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "tiocsti");
+        let probe = env.probe("terminal_ioctls", TERMINAL_IOCTLS);
+        let inside = env.run_probe(&probe, "{}", &[]);
+        inside.expect_success();
+        let p = inside.probe();
+        p.expect_eq("tiocsti_own_pty", "EPERM");
+        p.expect_eq("tioclinux", "EPERM");
+
+        // Positive control: without seal TIOCSTI into the probe's own controlling pty works
+        // (EIO if the host disabled legacy TIOCSTI for unprivileged users); TIOCLINUX reaches
+        // the pty driver, which does not know it.
+        let direct = env.run_direct(&probe, "{}");
+        direct.expect_success();
+        let c = direct.probe();
+        if v.is_root() {
+            c.expect_eq("tiocsti_own_pty", "OK");
+        } else {
+            c.expect_in("tiocsti_own_pty", &["OK", "EIO"]);
+        }
+        c.expect_not_in("tioclinux", &["EPERM", "OK"]);
+    });
+}
+
+const TIOCSTI_CTTY: &str = r##"
+import fcntl, termios
+put("stdin_isatty", "yes" if os.isatty(0) else "no")
+attempt("tiocsti_ctty", lambda: fcntl.ioctl(0, termios.TIOCSTI, b"#") and None)
+"##;
+
+/// The real attack (CVE-2017-5226): push characters into the input of the user's terminal,
+/// which their shell reads after the program ends. Here seal runs on a pty the test holds.
+#[test]
+fn tiocsti_on_the_controlling_terminal_is_refused() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "tiocsti-ctty");
+        let probe = env.probe("tiocsti_ctty", TIOCSTI_CTTY);
+
+        let mut s = env
+            .seal()
+            .arg("--")
+            .arg(&probe)
+            .deadline(Duration::from_secs(60))
+            .spawn_in_pty();
+        s.wait_for("PROBE\ttiocsti_ctty", Duration::from_secs(30));
+        let (code, _, transcript) = s.finish();
+        assert_eq!(code, 0, "transcript:\n{transcript}");
+        let p = Probe::parse(&transcript, transcript.clone());
+        p.expect_eq("stdin_isatty", "yes");
+        p.expect_eq("tiocsti_ctty", "EPERM");
+
+        // Positive control: the same probe directly on the same kind of terminal.
+        let mut d = env
+            .host_command(PYTHON)
+            .args(&["-I", "-S"])
+            .arg(&probe)
+            .deadline(Duration::from_secs(60))
+            .spawn_in_pty();
+        d.wait_for("PROBE\ttiocsti_ctty", Duration::from_secs(30));
+        let (code, _, transcript) = d.finish();
+        assert_eq!(code, 0, "transcript:\n{transcript}");
+        let c = Probe::parse(&transcript, transcript.clone());
+        c.expect_eq("stdin_isatty", "yes");
+        if v.is_root() {
+            c.expect_eq("tiocsti_ctty", "OK");
+        } else {
+            c.expect_in("tiocsti_ctty", &["OK", "EIO"]);
+        }
+    });
+}
+
+const NAMESPACES: &str = r#"
+CLONE_NEWUSER, CLONE_NEWNS, SIGCHLD = 0x10000000, 0x00020000, 17
+def new_userns():
+    ctypes.set_errno(0)
+    return cres(LIBC.unshare(CLONE_NEWUSER))
+put("unshare_newuser", in_child(new_userns))
+def clone_newuser():
+    ctypes.set_errno(0)
+    r = LIBC.syscall(ctypes.c_long(NR["clone"]), ctypes.c_ulong(CLONE_NEWUSER | SIGCHLD),
+                     None, None, None, None)
+    if r == 0:
+        os._exit(0)  # the new child: leave at once
+    if r > 0:
+        os.waitpid(r, 0)
+    return cres(r)
+put("clone_newuser", in_child(clone_newuser))
+put("clone3", syscall("clone3", None, 0))
+"#;
+
+#[test]
+fn new_namespaces_are_refused() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "unshare");
+        let probe = env.probe("namespaces", NAMESPACES);
+        let inside = env.run_probe(&probe, "{}", &[]);
+        inside.expect_success();
+        let p = inside.probe();
+        p.expect_eq("unshare_newuser", "EPERM");
+        p.expect_eq("clone_newuser", "EPERM");
+        // clone3's flags live in memory seccomp cannot read: it is answered ENOSYS so that
+        // libc falls back to clone, whose flags are checked.
+        p.expect_eq("clone3", "ENOSYS");
+
+        let direct = env.run_direct(&probe, "{}");
+        direct.expect_success();
+        let c = direct.probe();
+        c.expect_eq("unshare_newuser", "OK");
+        c.expect_eq("clone_newuser", "OK");
+        c.expect_not_in("clone3", &["ENOSYS"]);
+    });
+}
+
+const MOUNT: &str = r#"
+CLONE_NEWUSER, CLONE_NEWNS, MNT_DETACH = 0x10000000, 0x00020000, 2
+target = A["target"].encode()
+def try_mount():
+    # A private user+mount namespace first, so that even a successful mount (positive
+    # control) never shows on the host; if that is refused, a mount that still succeeded is
+    # undone at once.
+    ctypes.set_errno(0)
+    private = LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0
+    ctypes.set_errno(0)
+    r = LIBC.mount(b"tmpfs", target, b"tmpfs", ctypes.c_ulong(0), None)
+    res = cres(r)
+    if r == 0 and not private:
+        LIBC.umount2(target, MNT_DETACH)
+    return res
+put("mount", in_child(try_mount))
+def try_fsopen():
+    ctypes.set_errno(0)
+    LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNS)
+    ctypes.set_errno(0)
+    return cres(LIBC.syscall(ctypes.c_long(430), b"tmpfs", 0))
+put("fsopen", in_child(try_fsopen))
+put("target_entries", ",".join(os.listdir(A["target"])))
+"#;
+
+#[test]
+fn mount_is_refused() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "mount");
+        let target = env.out.join("mnt");
+        env.mkdir_owned(&target, 0o755);
+        let probe = env.probe("mount", MOUNT);
+        let args = jobj(&[("target", jpath(&target))]);
+
+        let inside = env.run_probe(&probe, &args, &["--out", env.out.to_str().unwrap()]);
+        inside.expect_success();
+        let p = inside.probe();
+        p.expect_eq("mount", "EPERM");
+        p.expect_eq("fsopen", "EPERM");
+
+        // Positive control: in its own user+mount namespace the probe may mount.
+        let direct = env.run_direct(&probe, &args);
+        direct.expect_success();
+        let c = direct.probe();
+        c.expect_eq("mount", "OK");
+        c.expect_eq("fsopen", "OK");
+        // And nothing stayed mounted on the host.
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(target.to_str().unwrap()));
+    });
+}
+
+const MORE_SYSCALLS: &str = r#"
+NRS = {"x86_64": dict(bpf=321, perf_event_open=298, userfaultfd=323),
+       "aarch64": dict(bpf=280, perf_event_open=241, userfaultfd=282)}[platform.machine()]
+def raw(name, *args):
+    ctypes.set_errno(0)
+    return cres(LIBC.syscall(ctypes.c_long(NRS[name]), *args))
+put("bpf", raw("bpf", ctypes.c_long(-1), None, 0))
+attr = ctypes.create_string_buffer(128)
+put("perf_event_open", raw("perf_event_open", attr, 0, -1, -1, 0))
+put("userfaultfd", raw("userfaultfd", 0))
+def vsock():
+    socket.socket(40, socket.SOCK_STREAM).close()
+attempt("vsock", vsock)
+"#;
+
+#[test]
+fn bpf_perf_userfaultfd_and_vsock_are_refused() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "more-syscalls");
+        let probe = env.probe("more_syscalls", MORE_SYSCALLS);
+        let inside = env.run_probe(&probe, "{}", &[]);
+        inside.expect_success();
+        let p = inside.probe();
+        p.expect_eq("bpf", "EPERM");
+        p.expect_eq("perf_event_open", "EPERM");
+        p.expect_eq("userfaultfd", "EPERM");
+        p.expect_eq("vsock", "EAFNOSUPPORT");
+
+        // Positive control (as root the kernel itself lets every call through to argument
+        // checking; unprivileged, the host's sysctls may already refuse some).
+        let direct = env.run_direct(&probe, "{}");
+        direct.expect_success();
+        let c = direct.probe();
+        if v.is_root() {
+            c.expect_not_in("bpf", &["EPERM"]);
+            c.expect_not_in("perf_event_open", &["EPERM"]);
+            c.expect_eq("userfaultfd", "OK");
+        }
+        eprintln!("host vsock: {}", c.get("vsock"));
+    });
+}
+
+const PROC_KNOBS: &str = r#"
+for t in A["targets"]:
+    attempt("wr:" + t, open_for_write_only, t)
+"#;
+
+#[test]
+fn host_global_proc_knobs_are_read_only() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "proc-knobs");
+        let mut targets = Vec::new();
+        for t in [
+            "/proc/sys/kernel/core_pattern",
+            "/proc/sysrq-trigger",
+            "/proc/sys/kernel/modprobe",
+            "/proc/sys/vm/drop_caches",
+        ] {
+            if std::path::Path::new(t).exists() {
+                targets.push(t);
+            } else {
+                eprintln!("NOTE: this host has no {t}: not checked");
+            }
+        }
+        assert!(targets.contains(&"/proc/sys/kernel/core_pattern"));
+        let probe = env.probe("proc_knobs", PROC_KNOBS);
+        let args = jobj(&[("targets", jarr(&targets))]);
+        let inside = env.run_probe(&probe, &args, &[]);
+        inside.expect_success();
+        let p = inside.probe();
+        for t in &targets {
+            p.expect_in(&format!("wr:{t}"), &["EROFS", "EACCES"]);
+        }
+
+        // Positive control: as root they open for writing (nothing is written); as an
+        // unprivileged user the host's permissions already refuse.
+        let direct = env.run_direct(&probe, &args);
+        direct.expect_success();
+        let c = direct.probe();
+        for t in &targets {
+            c.expect_eq(
+                &format!("wr:{t}"),
+                if v.is_root() { "OK" } else { "EACCES" },
+            );
+        }
+    });
+}
+
+const HOSTNAME: &str = r#"
+put("gethostname", socket.gethostname())
+put("nodename", os.uname().nodename)
+attempt("proc_hostname", lambda: read_head("/proc/sys/kernel/hostname").strip())
+"#;
+
+#[test]
+fn hostname_is_sandbox() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "hostname");
+        let probe = env.probe("hostname", HOSTNAME);
+        let inside = env.run_probe(&probe, "{}", &[]);
+        inside.expect_success();
+        let p = inside.probe();
+        p.expect_eq("gethostname", "sandbox");
+        p.expect_eq("nodename", "sandbox");
+        p.expect_eq("proc_hostname", "sandbox");
+
+        let direct = env.run_direct(&probe, "{}");
+        direct.expect_success();
+        let host = direct.probe().get("gethostname").to_string();
+        if host == "sandbox" {
+            eprintln!("NOTE: the host is called `sandbox`: the check cannot discriminate");
+        }
+        // The host's name must not leak in.
+        assert!(!inside.stdout.contains(&format!("\t{host}\n")) || host == "sandbox");
+    });
+}
