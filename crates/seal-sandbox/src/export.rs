@@ -542,7 +542,7 @@ mod tests {
 
     #[test]
     fn control_characters_and_bad_utf8_are_refused() {
-        assert!(name_problem(OsStr::new("ok name.txt")).is_some() == false);
+        assert!(name_problem(OsStr::new("ok name.txt")).is_none());
         assert!(name_problem(OsStr::new("bad\nname")).is_some());
         assert!(name_problem(OsStr::new("esc\x1b[31m")).is_some());
         assert!(name_problem(OsStr::from_bytes(b"\xff\xfe")).is_some());
