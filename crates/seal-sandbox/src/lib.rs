@@ -19,8 +19,8 @@ use std::io;
 
 pub use landlock_rules::Level as LandlockLevel;
 pub use setup::EXIT_SETUP_FAILED;
-pub use spec::{Access, LandlockMode, Limits, Mount, Network, Spec};
-pub use supervisor::{run, Enforcement, Outcome, Status};
+pub use spec::{Access, HandoffRequest, LandlockMode, Limits, Mount, Network, Spec};
+pub use supervisor::{run, run_with, Enforcement, Outcome, Started, Status};
 
 pub mod spec;
 

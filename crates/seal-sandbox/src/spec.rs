@@ -93,6 +93,18 @@ pub enum Network {
     LoopbackOnly,
 }
 
+/// What the caller receives from inside the sandbox once the program has started (see
+/// [`crate::run_with`]). Sockets keep the network namespace they were made in, so a listener
+/// made inside and served outside is how host-side services (an index proxy) reach a sandbox
+/// that has no network of its own.
+#[derive(Clone, Debug, Default)]
+pub struct HandoffRequest {
+    /// TCP ports on 127.0.0.1 inside the sandbox whose listening sockets are handed over.
+    pub listen_ports: Vec<u16>,
+    /// Hand over the sandbox's network namespace (for connecting into it later).
+    pub netns: bool,
+}
+
 /// How strictly Landlock must apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LandlockMode {
@@ -147,6 +159,7 @@ pub struct Spec {
     /// Mounts applied in order on top of an empty root.
     pub mounts: Vec<Mount>,
     pub network: Network,
+    pub handoff: HandoffRequest,
     pub limits: Limits,
     pub landlock: LandlockMode,
 }

@@ -129,8 +129,28 @@ fn prepare(spec: &Spec) -> Result<Spec, Error> {
     Ok(out)
 }
 
+/// Descriptors from inside the sandbox, handed to [`run_with`]'s callback once the program
+/// has started.
+#[derive(Default)]
+pub struct Started {
+    /// Listening sockets on 127.0.0.1 inside the sandbox, by port.
+    pub listeners: Vec<(u16, std::net::TcpListener)>,
+    /// The sandbox's network namespace, if requested.
+    pub netns: Option<OwnedFd>,
+}
+
 /// Run `spec` to completion.
 pub fn run(spec: &Spec) -> Result<Outcome, Error> {
+    run_with(spec, |_| ()).map(|(outcome, ())| outcome)
+}
+
+/// Run `spec`; once the program has started, call `on_start` with what the sandbox handed
+/// over (it may start threads serving the listeners). Its return value is kept alive until
+/// the sandbox has ended and returned with the outcome.
+pub fn run_with<G>(
+    spec: &Spec,
+    on_start: impl FnOnce(Started) -> G,
+) -> Result<(Outcome, G), Error> {
     let spec = prepare(spec)?;
     let outer_uid = sys::getuid();
     let outer_gid = sys::getgid();
@@ -198,45 +218,65 @@ pub fn run(spec: &Spec) -> Result<Outcome, Error> {
                 }
             }
         }
-        // init sent one directory descriptor per staging mount before the program started.
-        let mut staged = Vec::with_capacity(staged_dsts.len());
-        for dst in &staged_dsts {
+        // Before the program started, init sent one descriptor per staging mount, per
+        // listener, and the network namespace if asked, in that order.
+        let expected =
+            staged_dsts.len() + spec.handoff.listen_ports.len() + usize::from(spec.handoff.netns);
+        let mut received = Vec::with_capacity(expected);
+        for _ in 0..expected {
             match sys::recv_fd(&staging_rx) {
-                Ok(Some(fd)) => staged.push((dst.clone(), fd)),
+                Ok(Some(tagged)) => received.push(tagged),
                 _ => {
                     let _ = sys::kill(child, libc::SIGKILL);
                     let _ = sys::waitpid(child, false);
-                    return Err(Error::Spec(format!(
-                        "lost the staging area of {}",
-                        dst.display()
-                    )));
+                    return Err(Error::Spec(
+                        "lost a descriptor handed over by the sandbox".into(),
+                    ));
                 }
             }
         }
+        let mut staged = Vec::new();
+        let mut handed = Started::default();
+        let mut dsts = staged_dsts.iter();
+        let mut ports = spec.handoff.listen_ports.iter();
+        for (tag, fd) in received {
+            match tag {
+                setup::TAG_STAGING => staged.push((dsts.next().cloned().unwrap_or_default(), fd)),
+                setup::TAG_LISTENER => handed.listeners.push((
+                    ports.next().copied().unwrap_or(0),
+                    std::net::TcpListener::from(fd),
+                )),
+                _ => handed.netns = Some(fd),
+            }
+        }
+        let guard = on_start(handed);
 
         let status = supervise(child, &waited, spec.limits.timeout.map(|t| (started, t)));
         // Held until here: the sandbox's init watches for this pipe to close.
         drop(alive_tx);
-        Ok((status, landlock, staged))
+        Ok((status, landlock, staged, guard))
     })();
     let _ = original_mask.set_mask();
-    let (status, landlock, staged) = result?;
+    let (status, landlock, staged, guard) = result?;
     let (pids_limit_hits, oom_kills) = limits.events();
-    Ok(Outcome {
-        status,
-        enforcement: Enforcement {
-            namespaces: "user, mount, pid, network (loopback only), ipc, uts, cgroup",
-            landlock,
-            seccomp: crate::seccomp::describe(),
-            pids: limits.describe_pids.clone(),
-            memory: limits.describe_memory.clone(),
-            cpus: limits.describe_cpus.clone(),
+    Ok((
+        Outcome {
+            status,
+            enforcement: Enforcement {
+                namespaces: "user, mount, pid, network (loopback only), ipc, uts, cgroup",
+                landlock,
+                seccomp: crate::seccomp::describe(),
+                pids: limits.describe_pids.clone(),
+                memory: limits.describe_memory.clone(),
+                cpus: limits.describe_cpus.clone(),
+            },
+            pids_limit_hits,
+            oom_kills,
+            staged,
+            supervisor_peak_rss_kib: sys::peak_rss_kib(),
         },
-        pids_limit_hits,
-        oom_kills,
-        staged,
-        supervisor_peak_rss_kib: sys::peak_rss_kib(),
-    })
+        guard,
+    ))
 }
 
 fn supervise(

@@ -337,6 +337,7 @@ pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
         root_size_bytes: 4 * MIB,
         mounts,
         network: Network::LoopbackOnly,
+        handoff: Default::default(),
         limits: Limits {
             pids: req.pids,
             timeout: req.timeout,

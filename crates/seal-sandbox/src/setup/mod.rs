@@ -68,6 +68,15 @@ fn fail(plan: &ChildPlan<'_>, code: i32, msg: String) -> ! {
     sys::exit_now(code)
 }
 
+pub const TAG_STAGING: u8 = b'S';
+pub const TAG_LISTENER: u8 = b'L';
+pub const TAG_NETNS: u8 = b'N';
+
+fn handoff(plan: &ChildPlan<'_>, tag: u8, fd: &OwnedFd, what: &str) -> Result<(), SetupError> {
+    sys::send_fd(&plan.staging_tx, tag, fd.as_raw_fd())
+        .map_err(|e| SetupError::new(format!("cannot hand {what} to the supervisor"), e))
+}
+
 /// Exit code seal uses for its own failures (distinct from the program's 126/127).
 pub const EXIT_SETUP_FAILED: i32 = 125;
 
@@ -142,9 +151,17 @@ fn init_setup(plan: &ChildPlan<'_>) -> Result<(), SetupError> {
         net.join()?;
     }
     for dir in staged {
-        sys::send_fd(&plan.staging_tx, dir.as_raw_fd()).map_err(|e| {
-            SetupError::new("cannot hand the staging area to the supervisor".into(), e)
-        })?;
+        handoff(plan, TAG_STAGING, &dir, "a staging area")?;
+    }
+    for &port in &spec.handoff.listen_ports {
+        let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))
+            .map_err(|e| SetupError::new(format!("cannot listen on 127.0.0.1:{port} inside"), e))?;
+        handoff(plan, TAG_LISTENER, &OwnedFd::from(listener), "a listener")?;
+    }
+    if spec.handoff.netns {
+        let ns = std::fs::File::open("/proc/self/ns/net")
+            .map_err(|e| SetupError::new("cannot open the network namespace".into(), e))?;
+        handoff(plan, TAG_NETNS, &OwnedFd::from(ns), "the network namespace")?;
     }
     Ok(())
 }

@@ -589,9 +589,9 @@ pub fn socketpair_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     unsafe { Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))) }
 }
 
-/// Send one descriptor (with a one-byte payload) over a Unix socket.
-pub fn send_fd(sock: &OwnedFd, fd: RawFd) -> io::Result<()> {
-    let mut byte = [0u8; 1];
+/// Send one descriptor with a one-byte tag over a Unix socket.
+pub fn send_fd(sock: &OwnedFd, tag: u8, fd: RawFd) -> io::Result<()> {
+    let mut byte = [tag];
     let mut iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),
         iov_len: 1,
@@ -622,8 +622,8 @@ pub fn send_fd(sock: &OwnedFd, fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Receive one descriptor sent by [`send_fd`]; `Ok(None)` at end of stream.
-pub fn recv_fd(sock: &OwnedFd) -> io::Result<Option<OwnedFd>> {
+/// Receive one descriptor and its tag sent by [`send_fd`]; `Ok(None)` at end of stream.
+pub fn recv_fd(sock: &OwnedFd) -> io::Result<Option<(u8, OwnedFd)>> {
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),
@@ -660,7 +660,7 @@ pub fn recv_fd(sock: &OwnedFd) -> io::Result<Option<OwnedFd>> {
             ));
         }
         let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
-        Ok(Some(OwnedFd::from_raw_fd(fd)))
+        Ok(Some((byte[0], OwnedFd::from_raw_fd(fd))))
     }
 }
 
