@@ -74,7 +74,8 @@ fn display(rel: &Path) -> String {
     rel.to_string_lossy().escape_debug().to_string()
 }
 
-fn human(bytes: u64) -> String {
+/// A size for people: "1.5 GiB".
+pub fn human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
     let mut u = 0;

@@ -20,6 +20,7 @@ use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use crate::export::human;
 use crate::spec::Limits;
 
 /// PIDs the kernel does not reuse after the first wrap-around (RESERVED_PIDS).
@@ -187,7 +188,7 @@ pub fn plan(limits: &Limits, outer_uid: u32, has_proc: bool) -> LimitPlan {
     }
 
     if let Some(bytes) = limits.memory_bytes {
-        let cg = if root {
+        let cg = if root && limits.memory_cgroup {
             add(
                 make_v1("memory", &[("memory.limit_in_bytes", bytes.to_string())]),
                 &mut p,
@@ -197,8 +198,20 @@ pub fn plan(limits: &Limits, outer_uid: u32, has_proc: bool) -> LimitPlan {
             None
         };
         p.describe_memory = match cg {
-            Some(()) => format!("{bytes} bytes for the whole sandbox (v1 memory cgroup) and per process (RLIMIT_DATA)"),
-            None => format!("{bytes} bytes per process (RLIMIT_DATA; no memory cgroup available to this user)"),
+            Some(()) => format!(
+                "{} for the whole sandbox (v1 memory cgroup) and per process (RLIMIT_DATA)",
+                human(bytes)
+            ),
+            None if limits.memory_cgroup => {
+                format!(
+                    "{} per process (RLIMIT_DATA; no memory cgroup available to this user)",
+                    human(bytes)
+                )
+            }
+            None => format!(
+                "{} per process (RLIMIT_DATA; default, pass --memory for a whole-sandbox limit)",
+                human(bytes)
+            ),
         };
     }
 

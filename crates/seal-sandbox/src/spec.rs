@@ -124,8 +124,10 @@ pub struct Limits {
     pub timeout: Option<Duration>,
     /// RLIMIT_NOFILE.
     pub open_files: Option<u64>,
-    /// Memory in bytes (cgroup for the whole sandbox where available, RLIMIT_DATA per process).
+    /// Memory in bytes: RLIMIT_DATA per process, and for the whole sandbox by a cgroup when
+    /// `memory_cgroup` is set and one is available (creating it costs time on every run).
     pub memory_bytes: Option<u64>,
+    pub memory_cgroup: bool,
     /// CPUs (a cgroup quota where available, else the affinity mask rounded up).
     pub cpus: Option<f64>,
 }
@@ -137,6 +139,7 @@ impl Default for Limits {
             timeout: None,
             open_files: Some(4096),
             memory_bytes: None,
+            memory_cgroup: false,
             cpus: None,
         }
     }

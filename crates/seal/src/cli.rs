@@ -38,8 +38,84 @@ seal run -v -- python3 -c 'import os; print(os.listdir(\"/\"))'\n\n\
 Exit status: the program's own; 128+N if it was killed by signal N; 124 if --timeout \
 expired; 125 if seal itself failed; 126/127 if the program could not be executed/found.")]
     Run(Box<RunArgs>),
+    /// Build the project's environment (.seal/env) in sandboxes that reach only the package
+    /// index and see none of your files
+    #[command(after_help = "Examples:\n  seal install requests numpy\n  \
+seal install -r requirements.txt --lock     # also write seal.lock (versions + sha256)\n  \
+seal install                                # from seal.lock, else pyproject.toml dependencies\n  \
+seal install --index-url https://mirror.example/simple pkg\n\n\
+Wheels only: no package code runs while the network is on, and installing happens with no \
+network at all. The environment is replaced only when the whole install succeeded.")]
+    Install(InstallArgs),
+    /// Show the project's environment (interpreter, packages, size, lock digest, findings), or
+    /// remove it
+    Env(EnvArgs),
     /// Show, side by side, what a program can reach without seal and inside seal
     Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// Packages to install (requirement specifiers, e.g. "requests>=2")
+    #[arg(value_name = "PACKAGE")]
+    pub packages: Vec<String>,
+
+    /// Install from a requirements file (repeatable; pip options inside are refused)
+    #[arg(short = 'r', long = "requirement", value_name = "FILE")]
+    pub requirements: Vec<PathBuf>,
+
+    /// Write seal.lock: the exact version and sha256 of every artifact
+    #[arg(long)]
+    pub lock: bool,
+
+    /// The package index (one index: no --extra-index-url, against dependency confusion)
+    /// [default: https://pypi.org/simple]
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+
+    /// Also let the download step reach HOST[:PORT] (a mirror's file host; default port 443)
+    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+    pub allow_hosts: Vec<String>,
+
+    /// Allow direct URL / VCS / path requirements (their host must be allowed too)
+    #[arg(long)]
+    pub allow_direct_urls: bool,
+
+    /// Base interpreter for the environment [default: the first python3 on PATH]
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+
+    /// Project directory [default: found from the current directory upwards]
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+
+    /// Give up after this long (each of the download and install steps)
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Show pip's output and every proxy decision
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EnvArgs {
+    #[command(subcommand)]
+    pub action: Option<EnvAction>,
+
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+
+    /// Project directory [default: found from the current directory upwards]
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EnvAction {
+    /// Delete the project's environment
+    Remove,
 }
 
 #[derive(Args, Debug)]

@@ -2,7 +2,13 @@
 
 mod cli;
 mod demo;
+mod env_cmd;
+mod index_proxy;
+mod install_cmd;
+mod persistence_scan;
+mod project;
 mod python;
+mod requirements;
 mod run_cmd;
 mod run_layout;
 
@@ -20,6 +26,8 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(*args),
+        Command::Install(args) => install_cmd::install(args),
+        Command::Env(args) => env_cmd::run(args),
         Command::Demo(args) => demo::run(args),
     };
     match result {

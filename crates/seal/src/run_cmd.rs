@@ -8,18 +8,19 @@ use seal_sandbox::export::{self, ExportPolicy, ExportReport, LinkPolicy};
 use seal_sandbox::{LandlockLevel, Outcome, Status};
 
 use crate::cli::RunArgs;
+use crate::project::{self, Project};
 use crate::python;
 use crate::run_layout::{self, RunRequest};
 use crate::{EXIT_SEAL_ERROR, EXIT_TIMEOUT};
 
 /// A first argument ending in `.py` is a script for the interpreter; anything else is a
 /// program looked up in the sandbox's PATH.
-fn program_argv(python: &python::Interpreter, command: &[OsString]) -> Vec<OsString> {
+fn program_argv(interpreter: OsString, command: &[OsString]) -> Vec<OsString> {
     let is_script = command
         .first()
         .is_some_and(|c| c.to_string_lossy().ends_with(".py"));
     if is_script {
-        let mut argv = vec![python.executable.clone().into_os_string()];
+        let mut argv = vec![interpreter];
         argv.extend(command.iter().cloned());
         argv
     } else {
@@ -36,11 +37,48 @@ fn default_memory() -> Option<u64> {
     }
 }
 
+/// The interpreter and environment of a run: the project's environment and its base
+/// interpreter when there is one, else the base interpreter alone.
+pub(crate) fn interpreter_for(
+    explicit: Option<&std::path::Path>,
+    project: &Project,
+) -> Result<(python::Interpreter, Option<PathBuf>)> {
+    if !project.has_env() {
+        return Ok((python::discover(explicit)?, None));
+    }
+    let env = project.env_dir();
+    let base = project::env_base_interpreter(&env).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: the environment's pyvenv.cfg names no usable interpreter; recreate it with `seal install`",
+            env.display()
+        )
+    })?;
+    let python = python::discover(Some(&base))?;
+    if let Some(e) = explicit {
+        let wanted = python::discover(Some(e))?;
+        if wanted.executable != python.executable {
+            anyhow::bail!(
+                "--python {} differs from the interpreter of this project's environment ({});                  drop --python, or run `seal env remove` and reinstall",
+                e.display(),
+                python.executable.display()
+            );
+        }
+    }
+    Ok((python, Some(env)))
+}
+
 pub fn run(args: RunArgs) -> Result<i32> {
-    let python = python::discover(args.python.as_deref())?;
+    let project_dir = args.project.unwrap_or_else(|| PathBuf::from("."));
+    let project = project::locate(Some(&project_dir))?;
+    let (python, env_dir) = interpreter_for(args.python.as_deref(), &project)?;
+    let interpreter: OsString = match &env_dir {
+        Some(_) => format!("{}/bin/python", project::ENV_MOUNT).into(),
+        None => python.executable.clone().into_os_string(),
+    };
     let request = RunRequest {
-        command: program_argv(&python, &args.command),
-        project: args.project.unwrap_or_else(|| PathBuf::from(".")),
+        command: program_argv(interpreter, &args.command),
+        project: project_dir,
+        env_dir,
         inputs: args.inputs,
         input_copies: args.input_copies,
         outputs: args.outputs,
@@ -52,6 +90,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         pass_env: args.pass_env,
         timeout: args.timeout,
         pids: Some(args.pids),
+        memory_explicit: args.memory.is_some(),
         memory: args.memory.or_else(default_memory),
         cpus: args.cpus,
         disk: args.disk,
@@ -171,8 +210,8 @@ fn report(
         eprintln!("seal: memory limit     {}", e.memory);
         eprintln!("seal: cpu limit        {}", e.cpus);
         eprintln!(
-            "seal: disk limit       {} bytes for /tmp, HOME, /dev/shm, each --in-copy (tmpfs size)",
-            req.disk
+            "seal: disk limit       {} for /tmp, HOME, /dev/shm, each --in-copy (tmpfs size)",
+            export::human(req.disk)
         );
         eprintln!("seal: core dumps       disabled (RLIMIT_CORE=0)");
         match outcome.status {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use seal_sandbox::{Access, LandlockMode, Limits, Mount, Network, Spec};
 
+use crate::project::ENV_MOUNT;
 use crate::python::Interpreter;
 
 pub const SANDBOX_USER: &str = "sandbox";
@@ -42,12 +43,16 @@ pub struct RunRequest {
     pub command: Vec<OsString>,
     pub project: PathBuf,
     pub inputs: Vec<PathBuf>,
+    /// The project's environment (host path), mounted read-only at /seal/env.
+    pub env_dir: Option<PathBuf>,
     pub input_copies: Vec<PathBuf>,
     pub outputs: Vec<PathBuf>,
     pub live_outputs: Vec<PathBuf>,
     pub out_quota: u64,
     pub out_max_files: u64,
     pub memory: Option<u64>,
+    /// --memory was given: worth a cgroup for a whole-sandbox limit.
+    pub memory_explicit: bool,
     pub cpus: Option<f64>,
     pub disk: u64,
     pub shares: Vec<PathBuf>,
@@ -58,7 +63,7 @@ pub struct RunRequest {
     pub landlock_required: bool,
 }
 
-fn absolute(p: &Path) -> Result<PathBuf> {
+pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
     let abs = if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -94,7 +99,7 @@ fn home_dir() -> Option<PathBuf> {
 
 /// The project directory is exposed implicitly (it is just the current directory), so refuse
 /// the cases where that would hand over far more than a project: `/` or the user's home.
-fn check_project(project: &Path) -> Result<()> {
+pub(crate) fn check_project(project: &Path) -> Result<()> {
     if project == Path::new("/") {
         bail!(
             "refusing to use / as the project directory: cd into a project or pass --project DIR"
@@ -206,8 +211,14 @@ fn generated_etc() -> Vec<Mount> {
     ]
 }
 
-fn environment(python: &Interpreter, req: &RunRequest) -> Result<Vec<(OsString, OsString)>> {
-    let mut path = format!("{SEAL_BIN}:");
+/// The environment every sandbox starts from: a PATH of the sandbox's own directories, the
+/// private HOME and TMPDIR, and the host's locale and terminal settings (never secrets).
+pub(crate) fn base_environment(python: &Interpreter, with_env: bool) -> Vec<(OsString, OsString)> {
+    let mut path = String::new();
+    if with_env {
+        path.push_str(&format!("{ENV_MOUNT}/bin:"));
+    }
+    path.push_str(&format!("{SEAL_BIN}:"));
     if !python.prefix.starts_with("/usr") {
         path.push_str(&format!("{}:", python.prefix.join("bin").display()));
     }
@@ -225,6 +236,11 @@ fn environment(python: &Interpreter, req: &RunRequest) -> Result<Vec<(OsString, 
             env.push((k, v));
         }
     }
+    env
+}
+
+fn environment(python: &Interpreter, req: &RunRequest) -> Result<Vec<(OsString, OsString)>> {
+    let mut env = base_environment(python, req.env_dir.is_some());
     let mut set = |k: OsString, v: OsString| {
         env.retain(|(ek, _)| *ek != k);
         env.push((k, v));
@@ -240,11 +256,9 @@ fn environment(python: &Interpreter, req: &RunRequest) -> Result<Vec<(OsString, 
     Ok(env)
 }
 
-/// Translate a `seal run` request into the sandbox spec.
-pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
-    let project = absolute(&req.project).context("project directory")?;
-    check_project(&project)?;
-
+/// What every sandbox sees: the system files the interpreter needs, generated /etc, its own
+/// /proc and /dev, private /tmp and HOME of `disk` bytes each.
+pub(crate) fn base_mounts(python: &Interpreter, disk: u64) -> Vec<Mount> {
     let mut mounts = system_mounts(python);
     mounts.extend(generated_etc());
     mounts.push(Mount::Proc {
@@ -252,18 +266,59 @@ pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
     });
     mounts.push(Mount::Dev {
         dst: "/dev".into(),
-        shm_size_bytes: req.disk,
+        shm_size_bytes: disk,
     });
     mounts.push(Mount::Tmpfs {
         dst: "/tmp".into(),
         mode: 0o1777,
-        size_bytes: req.disk,
+        size_bytes: disk,
     });
     mounts.push(Mount::Tmpfs {
         dst: SANDBOX_HOME.into(),
         mode: 0o700,
-        size_bytes: req.disk,
+        size_bytes: disk,
     });
+    mounts
+}
+
+/// A spec with seal's fixed identity and defaults around the given parts.
+pub(crate) fn spec(
+    argv: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    cwd: PathBuf,
+    mounts: Vec<Mount>,
+    limits: Limits,
+    landlock: LandlockMode,
+) -> Spec {
+    Spec {
+        argv,
+        env,
+        cwd,
+        hostname: SANDBOX_HOSTNAME.into(),
+        uid: SANDBOX_UID,
+        gid: SANDBOX_GID,
+        root_size_bytes: 4 * MIB,
+        mounts,
+        network: Network::LoopbackOnly,
+        handoff: Default::default(),
+        limits,
+        landlock,
+    }
+}
+
+/// Translate a `seal run` request into the sandbox spec.
+pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
+    let project = absolute(&req.project).context("project directory")?;
+    check_project(&project)?;
+
+    let mut mounts = base_mounts(python, req.disk);
+    if let Some(env) = &req.env_dir {
+        mounts.push(Mount::Bind {
+            src: env.clone(),
+            dst: ENV_MOUNT.into(),
+            access: Access::ReadOnly,
+        });
+    }
     mounts.push(Mount::Bind {
         src: project.clone(),
         dst: project.clone(),
@@ -327,28 +382,23 @@ pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
         mounts.push(bind(path, Access::ReadWrite));
     }
 
-    Ok(Spec {
-        argv: req.command.clone(),
-        env: environment(python, req)?,
-        cwd: project,
-        hostname: SANDBOX_HOSTNAME.into(),
-        uid: SANDBOX_UID,
-        gid: SANDBOX_GID,
-        root_size_bytes: 4 * MIB,
+    Ok(spec(
+        req.command.clone(),
+        environment(python, req)?,
+        project,
         mounts,
-        network: Network::LoopbackOnly,
-        handoff: Default::default(),
-        limits: Limits {
+        Limits {
             pids: req.pids,
             timeout: req.timeout,
             memory_bytes: req.memory,
+            memory_cgroup: req.memory_explicit,
             cpus: req.cpus,
             ..Limits::default()
         },
-        landlock: if req.landlock_required {
+        if req.landlock_required {
             LandlockMode::Required
         } else {
             LandlockMode::BestEffort
         },
-    })
+    ))
 }

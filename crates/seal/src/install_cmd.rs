@@ -1,0 +1,520 @@
+//! `seal install`: build the project's environment without mixing installing with the user's
+//! code or data.
+//!
+//! Two sandboxes, neither of which sees the project tree, the user's files or environment:
+//! 1. fetch: pip downloads wheels (`--only-binary :all:`: nothing is built or imported, so no
+//!    third-party code runs) through seal's host-side proxy, which reaches only the index;
+//! 2. install: with no network at all, pip installs those files into the environment under
+//!    construction, the only writable place besides private tmpfs /tmp and HOME.
+//!
+//! The environment is built in a temporary directory and swapped into `.seal/env` only when
+//! everything succeeded, so a failed or interrupted install leaves the previous one intact.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use seal_sandbox::{Access, HandoffRequest, LandlockMode, Limits, Mount, Spec, Status};
+use sha2::{Digest, Sha256};
+
+use crate::cli::InstallArgs;
+use crate::persistence_scan;
+use crate::project::{self, Project, ENV_MOUNT};
+use crate::python::{self, Interpreter};
+use crate::requirements::{self, Lock, LockedPackage, Requirements};
+use crate::run_layout;
+
+/// The proxy's port on the install sandbox's own loopback.
+const PROXY_PORT: u16 = 3128;
+const INPUT_MOUNT: &str = "/seal/input";
+const WHEELS_MOUNT: &str = "/seal/wheels";
+const CACHE_MOUNT: &str = "/seal/cache";
+const PYPI_SIMPLE: &str = "https://pypi.org/simple";
+const PYPI_FILES: &str = "files.pythonhosted.org";
+
+/// scheme, host, port of an index URL.
+pub(crate) fn parse_url(url: &str) -> Result<(String, String, u16)> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| anyhow!("--index-url {url}: expected http(s)://host[:port]/path"))?;
+    let default_port = match scheme {
+        "https" => 443,
+        "http" => 80,
+        _ => bail!("--index-url {url}: only http and https indexes are supported"),
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        bail!("--index-url {url}: credentials in the URL are not passed into the sandbox; use a keyring-free mirror URL");
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() => (
+            h,
+            p.parse()
+                .map_err(|_| anyhow!("--index-url {url}: bad port"))?,
+        ),
+        _ => (authority, default_port),
+    };
+    if host.is_empty() {
+        bail!("--index-url {url}: no host");
+    }
+    Ok((scheme.to_string(), host.to_ascii_lowercase(), port))
+}
+
+/// The hosts the proxy lets the fetch step reach: the index, PyPI's file host when the index
+/// is PyPI, and what the user allows explicitly.
+fn allowed_hosts(index: &str, extra: &[String]) -> Result<Vec<(String, u16)>> {
+    let (_, host, port) = parse_url(index)?;
+    let mut v = vec![(host.clone(), port)];
+    if host == "pypi.org" {
+        v.push((PYPI_FILES.to_string(), 443));
+    }
+    for a in extra {
+        let (h, p) = match a.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse()
+                    .map_err(|_| anyhow!("--allow-host {a}: bad port"))?,
+            ),
+            None => (a.as_str(), 443),
+        };
+        if h.is_empty() || h.contains('/') {
+            bail!("--allow-host {a}: expected HOST or HOST:PORT");
+        }
+        v.push((h.to_ascii_lowercase(), p));
+    }
+    Ok(v)
+}
+
+fn cache_dir(project: &Project) -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .filter(|p| std::fs::create_dir_all(p).is_ok());
+    match base {
+        Some(b) => b.join("seal").join("pip"),
+        None => project.state_dir().join("cache"),
+    }
+}
+
+/// A CA bundle the host's tools are told to trust (corporate proxies, registry mirrors): the
+/// sandboxed pip must trust it too, so the file is mounted read-only and named to pip.
+fn host_ca_bundle() -> Option<PathBuf> {
+    ["PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+fn pip_environment(
+    python: &Interpreter,
+    ca: Option<&Path>,
+    proxy: bool,
+) -> Vec<(OsString, OsString)> {
+    let mut env = run_layout::base_environment(python, false);
+    let mut set = |k: &str, v: &str| env.push((k.into(), v.into()));
+    // pip must read no configuration but what seal passes on the command line.
+    set("PIP_CONFIG_FILE", "/dev/null");
+    set("PIP_NO_INPUT", "1");
+    set("PIP_DISABLE_PIP_VERSION_CHECK", "1");
+    set("PYTHONNOUSERSITE", "1");
+    set("PYTHONDONTWRITEBYTECODE", "1");
+    if proxy {
+        let url = format!("http://127.0.0.1:{PROXY_PORT}");
+        for k in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
+            set(k, &url);
+        }
+    }
+    if let Some(ca) = ca {
+        let ca = ca.to_string_lossy();
+        set("PIP_CERT", &ca);
+        set("SSL_CERT_FILE", &ca);
+        set("REQUESTS_CA_BUNDLE", &ca);
+    }
+    env
+}
+
+fn ro(src: &Path, dst: &str) -> Mount {
+    Mount::Bind {
+        src: src.to_path_buf(),
+        dst: dst.into(),
+        access: Access::ReadOnly,
+    }
+}
+
+fn rw(src: &Path, dst: &str) -> Mount {
+    Mount::Bind {
+        src: src.to_path_buf(),
+        dst: dst.into(),
+        access: Access::ReadWrite,
+    }
+}
+
+const GIB: u64 = 1 << 30;
+
+fn install_spec(
+    python: &Interpreter,
+    argv: Vec<String>,
+    env: Vec<(OsString, OsString)>,
+    extra_mounts: Vec<Mount>,
+    timeout: Duration,
+) -> Spec {
+    let mut mounts = run_layout::base_mounts(python, 2 * GIB);
+    mounts.extend(extra_mounts);
+    run_layout::spec(
+        argv.into_iter().map(OsString::from).collect(),
+        env,
+        INPUT_MOUNT.into(),
+        mounts,
+        Limits {
+            timeout: Some(timeout),
+            memory_bytes: Some(seal_sandbox::host_memory_bytes() / 2).filter(|&m| m > 0),
+            ..Limits::default()
+        },
+        LandlockMode::BestEffort,
+    )
+}
+
+fn sha256_file(p: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h)?;
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// name and version from a wheel's file name (`name-version-...-tag.whl`).
+fn wheel_name_version(file: &str) -> Option<(String, String)> {
+    let stem = file.strip_suffix(".whl")?;
+    let mut parts = stem.split('-');
+    Some((parts.next()?.to_string(), parts.next()?.to_string()))
+}
+
+fn lock_from_wheels(wheels: &Path, python: &Interpreter, index: &str) -> Result<Lock> {
+    let mut packages = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(wheels)?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for f in files {
+        let file = f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let (name, version) = wheel_name_version(&file)
+            .ok_or_else(|| anyhow!("unexpected artifact {file} (not a wheel)"))?;
+        packages.push(LockedPackage {
+            name,
+            version,
+            sha256: sha256_file(&f)?,
+            file,
+        });
+    }
+    Ok(Lock {
+        version: 1,
+        python: python.version.clone(),
+        index: index.to_string(),
+        packages,
+    })
+}
+
+/// Swap the new environment into place: an existing one is exchanged atomically, then removed.
+fn swap_into_place(new_env: &Path, project: &Project) -> Result<()> {
+    let target = project.env_dir();
+    if target.exists() {
+        rustix_exchange(new_env, &target)
+            .with_context(|| format!("replacing {}", target.display()))?;
+        // `new_env` now holds the previous environment.
+        std::fs::remove_dir_all(new_env).ok();
+    } else {
+        std::fs::rename(new_env, &target)
+            .with_context(|| format!("moving the environment to {}", target.display()))?;
+    }
+    Ok(())
+}
+
+fn rustix_exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    Ok(renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)?)
+}
+
+struct TempState {
+    dir: PathBuf,
+}
+
+impl Drop for TempState {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Remove temporary install directories of installs that died (their pid is gone).
+fn sweep_stale(state: &Path) {
+    let Ok(entries) = std::fs::read_dir(state) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("tmp-install-") {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+pub fn install(args: InstallArgs) -> Result<i32> {
+    let project = project::locate(args.project.as_deref())?;
+    project::check_not_home(&project.root)?;
+    let reqs: Requirements = requirements::gather(
+        &args.packages,
+        &args.requirements,
+        &project,
+        args.allow_direct_urls,
+    )?;
+    let index = reqs
+        .locked()
+        .map(|l| l.index.clone())
+        .or(args.index_url.clone())
+        .unwrap_or_else(|| PYPI_SIMPLE.to_string());
+    let allowed = allowed_hosts(&index, &args.allow_hosts)?;
+    let python = python::discover(args.python.as_deref())?;
+    if let Some(lock) = reqs.locked() {
+        if lock.python != python.version {
+            bail!(
+                "seal.lock was made for Python {} but the interpreter is Python {}; pass --python for a {} interpreter",
+                lock.python,
+                python.version,
+                lock.python
+            );
+        }
+    }
+
+    let state = project.state_dir();
+    std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+    sweep_stale(&state);
+    let tmp = TempState {
+        dir: state.join(format!("tmp-install-{}", std::process::id())),
+    };
+    let (input, wheels, env_dir) = (
+        tmp.dir.join("input"),
+        tmp.dir.join("wheels"),
+        tmp.dir.join("env"),
+    );
+    for d in [&input, &wheels, &env_dir] {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    std::fs::write(input.join("requirements.txt"), reqs.text())?;
+    let cache = cache_dir(&project);
+    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let ca = host_ca_bundle();
+    let locked = reqs.locked().is_some();
+    eprintln!(
+        "seal: installing from {} via {} (network: only {})",
+        reqs.describe(),
+        index,
+        allowed
+            .iter()
+            .map(|(h, p)| format!("{h}:{p}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    // 1. fetch: network to the index only, nothing built or imported.
+    let mut fetch_argv = vec![
+        python.executable.to_string_lossy().into_owned(),
+        "-m".into(),
+        "pip".into(),
+        "download".into(),
+        "--only-binary=:all:".into(),
+        "--dest".into(),
+        WHEELS_MOUNT.into(),
+        "--index-url".into(),
+        index.clone(),
+        "--cache-dir".into(),
+        CACHE_MOUNT.into(),
+        "-r".into(),
+        format!("{INPUT_MOUNT}/requirements.txt"),
+    ];
+    if locked {
+        fetch_argv.extend(["--require-hashes".into(), "--no-deps".into()]);
+    }
+    if !args.verbose {
+        fetch_argv.push("--quiet".into());
+    }
+    let mut fetch_mounts = vec![
+        ro(&input, INPUT_MOUNT),
+        rw(&wheels, WHEELS_MOUNT),
+        rw(&cache, CACHE_MOUNT),
+    ];
+    if let Some(ca) = &ca {
+        fetch_mounts.push(Mount::Bind {
+            src: ca.clone(),
+            dst: ca.clone(),
+            access: Access::ReadOnly,
+        });
+    }
+    let mut fetch = install_spec(
+        &python,
+        fetch_argv,
+        pip_environment(&python, ca.as_deref(), true),
+        fetch_mounts,
+        args.timeout,
+    );
+    fetch.handoff = HandoffRequest {
+        listen_ports: vec![PROXY_PORT],
+        netns: false,
+    };
+    let policy = crate::index_proxy::policy(&allowed)?;
+    let (outcome, proxy) = seal_sandbox::run_with(&fetch, |started| {
+        started
+            .listeners
+            .into_iter()
+            .next()
+            .map(|(_, listener)| seal_net::start(listener, policy))
+    })?;
+    let decisions = match proxy {
+        Some(Ok(handle)) => {
+            let d = handle.decisions();
+            drop(handle);
+            d
+        }
+        Some(Err(e)) => bail!("cannot start the index proxy: {e}"),
+        None => bail!("the install sandbox did not hand over its proxy listener"),
+    };
+    for d in decisions.iter().filter(|d| !d.allowed) {
+        eprintln!(
+            "seal: proxy refused {} {}: {}",
+            d.method, d.target, d.reason
+        );
+    }
+    if args.verbose {
+        for d in decisions.iter().filter(|d| d.allowed) {
+            eprintln!("seal: proxy allowed {} {}", d.method, d.target);
+        }
+    }
+    match outcome.status {
+        Status::Exited(0) => {}
+        Status::Exited(code) => bail!(
+            "downloading failed (pip exited with {code}); the previous environment is unchanged"
+        ),
+        Status::TimedOut => {
+            bail!("downloading took longer than --timeout; the previous environment is unchanged")
+        }
+    }
+
+    // 2. install: no network; the environment under construction is the only writable place.
+    let py = python.executable.to_string_lossy().into_owned();
+    let mut pip_install = format!(
+        "\"{py}\" -m pip --python {ENV_MOUNT}/bin/python install --no-index --find-links {WHEELS_MOUNT} \
+         --only-binary=:all: --no-cache-dir --no-warn-script-location -r {INPUT_MOUNT}/requirements.txt"
+    );
+    if locked {
+        pip_install.push_str(" --require-hashes --no-deps");
+    }
+    if !args.verbose {
+        pip_install.push_str(" --quiet");
+    }
+    let script = format!("\"{py}\" -m venv --without-pip {ENV_MOUNT} && {pip_install}");
+    let build = install_spec(
+        &python,
+        vec!["/bin/sh".into(), "-c".into(), script],
+        pip_environment(&python, None, false),
+        vec![
+            ro(&input, INPUT_MOUNT),
+            ro(&wheels, WHEELS_MOUNT),
+            rw(&env_dir, ENV_MOUNT),
+        ],
+        args.timeout,
+    );
+    let outcome = seal_sandbox::run(&build)?;
+    match outcome.status {
+        Status::Exited(0) => {}
+        Status::Exited(code) => {
+            bail!("installing failed (exit {code}); the previous environment is unchanged")
+        }
+        Status::TimedOut => {
+            bail!("installing took longer than --timeout; the previous environment is unchanged")
+        }
+    }
+
+    let findings = persistence_scan::scan(&env_dir);
+    if args.lock || locked {
+        let lock = lock_from_wheels(&wheels, &python, &index)?;
+        if let Some(old) = reqs.locked() {
+            let mut a = old.packages.clone();
+            let mut b = lock.packages.clone();
+            a.sort_by(|x, y| x.file.cmp(&y.file));
+            b.sort_by(|x, y| x.file.cmp(&y.file));
+            if a != b {
+                bail!("the downloaded artifacts differ from seal.lock; the previous environment is unchanged");
+            }
+        }
+        if args.lock {
+            let tmp_lock = tmp.dir.join("seal.lock");
+            std::fs::write(&tmp_lock, lock.to_toml())?;
+            std::fs::rename(&tmp_lock, project.lock_file())
+                .with_context(|| format!("writing {}", project.lock_file().display()))?;
+            eprintln!(
+                "seal: wrote {} ({} artifacts)",
+                project.lock_file().display(),
+                lock.packages.len()
+            );
+        }
+    }
+    swap_into_place(&env_dir, &project)?;
+    let count = std::fs::read_dir(&wheels).map(|d| d.count()).unwrap_or(0);
+    eprintln!(
+        "seal: installed {count} packages into {}",
+        project.env_dir().display()
+    );
+    for f in &findings {
+        eprintln!("seal: finding: {} {}: {}", f.kind, f.path, f.detail);
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_urls() {
+        assert_eq!(
+            parse_url("https://pypi.org/simple").unwrap(),
+            ("https".into(), "pypi.org".into(), 443)
+        );
+        assert_eq!(
+            parse_url("http://127.0.0.1:8080/simple/").unwrap(),
+            ("http".into(), "127.0.0.1".into(), 8080)
+        );
+        assert!(parse_url("ftp://x/simple").is_err());
+        assert!(parse_url("https://user:pw@host/simple").is_err());
+        assert!(parse_url("pypi.org").is_err());
+    }
+
+    #[test]
+    fn allowlist_includes_pypi_file_host_and_extras() {
+        let a = allowed_hosts(PYPI_SIMPLE, &["mirror.example:8443".into()]).unwrap();
+        assert_eq!(
+            a,
+            vec![
+                ("pypi.org".into(), 443),
+                (PYPI_FILES.into(), 443),
+                ("mirror.example".into(), 8443)
+            ]
+        );
+        assert!(allowed_hosts(PYPI_SIMPLE, &["a/b".into()]).is_err());
+    }
+
+    #[test]
+    fn wheel_names() {
+        assert_eq!(
+            wheel_name_version("six-1.16.0-py2.py3-none-any.whl"),
+            Some(("six".into(), "1.16.0".into()))
+        );
+        assert_eq!(wheel_name_version("x.tar.gz"), None);
+    }
+}
