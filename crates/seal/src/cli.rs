@@ -44,8 +44,8 @@ expired; 125 if seal itself failed; 126/127 if the program could not be executed
 seal install -r requirements.txt --lock     # also write seal.lock (versions + sha256)\n  \
 seal install                                # from seal.lock, else pyproject.toml dependencies\n  \
 seal install --index-url https://mirror.example/simple pkg\n\n\
-Wheels only: no package code runs while the network is on, and installing happens with no \
-network at all. The environment is replaced only when the whole install succeeded.")]
+Wheels only by default: no package code runs while the network is on, and installing happens \
+with no network at all; --allow-sdist NAME builds that package from source, offline. The environment is replaced only when the whole install succeeded.")]
     Install(InstallArgs),
     /// Show the project's environment (interpreter, packages, size, lock digest, findings), or
     /// remove it
@@ -76,6 +76,11 @@ pub struct InstallArgs {
     /// Also let the download step reach HOST[:PORT] (a mirror's file host; default port 443)
     #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
     pub allow_hosts: Vec<String>,
+
+    /// Let NAME be built from its source archive (sdist): fetched with no code running, then
+    /// built with no network at all (repeatable)
+    #[arg(long = "allow-sdist", value_name = "NAME")]
+    pub allow_sdist: Vec<String>,
 
     /// Allow direct URL / VCS / path requirements (their host must be allowed too)
     #[arg(long)]

@@ -165,7 +165,8 @@ fn install_spec(
     run_layout::spec(
         argv.into_iter().map(OsString::from).collect(),
         env,
-        INPUT_MOUNT.into(),
+        // The private /tmp: every install sandbox has it, none sees the project.
+        "/tmp".into(),
         mounts,
         Limits {
             timeout: Some(timeout),
@@ -190,7 +191,15 @@ fn wheel_name_version(file: &str) -> Option<(String, String)> {
     Some((parts.next()?.to_string(), parts.next()?.to_string()))
 }
 
-fn lock_from_wheels(wheels: &Path, python: &Interpreter, index: &str) -> Result<Lock> {
+/// One artifact per wheel in `wheels`, plus the source archives that were built offline
+/// (whose locally built wheels are recorded through their sdist, not by their own hash).
+fn lock_from_artifacts(
+    wheels: &Path,
+    sdists: &[SdistInfo],
+    python: &Interpreter,
+    index: &str,
+) -> Result<Lock> {
+    let built: Vec<String> = sdists.iter().map(|s| normalize(&s.name)).collect();
     let mut packages = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(wheels)?
         .flatten()
@@ -205,11 +214,24 @@ fn lock_from_wheels(wheels: &Path, python: &Interpreter, index: &str) -> Result<
             .into_owned();
         let (name, version) = wheel_name_version(&file)
             .ok_or_else(|| anyhow!("unexpected artifact {file} (not a wheel)"))?;
+        if built.contains(&normalize(&name)) {
+            continue;
+        }
         packages.push(LockedPackage {
             name,
             version,
             sha256: sha256_file(&f)?,
             file,
+            kind: "wheel".into(),
+        });
+    }
+    for s in sdists {
+        packages.push(LockedPackage {
+            name: s.name.clone(),
+            version: s.version.clone(),
+            file: s.file.clone(),
+            sha256: s.sha256.clone(),
+            kind: "sdist".into(),
         });
     }
     Ok(Lock {
@@ -218,6 +240,51 @@ fn lock_from_wheels(wheels: &Path, python: &Interpreter, index: &str) -> Result<
         index: index.to_string(),
         packages,
     })
+}
+
+/// PEP 503 name normalization.
+fn normalize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+        } else {
+            if sep && !out.is_empty() {
+                out.push('-');
+            }
+            sep = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct SdistInfo {
+    name: String,
+    version: String,
+    file: String,
+    sha256: String,
+}
+
+/// Fetcher specs for `--allow-sdist NAME`: pinned to the version the requirements pin, if any.
+fn sdist_specs(names: &[String], lines: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| {
+            let pinned = lines.iter().find_map(|l| {
+                let (name, version) = l.split_once("==")?;
+                let version = version.split([' ', ';', ',']).next()?.trim();
+                (normalize(name.trim()) == normalize(n) && !version.is_empty())
+                    .then(|| version.to_string())
+            });
+            match pinned {
+                Some(v) => format!("{n}=={v}"),
+                None => n.clone(),
+            }
+        })
+        .collect()
 }
 
 /// Swap the new environment into place: an existing one is exchanged atomically, then removed.
@@ -265,6 +332,188 @@ fn sweep_stale(state: &Path) {
     }
 }
 
+/// Host directories of one install, mounted at fixed paths in the sandboxes.
+struct Dirs {
+    input: PathBuf,
+    work: PathBuf,
+    wheels: PathBuf,
+    sdists: PathBuf,
+    build_deps: PathBuf,
+    built: PathBuf,
+    env: PathBuf,
+    cache: PathBuf,
+}
+
+const WORK_MOUNT: &str = "/seal/work";
+const SDISTS_MOUNT: &str = "/seal/sdists";
+const BUILD_DEPS_MOUNT: &str = "/seal/build-deps";
+const BUILT_MOUNT: &str = "/seal/built";
+
+/// Shared settings of the steps.
+struct Ctx<'a> {
+    args: &'a InstallArgs,
+    python: &'a Interpreter,
+    index: &'a str,
+    allowed: &'a [(String, u16)],
+    ca: Option<PathBuf>,
+    dirs: Dirs,
+}
+
+impl Ctx<'_> {
+    fn py(&self) -> String {
+        self.python.executable.to_string_lossy().into_owned()
+    }
+
+    /// Run `argv` with network only to the index, through the host-side proxy.
+    fn networked(&self, what: &str, argv: Vec<String>, mut mounts: Vec<Mount>) -> Result<()> {
+        mounts.push(rw(&self.dirs.cache, CACHE_MOUNT));
+        if let Some(ca) = &self.ca {
+            mounts.push(Mount::Bind {
+                src: ca.clone(),
+                dst: ca.clone(),
+                access: Access::ReadOnly,
+            });
+        }
+        let mut spec = install_spec(
+            self.python,
+            argv,
+            pip_environment(self.python, self.ca.as_deref(), true),
+            mounts,
+            self.args.timeout,
+        );
+        spec.handoff = HandoffRequest {
+            listen_ports: vec![PROXY_PORT],
+            netns: false,
+        };
+        let policy = crate::index_proxy::policy(self.allowed)?;
+        let (outcome, proxy) = seal_sandbox::run_with(&spec, |started| {
+            started
+                .listeners
+                .into_iter()
+                .next()
+                .map(|(_, listener)| seal_net::start(listener, policy))
+        })?;
+        let decisions = match proxy {
+            Some(Ok(handle)) => handle.decisions(),
+            Some(Err(e)) => bail!("cannot start the index proxy: {e}"),
+            None => bail!("the install sandbox did not hand over its proxy listener"),
+        };
+        for d in decisions.iter().filter(|d| !d.allowed) {
+            eprintln!(
+                "seal: proxy refused {} {}: {}",
+                d.method, d.target, d.reason
+            );
+        }
+        if self.args.verbose {
+            for d in decisions.iter().filter(|d| d.allowed) {
+                eprintln!("seal: proxy allowed {} {}", d.method, d.target);
+            }
+        }
+        check(what, outcome.status)
+    }
+
+    /// Run `argv` with no network at all.
+    fn offline(&self, what: &str, argv: Vec<String>, mounts: Vec<Mount>) -> Result<()> {
+        let spec = install_spec(
+            self.python,
+            argv,
+            pip_environment(self.python, None, false),
+            mounts,
+            self.args.timeout,
+        );
+        check(what, seal_sandbox::run(&spec)?.status)
+    }
+
+    fn quiet(&self, argv: &mut Vec<String>) {
+        if !self.args.verbose {
+            argv.push("--quiet".into());
+        }
+    }
+}
+
+fn check(what: &str, status: Status) -> Result<()> {
+    match status {
+        Status::Exited(0) => Ok(()),
+        Status::Exited(code) => {
+            bail!("{what} failed (exit {code}); the previous environment is unchanged")
+        }
+        Status::TimedOut => {
+            bail!("{what} took longer than --timeout; the previous environment is unchanged")
+        }
+    }
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Source archives: fetch them (no code runs), then build wheels with no network.
+fn build_sdists(ctx: &Ctx<'_>, specs: &[String]) -> Result<Vec<SdistInfo>> {
+    let d = &ctx.dirs;
+    std::fs::write(d.input.join("fetch_sdists.py"), FETCH_SDISTS)?;
+    let py = ctx.py();
+    let mut fetcher = format!(
+        "\"{py}\" -I -S {INPUT_MOUNT}/fetch_sdists.py '{}' {SDISTS_MOUNT} {WORK_MOUNT}/build-requirements.txt",
+        ctx.index
+    );
+    for s in specs {
+        fetcher.push_str(&format!(" '{}'", s.replace('\'', "")));
+    }
+    let quiet = if ctx.args.verbose { "" } else { " --quiet" };
+    // Build requirements, if any, are wheels like everything else.
+    let script = format!(
+        "{fetcher} > {WORK_MOUNT}/sdists.json && if [ -s {WORK_MOUNT}/build-requirements.txt ]; then \
+         \"{py}\" -m pip download --only-binary=:all: --dest {BUILD_DEPS_MOUNT} --index-url '{}' \
+         --cache-dir {CACHE_MOUNT} -r {WORK_MOUNT}/build-requirements.txt{quiet}; fi",
+        ctx.index
+    );
+    ctx.networked(
+        "downloading source archives",
+        vec!["/bin/sh".into(), "-c".into(), script],
+        vec![
+            ro(&d.input, INPUT_MOUNT),
+            rw(&d.work, WORK_MOUNT),
+            rw(&d.sdists, SDISTS_MOUNT),
+            rw(&d.build_deps, BUILD_DEPS_MOUNT),
+        ],
+    )?;
+    let infos: Vec<SdistInfo> = std::fs::read_to_string(d.work.join("sdists.json"))?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .context("reading the fetcher's report")?;
+    // Third-party build code runs here: no network, and only /seal/built is writable.
+    let mut argv = vec![
+        ctx.py(),
+        "-m".into(),
+        "pip".into(),
+        "wheel".into(),
+        "--no-index".into(),
+        "--find-links".into(),
+        BUILD_DEPS_MOUNT.into(),
+        "--no-deps".into(),
+        "--no-cache-dir".into(),
+        "--wheel-dir".into(),
+        BUILT_MOUNT.into(),
+    ];
+    for i in &infos {
+        argv.push(format!("{SDISTS_MOUNT}/{}", i.file));
+    }
+    ctx.quiet(&mut argv);
+    ctx.offline(
+        "building source archives (offline)",
+        argv,
+        vec![
+            ro(&d.sdists, SDISTS_MOUNT),
+            ro(&d.build_deps, BUILD_DEPS_MOUNT),
+            rw(&d.built, BUILT_MOUNT),
+        ],
+    )?;
+    Ok(infos)
+}
+
+const FETCH_SDISTS: &str = include_str!("fetch_sdists.py");
+
 pub fn install(args: InstallArgs) -> Result<i32> {
     let project = project::locate(args.project.as_deref())?;
     project::check_not_home(&project.root)?;
@@ -291,6 +540,10 @@ pub fn install(args: InstallArgs) -> Result<i32> {
             );
         }
     }
+    let sdist_specs = match reqs.locked() {
+        Some(lock) => lock.sdist_specs(),
+        None => sdist_specs(&args.allow_sdist, &reqs.lines),
+    };
 
     let state = project.state_dir();
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
@@ -298,18 +551,28 @@ pub fn install(args: InstallArgs) -> Result<i32> {
     let tmp = TempState {
         dir: state.join(format!("tmp-install-{}", std::process::id())),
     };
-    let (input, wheels, env_dir) = (
-        tmp.dir.join("input"),
-        tmp.dir.join("wheels"),
-        tmp.dir.join("env"),
-    );
-    for d in [&input, &wheels, &env_dir] {
+    let dirs = Dirs {
+        input: tmp.dir.join("input"),
+        work: tmp.dir.join("work"),
+        wheels: tmp.dir.join("wheels"),
+        sdists: tmp.dir.join("sdists"),
+        build_deps: tmp.dir.join("build-deps"),
+        built: tmp.dir.join("built"),
+        env: tmp.dir.join("env"),
+        cache: cache_dir(&project),
+    };
+    for d in [
+        &dirs.input,
+        &dirs.work,
+        &dirs.wheels,
+        &dirs.sdists,
+        &dirs.build_deps,
+        &dirs.built,
+        &dirs.env,
+        &dirs.cache,
+    ] {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
-    std::fs::write(input.join("requirements.txt"), reqs.text())?;
-    let cache = cache_dir(&project);
-    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
-    let ca = host_ca_bundle();
     let locked = reqs.locked().is_some();
     eprintln!(
         "seal: installing from {} via {} (network: only {})",
@@ -321,10 +584,40 @@ pub fn install(args: InstallArgs) -> Result<i32> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let ctx = Ctx {
+        args: &args,
+        python: &python,
+        index: &index,
+        allowed: &allowed,
+        ca: host_ca_bundle(),
+        dirs,
+    };
+    let d = &ctx.dirs;
 
-    // 1. fetch: network to the index only, nothing built or imported.
-    let mut fetch_argv = vec![
-        python.executable.to_string_lossy().into_owned(),
+    // 1. Source archives the user allowed: fetched with no code running, built offline.
+    let sdists = if sdist_specs.is_empty() {
+        Vec::new()
+    } else {
+        build_sdists(&ctx, &sdist_specs)?
+    };
+    let mut lines = reqs.lines.clone();
+    if locked {
+        // Wheels built here have no hash in the lock; pin them to what was just built.
+        for f in std::fs::read_dir(&d.built)?.flatten() {
+            let file = f.file_name().to_string_lossy().into_owned();
+            if let Some((n, v)) = wheel_name_version(&file) {
+                lines.push(format!(
+                    "{n}=={v} --hash=sha256:{}",
+                    sha256_file(&f.path())?
+                ));
+            }
+        }
+    }
+    std::fs::write(d.input.join("requirements.txt"), lines.join("\n") + "\n")?;
+
+    // 2. Wheels: network to the index only, nothing built or imported.
+    let mut fetch = vec![
+        ctx.py(),
         "-m".into(),
         "pip".into(),
         "download".into(),
@@ -333,80 +626,29 @@ pub fn install(args: InstallArgs) -> Result<i32> {
         WHEELS_MOUNT.into(),
         "--index-url".into(),
         index.clone(),
+        "--find-links".into(),
+        BUILT_MOUNT.into(),
         "--cache-dir".into(),
         CACHE_MOUNT.into(),
         "-r".into(),
         format!("{INPUT_MOUNT}/requirements.txt"),
     ];
     if locked {
-        fetch_argv.extend(["--require-hashes".into(), "--no-deps".into()]);
+        fetch.extend(strings(&["--require-hashes", "--no-deps"]));
     }
-    if !args.verbose {
-        fetch_argv.push("--quiet".into());
-    }
-    let mut fetch_mounts = vec![
-        ro(&input, INPUT_MOUNT),
-        rw(&wheels, WHEELS_MOUNT),
-        rw(&cache, CACHE_MOUNT),
-    ];
-    if let Some(ca) = &ca {
-        fetch_mounts.push(Mount::Bind {
-            src: ca.clone(),
-            dst: ca.clone(),
-            access: Access::ReadOnly,
-        });
-    }
-    let mut fetch = install_spec(
-        &python,
-        fetch_argv,
-        pip_environment(&python, ca.as_deref(), true),
-        fetch_mounts,
-        args.timeout,
-    );
-    fetch.handoff = HandoffRequest {
-        listen_ports: vec![PROXY_PORT],
-        netns: false,
-    };
-    let policy = crate::index_proxy::policy(&allowed)?;
-    let (outcome, proxy) = seal_sandbox::run_with(&fetch, |started| {
-        started
-            .listeners
-            .into_iter()
-            .next()
-            .map(|(_, listener)| seal_net::start(listener, policy))
-    })?;
-    let decisions = match proxy {
-        Some(Ok(handle)) => {
-            let d = handle.decisions();
-            drop(handle);
-            d
-        }
-        Some(Err(e)) => bail!("cannot start the index proxy: {e}"),
-        None => bail!("the install sandbox did not hand over its proxy listener"),
-    };
-    for d in decisions.iter().filter(|d| !d.allowed) {
-        eprintln!(
-            "seal: proxy refused {} {}: {}",
-            d.method, d.target, d.reason
-        );
-    }
-    if args.verbose {
-        for d in decisions.iter().filter(|d| d.allowed) {
-            eprintln!("seal: proxy allowed {} {}", d.method, d.target);
-        }
-    }
-    match outcome.status {
-        Status::Exited(0) => {}
-        Status::Exited(code) => bail!(
-            "downloading failed (pip exited with {code}); the previous environment is unchanged"
-        ),
-        Status::TimedOut => {
-            bail!("downloading took longer than --timeout; the previous environment is unchanged")
-        }
-    }
+    ctx.quiet(&mut fetch);
+    ctx.networked(
+        "downloading",
+        fetch,
+        vec![
+            ro(&d.input, INPUT_MOUNT),
+            rw(&d.wheels, WHEELS_MOUNT),
+            ro(&d.built, BUILT_MOUNT),
+        ],
+    )?;
 
-    // 2. install: no network; the environment under construction is the only writable place.
-    let py = python.executable.to_string_lossy().into_owned();
+    // 3. Install: no network; the environment under construction is the only writable place.
+    let py = ctx.py();
     let mut pip_install = format!(
         "\"{py}\" -m pip --python {ENV_MOUNT}/bin/python install --no-index --find-links {WHEELS_MOUNT} \
          --only-binary=:all: --no-cache-dir --no-warn-script-location -r {INPUT_MOUNT}/requirements.txt"
@@ -417,37 +659,29 @@ pub fn install(args: InstallArgs) -> Result<i32> {
     if !args.verbose {
         pip_install.push_str(" --quiet");
     }
-    let script = format!("\"{py}\" -m venv --without-pip {ENV_MOUNT} && {pip_install}");
-    let build = install_spec(
-        &python,
-        vec!["/bin/sh".into(), "-c".into(), script],
-        pip_environment(&python, None, false),
+    ctx.offline(
+        "installing",
         vec![
-            ro(&input, INPUT_MOUNT),
-            ro(&wheels, WHEELS_MOUNT),
-            rw(&env_dir, ENV_MOUNT),
+            "/bin/sh".into(),
+            "-c".into(),
+            format!("\"{py}\" -m venv --without-pip {ENV_MOUNT} && {pip_install}"),
         ],
-        args.timeout,
-    );
-    let outcome = seal_sandbox::run(&build)?;
-    match outcome.status {
-        Status::Exited(0) => {}
-        Status::Exited(code) => {
-            bail!("installing failed (exit {code}); the previous environment is unchanged")
-        }
-        Status::TimedOut => {
-            bail!("installing took longer than --timeout; the previous environment is unchanged")
-        }
-    }
+        vec![
+            ro(&d.input, INPUT_MOUNT),
+            ro(&d.wheels, WHEELS_MOUNT),
+            rw(&d.env, ENV_MOUNT),
+        ],
+    )?;
 
-    let findings = persistence_scan::scan(&env_dir);
+    let findings = persistence_scan::scan(&d.env);
     if args.lock || locked {
-        let lock = lock_from_wheels(&wheels, &python, &index)?;
+        let lock = lock_from_artifacts(&d.wheels, &sdists, &python, &index)?;
         if let Some(old) = reqs.locked() {
-            let mut a = old.packages.clone();
-            let mut b = lock.packages.clone();
-            a.sort_by(|x, y| x.file.cmp(&y.file));
-            b.sort_by(|x, y| x.file.cmp(&y.file));
+            let key = |p: &LockedPackage| (p.kind.clone(), p.file.clone(), p.sha256.clone());
+            let mut a: Vec<_> = old.packages.iter().map(key).collect();
+            let mut b: Vec<_> = lock.packages.iter().map(key).collect();
+            a.sort();
+            b.sort();
             if a != b {
                 bail!("the downloaded artifacts differ from seal.lock; the previous environment is unchanged");
             }
@@ -464,11 +698,16 @@ pub fn install(args: InstallArgs) -> Result<i32> {
             );
         }
     }
-    swap_into_place(&env_dir, &project)?;
-    let count = std::fs::read_dir(&wheels).map(|d| d.count()).unwrap_or(0);
+    swap_into_place(&d.env, &project)?;
+    let count = std::fs::read_dir(&d.wheels).map(|d| d.count()).unwrap_or(0);
     eprintln!(
-        "seal: installed {count} packages into {}",
-        project.env_dir().display()
+        "seal: installed {count} packages into {}{}",
+        project.env_dir().display(),
+        if sdists.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} built from source, offline)", sdists.len())
+        }
     );
     for f in &findings {
         eprintln!("seal: finding: {} {}: {}", f.kind, f.path, f.detail);
@@ -507,6 +746,19 @@ mod tests {
             ]
         );
         assert!(allowed_hosts(PYPI_SIMPLE, &["a/b".into()]).is_err());
+    }
+
+    #[test]
+    fn sdist_specs_follow_pins() {
+        let lines = vec![
+            "foo-bar==1.2 ; python_version>'3'".to_string(),
+            "baz>=2".to_string(),
+        ];
+        assert_eq!(
+            sdist_specs(&["foo_bar".into(), "baz".into()], &lines),
+            vec!["foo_bar==1.2".to_string(), "baz".to_string()]
+        );
+        assert_eq!(normalize("Foo__Bar.baz"), "foo-bar-baz");
     }
 
     #[test]

@@ -18,6 +18,13 @@ pub struct LockedPackage {
     pub version: String,
     pub file: String,
     pub sha256: String,
+    /// "wheel", or "sdist" for a package built offline from this source archive.
+    #[serde(default = "wheel_kind")]
+    pub kind: String,
+}
+
+fn wheel_kind() -> String {
+    "wheel".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -45,11 +52,22 @@ impl Lock {
         )
     }
 
-    /// Requirement lines pinning every artifact by version and hash.
+    /// Requirement lines pinning every wheel by version and hash (sdists are fetched and
+    /// built separately; their wheels' hashes are known only after the build).
     pub fn requirement_lines(&self) -> Vec<String> {
         self.packages
             .iter()
+            .filter(|p| p.kind != "sdist")
             .map(|p| format!("{}=={} --hash=sha256:{}", p.name, p.version, p.sha256))
+            .collect()
+    }
+
+    /// Fetcher specs for the locked source archives: name==version#sha256=digest.
+    pub fn sdist_specs(&self) -> Vec<String> {
+        self.packages
+            .iter()
+            .filter(|p| p.kind == "sdist")
+            .map(|p| format!("{}=={}#sha256={}", p.name, p.version, p.sha256))
             .collect()
     }
 }
@@ -89,12 +107,6 @@ impl Requirements {
             Source::Lock(l) => Some(l),
             _ => None,
         }
-    }
-
-    pub fn text(&self) -> String {
-        let mut s = self.lines.join("\n");
-        s.push('\n');
-        s
     }
 }
 
@@ -272,6 +284,7 @@ mod tests {
                 version: "1.16.0".into(),
                 file: "six-1.16.0-py2.py3-none-any.whl".into(),
                 sha256: "ab".repeat(32),
+                kind: "wheel".into(),
             }],
         };
         let text = lock.to_toml();
