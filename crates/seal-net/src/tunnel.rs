@@ -57,7 +57,7 @@ pub(crate) async fn connect(
         .record("CONNECT", &shown, true, "in the index allowlist");
 
     // Dial before answering, so the client sees 502 rather than a tunnel that dies at once.
-    let upstream = match dial::tunnel(&target, ctx.upstream.as_ref(), ctx.connect_timeout).await {
+    let outbound = match dial::tunnel(&target, ctx.upstream.as_ref(), ctx.connect_timeout).await {
         Ok(t) => t,
         Err(e) => {
             let reason = format!("could not connect: {e}");
@@ -72,7 +72,7 @@ pub(crate) async fn connect(
         let idle = ctx.idle_timeout;
         let activity = conn.activity.clone();
         tokio::select! {
-            () = run(TokioIo::new(client), upstream, target, ctx, conn) => {}
+            () = run(TokioIo::new(client), outbound, target, ctx, conn) => {}
             () = activity.idle(idle) => {}
         }
     });
@@ -87,7 +87,7 @@ pub(crate) async fn connect(
 
 async fn run(
     mut client: TokioIo<Upgraded>,
-    upstream: dial::Tunnel,
+    outbound: dial::Tunnel,
     target: Target,
     ctx: Arc<Ctx>,
     conn: ConnCtx,
@@ -102,11 +102,11 @@ async fn run(
             return;
         }
     };
-    let mut origin = Tracked::new(upstream.stream, conn.activity.clone());
+    let mut origin = Tracked::new(outbound.stream, conn.activity.clone());
     if origin.write_all(&first).await.is_err() {
         return;
     }
-    if !upstream.early.is_empty() && client.write_all(&upstream.early).await.is_err() {
+    if !outbound.early.is_empty() && client.write_all(&outbound.early).await.is_err() {
         return;
     }
     let _ = tokio::io::copy_bidirectional(&mut client, &mut origin).await;

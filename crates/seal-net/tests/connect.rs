@@ -210,3 +210,18 @@ fn unreachable_allowed_target_gets_502() {
         .iter()
         .any(|l| l.contains("could not connect")));
 }
+
+#[test]
+fn http_1_0_connect_works() {
+    // Older Python http.client tunnels with "CONNECT host:port HTTP/1.0".
+    let echo = Echo::start();
+    let (_proxy, addr) = start_proxy(policy(&[("localhost", echo.port)]));
+    let mut s = connect(addr);
+    write!(s, "CONNECT localhost:{} HTTP/1.0\r\n\r\n", echo.port).unwrap();
+    let head = read_head(&mut s).expect("no answer");
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    roundtrip(&mut s, &client_hello(Some("localhost")));
+}
