@@ -90,6 +90,12 @@ pub struct InstallArgs {
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
 
+    /// Which tool installs into the environment: uv when one is available (on PATH or in
+    /// seal's cache), else pip; `uv` fetches uv from the index (through the same sandbox) if
+    /// needed
+    #[arg(long, value_name = "TOOL", default_value = "auto", value_parser = ["auto", "uv", "pip"])]
+    pub installer: String,
+
     /// Project directory [default: found from the current directory upwards]
     #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,

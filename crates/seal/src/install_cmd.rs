@@ -114,8 +114,11 @@ fn pip_environment(
 ) -> Vec<(OsString, OsString)> {
     let mut env = run_layout::base_environment(python, false);
     let mut set = |k: &str, v: &str| env.push((k.into(), v.into()));
-    // pip must read no configuration but what seal passes on the command line.
+    // pip and uv must read no configuration but what seal passes on the command line.
     set("PIP_CONFIG_FILE", "/dev/null");
+    set("UV_NO_CONFIG", "1");
+    set("UV_PYTHON_DOWNLOADS", "never");
+    set("UV_CACHE_DIR", "/tmp/uv-cache");
     set("PIP_NO_INPUT", "1");
     set("PIP_DISABLE_PIP_VERSION_CHECK", "1");
     set("PYTHONNOUSERSITE", "1");
@@ -513,6 +516,83 @@ fn build_sdists(ctx: &Ctx<'_>, specs: &[String]) -> Result<Vec<SdistInfo>> {
 }
 
 const FETCH_SDISTS: &str = include_str!("fetch_sdists.py");
+const TOOLS_MOUNT: &str = "/seal/tools";
+
+fn is_elf(p: &Path) -> bool {
+    let mut head = [0u8; 4];
+    std::fs::File::open(p)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok_and(|_| &head == b"\x7fELF")
+}
+
+fn uv_cache(cache: &Path) -> PathBuf {
+    cache.parent().unwrap_or(cache).join("uv").join("uv")
+}
+
+/// uv on PATH (a real binary, not a shim) or in seal's cache.
+fn find_uv(cache: &Path) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("uv"))
+        .filter_map(|p| p.canonicalize().ok())
+        .chain(std::iter::once(uv_cache(cache)))
+        .find(|p| p.is_file() && is_elf(p))
+}
+
+/// Fetch uv's wheel from the index through the sandboxed path (hash checked by pip against
+/// the index) and unpack its binary into seal's cache, offline.
+fn fetch_uv(ctx: &Ctx<'_>) -> Result<PathBuf> {
+    let d = &ctx.dirs;
+    let uv_dir = d.work.join("uv");
+    std::fs::create_dir_all(&uv_dir)?;
+    let mut argv = vec![
+        ctx.py(),
+        "-m".into(),
+        "pip".into(),
+        "download".into(),
+        "--only-binary=:all:".into(),
+        "--no-deps".into(),
+        "--dest".into(),
+        format!("{WORK_MOUNT}/uv"),
+        "--index-url".into(),
+        ctx.index.to_string(),
+        "--cache-dir".into(),
+        CACHE_MOUNT.into(),
+        "uv".into(),
+    ];
+    ctx.quiet(&mut argv);
+    eprintln!(
+        "seal: fetching uv from {} (once; kept in {})",
+        ctx.index,
+        uv_cache(&d.cache).display()
+    );
+    ctx.networked("downloading uv", argv, vec![rw(&d.work, WORK_MOUNT)])?;
+    let target = uv_cache(&d.cache);
+    let target_dir = target
+        .parent()
+        .expect("cache path has a parent")
+        .to_path_buf();
+    std::fs::create_dir_all(&target_dir)?;
+    let unpack = "import glob, os, sys, zipfile\n\
+w = glob.glob('/seal/work/uv/uv-*.whl')\n\
+z = zipfile.ZipFile(w[0])\n\
+name = [n for n in z.namelist() if n.endswith('.data/scripts/uv')][0]\n\
+open('/seal/tools/uv.new', 'wb').write(z.read(name))\n\
+os.chmod('/seal/tools/uv.new', 0o755)\n\
+os.rename('/seal/tools/uv.new', '/seal/tools/uv')\n";
+    ctx.offline(
+        "unpacking uv",
+        vec![
+            ctx.py(),
+            "-I".into(),
+            "-S".into(),
+            "-c".into(),
+            unpack.into(),
+        ],
+        vec![ro(&d.work, WORK_MOUNT), rw(&target_dir, TOOLS_MOUNT)],
+    )?;
+    Ok(target)
+}
 
 pub fn install(args: InstallArgs) -> Result<i32> {
     let project = project::locate(args.project.as_deref())?;
@@ -648,29 +728,58 @@ pub fn install(args: InstallArgs) -> Result<i32> {
     )?;
 
     // 3. Install: no network; the environment under construction is the only writable place.
+    let uv = match args.installer.as_str() {
+        "pip" => None,
+        "uv" => Some(match find_uv(&d.cache) {
+            Some(p) => p,
+            None => fetch_uv(&ctx)?,
+        }),
+        _ => find_uv(&d.cache),
+    };
     let py = ctx.py();
-    let mut pip_install = format!(
-        "\"{py}\" -m pip --python {ENV_MOUNT}/bin/python install --no-index --find-links {WHEELS_MOUNT} \
-         --only-binary=:all: --no-cache-dir --no-warn-script-location -r {INPUT_MOUNT}/requirements.txt"
-    );
+    let req = format!("{INPUT_MOUNT}/requirements.txt");
+    let mut installer = match &uv {
+        Some(_) => format!(
+            "{TOOLS_MOUNT}/uv pip install --python {ENV_MOUNT}/bin/python --offline --no-index \
+             --find-links {WHEELS_MOUNT} --only-binary :all: -r {req}"
+        ),
+        None => format!(
+            "\"{py}\" -m pip --python {ENV_MOUNT}/bin/python install --no-index --find-links {WHEELS_MOUNT} \
+             --only-binary=:all: --no-cache-dir --no-warn-script-location -r {req}"
+        ),
+    };
     if locked {
-        pip_install.push_str(" --require-hashes --no-deps");
+        installer.push_str(" --require-hashes --no-deps");
     }
     if !args.verbose {
-        pip_install.push_str(" --quiet");
+        installer.push_str(" --quiet");
     }
+    let mut mounts = vec![
+        ro(&d.input, INPUT_MOUNT),
+        ro(&d.wheels, WHEELS_MOUNT),
+        rw(&d.env, ENV_MOUNT),
+    ];
+    if let Some(uv) = &uv {
+        mounts.push(Mount::Bind {
+            src: uv.clone(),
+            dst: PathBuf::from(TOOLS_MOUNT).join("uv"),
+            access: Access::ReadOnly,
+        });
+    }
+    eprintln!(
+        "seal: installer: {}",
+        uv.as_ref()
+            .map(|p| format!("uv ({})", p.display()))
+            .unwrap_or_else(|| "pip".into())
+    );
     ctx.offline(
         "installing",
         vec![
             "/bin/sh".into(),
             "-c".into(),
-            format!("\"{py}\" -m venv --without-pip {ENV_MOUNT} && {pip_install}"),
+            format!("\"{py}\" -m venv --without-pip {ENV_MOUNT} && {installer}"),
         ],
-        vec![
-            ro(&d.input, INPUT_MOUNT),
-            ro(&d.wheels, WHEELS_MOUNT),
-            rw(&d.env, ENV_MOUNT),
-        ],
+        mounts,
     )?;
 
     let findings = persistence_scan::scan(&d.env);

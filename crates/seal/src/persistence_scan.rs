@@ -90,7 +90,8 @@ fn is_empty_dir(p: &Path) -> bool {
 
 /// Entries of a venv that are not where packages normally install.
 fn outside_usual_places(env: &Path, out: &mut Vec<Finding>) {
-    let usual_top = ["bin", "lib", "lib64", "include", "pyvenv.cfg"];
+    // `.lock` is uv's lock file for concurrent installs into the venv.
+    let usual_top = ["bin", "lib", "lib64", "include", "pyvenv.cfg", ".lock"];
     if let Ok(entries) = std::fs::read_dir(env) {
         let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
         names.sort();
