@@ -68,10 +68,15 @@ pub struct InstallArgs {
     #[arg(long)]
     pub lock: bool,
 
-    /// The package index (one index: no --extra-index-url, against dependency confusion)
-    /// [default: https://pypi.org/simple]
+    /// The package index [default: https://pypi.org/simple]
     #[arg(long, value_name = "URL")]
     pub index_url: Option<String>,
+
+    /// An additional index (repeatable). pip takes the highest version from any index, the
+    /// dependency-confusion hole: every installed name that more than one index serves is
+    /// reported
+    #[arg(long = "extra-index-url", value_name = "URL")]
+    pub extra_index_urls: Vec<String>,
 
     /// Also let the download step reach HOST[:PORT] (a mirror's file host; default port 443)
     #[arg(long = "allow-host", value_name = "HOST[:PORT]")]

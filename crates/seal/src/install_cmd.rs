@@ -516,6 +516,51 @@ fn build_sdists(ctx: &Ctx<'_>, specs: &[String]) -> Result<Vec<SdistInfo>> {
 }
 
 const FETCH_SDISTS: &str = include_str!("fetch_sdists.py");
+const SHADOW_CHECK: &str = include_str!("shadow_check.py");
+
+/// Report every downloaded project that more than one index serves (dependency confusion).
+fn report_shadowing(ctx: &Ctx<'_>, extra: &[String]) -> Result<()> {
+    let d = &ctx.dirs;
+    std::fs::write(d.input.join("shadow_check.py"), SHADOW_CHECK)?;
+    let mut names: Vec<String> = std::fs::read_dir(&d.wheels)?
+        .flatten()
+        .filter_map(|e| wheel_name_version(&e.file_name().to_string_lossy()).map(|(n, _)| n))
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut argv = vec![
+        ctx.py(),
+        "-I".into(),
+        "-S".into(),
+        format!("{INPUT_MOUNT}/shadow_check.py"),
+        ctx.index.to_string(),
+    ];
+    argv.extend(extra.iter().cloned());
+    argv.push("--".into());
+    argv.extend(names);
+    let out = format!("{WORK_MOUNT}/shadowed.txt");
+    let script = argv
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "")))
+        .collect::<Vec<_>>()
+        .join(" ")
+        + &format!(" > {out}");
+    ctx.networked(
+        "checking the indexes for shadowed names",
+        vec!["/bin/sh".into(), "-c".into(), script],
+        vec![ro(&d.input, INPUT_MOUNT), rw(&d.work, WORK_MOUNT)],
+    )?;
+    for line in std::fs::read_to_string(d.work.join("shadowed.txt"))?.lines() {
+        let mut parts = line.split('\t');
+        let name = parts.next().unwrap_or_default();
+        let hits: Vec<&str> = parts.collect();
+        eprintln!(
+            "seal: warning: dependency confusion: {name} is served by {}; pip took the highest version from any of them",
+            hits.join(" and ")
+        );
+    }
+    Ok(())
+}
 const TOOLS_MOUNT: &str = "/seal/tools";
 
 fn is_elf(p: &Path) -> bool {
@@ -608,7 +653,14 @@ pub fn install(args: InstallArgs) -> Result<i32> {
         .map(|l| l.index.clone())
         .or(args.index_url.clone())
         .unwrap_or_else(|| PYPI_SIMPLE.to_string());
-    let allowed = allowed_hosts(&index, &args.allow_hosts)?;
+    let mut allowed = allowed_hosts(&index, &args.allow_hosts)?;
+    for extra in &args.extra_index_urls {
+        for h in allowed_hosts(extra, &[])? {
+            if !allowed.contains(&h) {
+                allowed.push(h);
+            }
+        }
+    }
     let python = python::discover(args.python.as_deref())?;
     if let Some(lock) = reqs.locked() {
         if lock.python != python.version {
@@ -713,6 +765,9 @@ pub fn install(args: InstallArgs) -> Result<i32> {
         "-r".into(),
         format!("{INPUT_MOUNT}/requirements.txt"),
     ];
+    for extra in &args.extra_index_urls {
+        fetch.extend(["--extra-index-url".to_string(), extra.clone()]);
+    }
     if locked {
         fetch.extend(strings(&["--require-hashes", "--no-deps"]));
     }
@@ -726,6 +781,10 @@ pub fn install(args: InstallArgs) -> Result<i32> {
             ro(&d.built, BUILT_MOUNT),
         ],
     )?;
+
+    if !args.extra_index_urls.is_empty() {
+        report_shadowing(&ctx, &args.extra_index_urls)?;
+    }
 
     // 3. Install: no network; the environment under construction is the only writable place.
     let uv = match args.installer.as_str() {
