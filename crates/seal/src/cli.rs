@@ -46,7 +46,7 @@ seal install                                # from seal.lock, else pyproject.tom
 seal install --index-url https://mirror.example/simple pkg\n\n\
 Wheels only by default: no package code runs while the network is on, and installing happens \
 with no network at all; --allow-sdist NAME builds that package from source, offline. The environment is replaced only when the whole install succeeded.")]
-    Install(InstallArgs),
+    Install(Box<InstallArgs>),
     /// Show the project's environment (interpreter, packages, size, lock digest, findings), or
     /// remove it
     Env(EnvArgs),

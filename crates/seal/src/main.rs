@@ -26,7 +26,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(*args),
-        Command::Install(args) => install_cmd::install(args),
+        Command::Install(args) => install_cmd::install(*args),
         Command::Env(args) => env_cmd::run(args),
         Command::Demo(args) => demo::run(args),
     };

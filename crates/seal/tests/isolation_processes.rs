@@ -174,7 +174,9 @@ fn setsid_double_fork_survivor_dies_with_the_program() {
             ("marker", jstr(&marker)),
         ]);
 
-        let inside = env.run_probe(&probe, &args, &["--out", env.out.to_str().unwrap()]);
+        // --out-live: the output directory itself, not a staging area, so that a survivor's
+        // write would show on the host.
+        let inside = env.run_probe(&probe, &args, &["--out-live", env.out.to_str().unwrap()]);
         inside.expect_success();
         inside.probe().expect_eq("spawned", "OK");
         let left = procs_with_marker(&marker);

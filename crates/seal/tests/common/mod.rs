@@ -984,10 +984,15 @@ impl TestEnv {
         cmd.current_dir(&self.project);
         self.v.apply(&mut cmd);
         // Raise the soft core-size limit to the hard one, so that the RLIMIT_CORE=0 seen
-        // inside is seal's doing.
-        // SAFETY: getrlimit/setrlimit are async-signal-safe.
+        // inside is seal's doing. Restore the default disposition of the signals the tests
+        // send: a test run started in the background of a non-interactive shell inherits
+        // SIGINT and SIGQUIT ignored, and an ignored signal never reaches seal.
+        // SAFETY: getrlimit/setrlimit/signal are async-signal-safe.
         unsafe {
             cmd.pre_exec(|| {
+                for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
                 let mut lim = libc::rlimit {
                     rlim_cur: 0,
                     rlim_max: 0,
