@@ -7,6 +7,7 @@
 //! program and supervises it. The engine knows nothing about Python.
 
 pub mod export;
+pub mod host_probe;
 mod landlock_rules;
 mod limits;
 mod report;

@@ -50,8 +50,18 @@ with no network at all; --allow-sdist NAME builds that package from source, offl
     /// Show the project's environment (interpreter, packages, size, lock digest, findings), or
     /// remove it
     Env(EnvArgs),
+    /// Report what protects you on this host (namespaces, Landlock, seccomp, cgroups), row by
+    /// row, with a command to fix each missing piece
+    Doctor(DoctorArgs),
     /// Show, side by side, what a program can reach without seal and inside seal
     Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -2,6 +2,7 @@
 
 mod cli;
 mod demo;
+mod doctor_cmd;
 mod env_cmd;
 mod index_proxy;
 mod install_cmd;
@@ -28,6 +29,7 @@ fn main() {
         Command::Run(args) => run_cmd::run(*args),
         Command::Install(args) => install_cmd::install(*args),
         Command::Env(args) => env_cmd::run(args),
+        Command::Doctor(args) => doctor_cmd::run(args),
         Command::Demo(args) => demo::run(args),
     };
     match result {

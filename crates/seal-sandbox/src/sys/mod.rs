@@ -698,3 +698,34 @@ pub fn physical_memory() -> u64 {
         0
     }
 }
+
+/// The Landlock ABI version the kernel offers, or the errno why there is none
+/// (ENOSYS: not built in; EOPNOTSUPP: built in but disabled at boot).
+pub fn landlock_abi() -> Result<u32, io::Error> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a NULL attribute pointer, size 0 and the VERSION flag the call only returns
+    // a number.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    cvt_long(r).map(|v| v as u32)
+}
+
+/// Whether the kernel's seccomp supports filter return action `action`.
+pub fn seccomp_action_available(action: u32) -> bool {
+    // SAFETY: SECCOMP_GET_ACTION_AVAIL reads one u32 from the pointer we pass.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_GET_ACTION_AVAIL,
+            0,
+            &action as *const u32,
+        )
+    };
+    r == 0
+}

@@ -1,0 +1,157 @@
+//! What this host lets a sandbox use, found by trying (for `seal doctor`): the same calls the
+//! engine makes, in a throwaway child where they change state.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::sys::{self, Forked, WaitStatus};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UsernsFacts {
+    /// A user namespace with an id map could be created by this user.
+    pub allowed: bool,
+    /// What blocks it, when it is blocked.
+    pub blocked_by: Option<String>,
+    pub max_user_namespaces: Option<u64>,
+    pub unprivileged_userns_clone: Option<u64>,
+    pub apparmor_restrict_unprivileged_userns: Option<u64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostFacts {
+    pub kernel: String,
+    pub uid: u32,
+    pub userns: UsernsFacts,
+    /// Landlock ABI version, or why there is none.
+    pub landlock_abi: Result<u32, String>,
+    pub seccomp_filter: bool,
+    pub seccomp_user_notification: bool,
+    /// cgroup v1 controllers under /sys/fs/cgroup that root can use.
+    pub cgroup_v1_controllers: Vec<String>,
+    /// The caller's own cgroup v2 directory, if it may create children there, with the
+    /// controllers it could enable.
+    pub cgroup_v2_delegated: Option<(PathBuf, Vec<String>)>,
+    pub per_namespace_pid_max: bool,
+    pub nosymfollow: bool,
+}
+
+fn read_u64(p: &str) -> Option<u64> {
+    fs::read_to_string(p).ok()?.trim().parse().ok()
+}
+
+fn kernel_release() -> String {
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn version_at_least(release: &str, want: (u32, u32)) -> bool {
+    let mut it = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    matches!((it.next(), it.next()), (Some(a), Some(b)) if (a, b) >= want)
+}
+
+/// Try what the sandbox does first: a new user namespace with a one-line id map.
+fn try_userns(uid: u32, gid: u32) -> Result<(), String> {
+    match sys::fork() {
+        Ok(Forked::Child) => {
+            let code = if sys::unshare(libc::CLONE_NEWUSER).is_err() {
+                1
+            } else if fs::write("/proc/self/setgroups", "deny").is_err()
+                || fs::write("/proc/self/uid_map", format!("1000 {uid} 1")).is_err()
+                || fs::write("/proc/self/gid_map", format!("1000 {gid} 1")).is_err()
+            {
+                2
+            } else {
+                0
+            };
+            sys::exit_now(code)
+        }
+        Ok(Forked::Parent(pid)) => match sys::waitpid(pid, false) {
+            Ok(Some((_, WaitStatus::Exited(0)))) => Ok(()),
+            Ok(Some((_, WaitStatus::Exited(1)))) => {
+                Err("creating a user namespace was refused".into())
+            }
+            Ok(Some((_, WaitStatus::Exited(_)))) => {
+                Err("a user namespace was created but writing its id map was refused".into())
+            }
+            _ => Err("the probe process died".into()),
+        },
+        Err(e) => Err(format!("cannot fork: {e}")),
+    }
+}
+
+fn cgroup_v2_delegation() -> Option<(PathBuf, Vec<String>)> {
+    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let root = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        PathBuf::from("/sys/fs/cgroup")
+    } else if Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists() {
+        PathBuf::from("/sys/fs/cgroup/unified")
+    } else {
+        return None;
+    };
+    let dir = root.join(rel.trim_start_matches('/'));
+    let controllers: Vec<String> = fs::read_to_string(dir.join("cgroup.controllers"))
+        .ok()?
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    // Delegated means this user may write there: create and remove a probe child.
+    let probe = dir.join(format!("seal-probe-{}", std::process::id()));
+    if fs::create_dir(&probe).is_ok() {
+        let _ = fs::remove_dir(&probe);
+        Some((dir, controllers))
+    } else {
+        None
+    }
+}
+
+pub fn probe() -> HostFacts {
+    let uid = sys::getuid();
+    let gid = sys::getgid();
+    let kernel = kernel_release();
+    let max = read_u64("/proc/sys/user/max_user_namespaces");
+    let unpriv = read_u64("/proc/sys/kernel/unprivileged_userns_clone");
+    let apparmor = read_u64("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+    let tried = try_userns(uid, gid);
+    let blocked_by = tried.err().map(|why| {
+        if max == Some(0) {
+            "sysctl user.max_user_namespaces=0".to_string()
+        } else if unpriv == Some(0) {
+            "sysctl kernel.unprivileged_userns_clone=0".to_string()
+        } else if apparmor == Some(1) {
+            "AppArmor (kernel.apparmor_restrict_unprivileged_userns=1)".to_string()
+        } else {
+            format!("{why} (a container's seccomp policy or an LSM)")
+        }
+    });
+    let cgroup_v1_controllers = ["pids", "memory", "cpu"]
+        .iter()
+        .filter(|c| Path::new("/sys/fs/cgroup").join(c).join("tasks").exists())
+        .map(|c| c.to_string())
+        .collect();
+    HostFacts {
+        uid,
+        userns: UsernsFacts {
+            allowed: blocked_by.is_none(),
+            blocked_by,
+            max_user_namespaces: max,
+            unprivileged_userns_clone: unpriv,
+            apparmor_restrict_unprivileged_userns: apparmor,
+        },
+        landlock_abi: sys::landlock_abi().map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOSYS) => "not built into this kernel".to_string(),
+            Some(libc::EOPNOTSUPP) => "built in but not enabled at boot (lsm= list)".to_string(),
+            _ => e.to_string(),
+        }),
+        seccomp_filter: sys::seccomp_action_available(crate::seccomp::RET_ALLOW),
+        seccomp_user_notification: sys::seccomp_action_available(libc::SECCOMP_RET_USER_NOTIF),
+        cgroup_v1_controllers,
+        cgroup_v2_delegated: cgroup_v2_delegation(),
+        per_namespace_pid_max: version_at_least(&kernel, (6, 14)),
+        nosymfollow: version_at_least(&kernel, (5, 10)),
+        kernel,
+    }
+}

@@ -1,0 +1,197 @@
+//! `seal doctor`: what protects the user on this host, row by row, and how to fix what is
+//! missing. Every fact is found by trying, not by guessing from versions alone.
+
+use anyhow::Result;
+use seal_sandbox::host_probe::{self, HostFacts};
+
+use crate::cli::DoctorArgs;
+
+struct Row {
+    area: &'static str,
+    run: String,
+    install: String,
+}
+
+fn rows(f: &HostFacts) -> Vec<Row> {
+    let root = f.uid == 0;
+    if !f.userns.allowed {
+        let refuse = "NONE: seal refuses to run without user namespaces (see remedies)".to_string();
+        return ["file system", "network", "processes", "limits"]
+            .into_iter()
+            .map(|area| Row {
+                area,
+                run: refuse.clone(),
+                install: refuse.clone(),
+            })
+            .collect();
+    }
+    let landlock = match &f.landlock_abi {
+        Ok(abi) => format!("; Landlock ABI {abi} as a second layer"),
+        Err(_) => "; no Landlock layer".into(),
+    };
+    let seccomp = if f.seccomp_filter {
+        "seccomp deny-list"
+    } else {
+        "NO seccomp"
+    };
+    let pids = if !root {
+        "RLIMIT_NPROC in the sandbox's user namespace"
+    } else if f.per_namespace_pid_max {
+        "pid_max of the sandbox's PID namespace"
+    } else if f.cgroup_v1_controllers.iter().any(|c| c == "pids") {
+        "v1 pids cgroup"
+    } else {
+        "NOT ENFORCED for root on this host"
+    };
+    let memory = if root && f.cgroup_v1_controllers.iter().any(|c| c == "memory") {
+        "--memory: v1 memory cgroup (whole sandbox) + RLIMIT_DATA"
+    } else {
+        "RLIMIT_DATA per process"
+    };
+    let cpus = if root && f.cgroup_v1_controllers.iter().any(|c| c == "cpu") {
+        "cpu cgroup quota + affinity"
+    } else {
+        "CPU affinity (whole CPUs)"
+    };
+    let limits =
+        format!("pids: {pids}; memory: {memory}; cpus: {cpus}; --timeout kills the PID namespace");
+    vec![
+        Row {
+            area: "file system",
+            run: format!("mount namespace, tmpfs root via pivot_root, read-only binds{landlock}"),
+            install: format!("same; only the environment under construction is writable{landlock}"),
+        },
+        Row {
+            area: "network",
+            run: "own network namespace, loopback only".into(),
+            install: "own network namespace; host-side proxy reaches only the index (SNI checked)"
+                .into(),
+        },
+        Row {
+            area: "processes",
+            run: format!(
+                "PID, IPC, UTS, cgroup namespaces; no capabilities; no_new_privs; {seccomp}"
+            ),
+            install: format!("same; {seccomp}"),
+        },
+        Row {
+            area: "limits",
+            run: limits.clone(),
+            install: limits,
+        },
+    ]
+}
+
+fn remedies(f: &HostFacts) -> Vec<String> {
+    let mut r = Vec::new();
+    if let Some(by) = &f.userns.blocked_by {
+        if by.contains("max_user_namespaces") {
+            r.push("user namespaces are disabled: sudo sysctl -w user.max_user_namespaces=15000 (persist in /etc/sysctl.d/)".into());
+        } else if by.contains("unprivileged_userns_clone") {
+            r.push("unprivileged user namespaces are disabled: sudo sysctl -w kernel.unprivileged_userns_clone=1".into());
+        } else if by.contains("AppArmor") {
+            r.push(
+                "AppArmor restricts user namespaces: install seal's profile (edit the binary path in it first): \
+                 sudo install -m 644 packaging/apparmor/seal /etc/apparmor.d/seal && sudo apparmor_parser -r /etc/apparmor.d/seal"
+                    .into(),
+            );
+        } else {
+            r.push(format!(
+                "user namespaces are blocked ({by}); in a container, run it with a seccomp profile that allows \
+                 unshare/clone(CLONE_NEWUSER), e.g. docker run --security-opt seccomp=unconfined"
+            ));
+        }
+    }
+    if let Err(why) = &f.landlock_abi {
+        r.push(format!(
+            "Landlock is {why}: boot with it in the LSM list (e.g. lsm=landlock,lockdown,yama,apparmor,bpf)"
+        ));
+    }
+    if f.uid == 0
+        && !f.per_namespace_pid_max
+        && !f.cgroup_v1_controllers.iter().any(|c| c == "pids")
+    {
+        r.push("as root the --pids limit needs Linux 6.14+ or a pids cgroup controller".into());
+    }
+    r
+}
+
+pub fn run(args: DoctorArgs) -> Result<i32> {
+    let f = host_probe::probe();
+    let rows = rows(&f);
+    let remedies = remedies(&f);
+    if args.json {
+        let v = serde_json::json!({
+            "facts": f,
+            "isolation": rows.iter().map(|r| serde_json::json!({"area": r.area, "run": r.run, "install": r.install})).collect::<Vec<_>>(),
+            "remedies": remedies,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(if f.userns.allowed { 0 } else { 1 });
+    }
+    println!("kernel                 {}", f.kernel);
+    println!(
+        "user                   uid {}{}",
+        f.uid,
+        if f.uid == 0 { " (root)" } else { "" }
+    );
+    println!(
+        "user namespaces        {}",
+        match &f.userns.blocked_by {
+            None => "allowed".to_string(),
+            Some(by) => format!("BLOCKED by {by}"),
+        }
+    );
+    println!(
+        "landlock               {}",
+        match &f.landlock_abi {
+            Ok(abi) => format!("ABI {abi}"),
+            Err(e) => format!("unavailable: {e}"),
+        }
+    );
+    println!(
+        "seccomp                {}, user notification {}",
+        if f.seccomp_filter {
+            "filters"
+        } else {
+            "NO filters"
+        },
+        if f.seccomp_user_notification {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    println!(
+        "cgroups                v1 controllers: {}; v2 delegated to this user: {}",
+        if f.cgroup_v1_controllers.is_empty() {
+            "none".to_string()
+        } else {
+            f.cgroup_v1_controllers.join(", ")
+        },
+        match &f.cgroup_v2_delegated {
+            Some((dir, c)) => format!("{} ({}) - not used by seal yet", dir.display(), c.join(" ")),
+            None => "no".into(),
+        }
+    );
+    println!(
+        "kernel features        per-namespace pid_max: {}; nosymfollow: {}",
+        if f.per_namespace_pid_max { "yes" } else { "no" },
+        if f.nosymfollow { "yes" } else { "no" }
+    );
+    println!();
+    println!("isolation              seal run / seal install");
+    for r in &rows {
+        println!("  {:<20} run:     {}", r.area, r.run);
+        println!("  {:<20} install: {}", "", r.install);
+    }
+    if remedies.is_empty() {
+        println!("\nnothing to fix");
+    } else {
+        println!("\nto fix:");
+        for r in &remedies {
+            println!("  - {r}");
+        }
+    }
+    Ok(if f.userns.allowed { 0 } else { 1 })
+}
