@@ -170,20 +170,27 @@ impl Scan<'_> {
                         self.refuse(&path, format!("nested deeper than {MAX_DEPTH} directories"));
                         continue;
                     }
-                    let sub = rfs::openat(
-                        dir,
-                        name.as_os_str(),
-                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )?;
+                    owner_access(dir, &name, st.st_mode, 0o700);
+                    let sub = match open_dir_at(dir, Path::new(&name)) {
+                        Ok(sub) => sub,
+                        Err(e) => {
+                            self.refuse(&path, format!("cannot read the directory: {e}"));
+                            continue;
+                        }
+                    };
                     self.entries.push(Entry::Dir(path.clone()));
-                    self.walk(&sub, &path, depth + 1)?;
+                    if let Err(e) = self.walk(&sub, &path, depth + 1) {
+                        self.refuse(&path, format!("cannot read the directory: {e}"));
+                    }
                 }
-                FileType::RegularFile => self.entries.push(Entry::File {
-                    rel: path,
-                    size: st.st_size as u64,
-                    mode: st.st_mode,
-                }),
+                FileType::RegularFile => {
+                    owner_access(dir, &name, st.st_mode, 0o400);
+                    self.entries.push(Entry::File {
+                        rel: path,
+                        size: st.st_size as u64,
+                        mode: st.st_mode,
+                    })
+                }
                 FileType::Symlink => {
                     let target = rfs::readlinkat(dir, name.as_os_str(), Vec::new())?;
                     let target = OsStr::from_bytes(target.to_bytes()).to_os_string();
@@ -219,6 +226,21 @@ impl Scan<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The staged files belong to the caller (they were written by the sandbox's uid, which maps
+/// to the caller's): give the owner the access the copy needs when the program took it away
+/// (a mode-000 file must not cost the user the rest of the results). Failure is left to the
+/// open that follows, which refuses that entry alone.
+fn owner_access(dir: &OwnedFd, name: &OsStr, mode: u32, need: u32) {
+    if mode & need != need {
+        let _ = rfs::chmodat(
+            dir,
+            name,
+            Mode::from_raw_mode((mode | need) & 0o7777),
+            AtFlags::empty(),
+        );
     }
 }
 
@@ -288,13 +310,46 @@ fn copy_file(src_root: &OwnedFd, dst_root: &OwnedFd, rel: &Path, mode: u32) -> i
     Ok(n)
 }
 
-/// Move everything from `incoming` into `dest`, merging directories that already exist.
+#[derive(Default)]
+struct Counts {
+    files: u64,
+    links: u64,
+    bytes: u64,
+}
+
+/// Files, links and bytes below (and including) `name` in `dir`.
+fn count_tree(dir: &OwnedFd, name: &OsStr, c: &mut Counts) -> io::Result<()> {
+    let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => {
+            c.files += 1;
+            c.bytes += st.st_size as u64;
+        }
+        FileType::Symlink => c.links += 1,
+        FileType::Directory => {
+            let sub = open_dir_at(dir, Path::new(name))?;
+            for entry in rfs::Dir::read_from(&sub)? {
+                let entry = entry?;
+                let n = OsStr::from_bytes(entry.file_name().to_bytes());
+                if n != "." && n != ".." {
+                    count_tree(&sub, n, c)?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Move everything from `incoming` into `dest`, merging directories that already exist;
+/// counts what reached `dest`.
 fn move_into_place(
     incoming: &OwnedFd,
     dest: &OwnedFd,
     rel: &Path,
     overwrite: bool,
     refused: &mut Vec<Refusal>,
+    moved: &mut Counts,
 ) -> io::Result<()> {
     let mut names: Vec<OsString> = Vec::new();
     for entry in rfs::Dir::read_from(incoming)? {
@@ -311,23 +366,26 @@ fn move_into_place(
             rfs::statat(incoming, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)?.st_mode,
         );
         let theirs = exists_at(dest, &name)?;
+        let move_counted = |moved: &mut Counts, flags: RenameFlags| -> io::Result<()> {
+            let mut c = Counts::default();
+            count_tree(incoming, &name, &mut c)?;
+            rfs::renameat_with(incoming, name.as_os_str(), dest, name.as_os_str(), flags)?;
+            moved.files += c.files;
+            moved.links += c.links;
+            moved.bytes += c.bytes;
+            Ok(())
+        };
         match (ours, theirs) {
-            (_, None) => rfs::renameat_with(
-                incoming,
-                name.as_os_str(),
-                dest,
-                name.as_os_str(),
-                RenameFlags::NOREPLACE,
-            )?,
+            (_, None) => move_counted(moved, RenameFlags::NOREPLACE)?,
             (FileType::Directory, Some(FileType::Directory)) => {
                 let sub_in = open_dir_at(incoming, Path::new(&name))?;
                 let sub_dest = open_dir_at(dest, Path::new(&name))?;
-                move_into_place(&sub_in, &sub_dest, &path, overwrite, refused)?;
+                move_into_place(&sub_in, &sub_dest, &path, overwrite, refused, moved)?;
             }
             (
                 FileType::RegularFile | FileType::Symlink,
                 Some(FileType::RegularFile | FileType::Symlink),
-            ) if overwrite => rfs::renameat(incoming, name.as_os_str(), dest, name.as_os_str())?,
+            ) if overwrite => move_counted(moved, RenameFlags::empty())?,
             (_, Some(FileType::Directory)) | (FileType::Directory, Some(_)) => {
                 refused.push(Refusal {
                     path: display(&path),
@@ -454,39 +512,46 @@ pub fn copy_back(staged: &OwnedFd, dest: &Path, policy: &ExportPolicy) -> Export
         let copied = (|| -> io::Result<()> {
             let incoming = open_dir_at(&dest_fd, Path::new(&incoming_name))?;
             for e in &accepted {
-                match e {
+                // One entry that cannot be copied (unreadable, vanished) is refused alone.
+                let (rel, r) = match e {
                     Entry::Dir(rel) => {
                         let (parent, name) = split(rel);
-                        rfs::mkdirat(
-                            open_dir_path(&incoming, parent)?,
-                            name,
-                            Mode::from_raw_mode(0o755),
-                        )?;
+                        let r = open_dir_path(&incoming, parent)
+                            .and_then(|p| Ok(rfs::mkdirat(p, name, Mode::from_raw_mode(0o755))?));
+                        (rel, r)
                     }
                     Entry::File { rel, mode, .. } => {
                         let exec = if policy.keep_exec { 0o111 } else { 0 };
                         let m = (mode & 0o666) | (mode & exec) | 0o600;
-                        report.bytes += copy_file(staged, &incoming, rel, m)?;
-                        report.files += 1;
+                        (rel, copy_file(staged, &incoming, rel, m).map(drop))
                     }
                     Entry::Link { rel, target } => {
                         let (parent, name) = split(rel);
-                        rfs::symlinkat(
-                            target.as_os_str(),
-                            open_dir_path(&incoming, parent)?,
-                            name,
-                        )?;
-                        report.links += 1;
+                        let r = open_dir_path(&incoming, parent)
+                            .and_then(|p| Ok(rfs::symlinkat(target.as_os_str(), p, name)?));
+                        (rel, r)
                     }
+                };
+                if let Err(e) = r {
+                    report.refused.push(Refusal {
+                        path: display(rel),
+                        reason: format!("cannot copy: {e}"),
+                    });
                 }
             }
+            let mut moved = Counts::default();
             move_into_place(
                 &incoming,
                 &dest_fd,
                 Path::new(""),
                 policy.overwrite,
                 &mut report.refused,
-            )
+                &mut moved,
+            )?;
+            report.files = moved.files;
+            report.links = moved.links;
+            report.bytes = moved.bytes;
+            Ok(())
         })();
         remove_tree(&dest_fd, &incoming_name);
         copied

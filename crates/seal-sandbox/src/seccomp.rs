@@ -50,6 +50,15 @@ const SYS_FSPICK: u32 = 433;
 const SYS_CLONE3: u32 = 435;
 const SYS_MOUNT_SETATTR: u32 = 442;
 const SYS_OPEN_TREE_ATTR: u32 = 467;
+const SYS_OPENAT2: u32 = 437;
+const SYS_FCHMODAT2: u32 = 452;
+
+/// setuid and setgid bits of a file mode. A file with them, written into a directory the host
+/// shares (--out-live, --share), keeps them on the host, where nosuid no longer applies: a
+/// program run by root could leave a setuid-root binary behind.
+const SET_ID_BITS: u32 = 0o6000;
+/// Flags under which open's mode argument is used.
+const OPEN_CREATES: u32 = (libc::O_CREAT as u32) | 0o20000000 /* __O_TMPFILE */;
 
 const CLONE_NAMESPACE_FLAGS: u32 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWCGROUP
@@ -237,6 +246,39 @@ pub fn build_filter() -> Vec<sock_filter> {
             ret(RET_ALLOW),
         ],
     );
+    // Creating or changing a file with setuid/setgid bits (see SET_ID_BITS).
+    let set_id_in = |mode_arg: u32| {
+        vec![
+            stmt(BPF_LD_W_ABS, off_arg_lo(mode_arg)),
+            jump(BPF_JSET_K, SET_ID_BITS, 0, 1),
+            ret(errno(libc::EPERM)),
+            ret(RET_ALLOW),
+        ]
+    };
+    let set_id_on_create = |flags_arg: u32, mode_arg: u32| {
+        vec![
+            stmt(BPF_LD_W_ABS, off_arg_lo(flags_arg)),
+            jump(BPF_JSET_K, OPEN_CREATES, 0, 3),
+            stmt(BPF_LD_W_ABS, off_arg_lo(mode_arg)),
+            jump(BPF_JSET_K, SET_ID_BITS, 0, 1),
+            ret(errno(libc::EPERM)),
+            ret(RET_ALLOW),
+        ]
+    };
+    block(&mut f, libc::SYS_fchmod as u32, set_id_in(1));
+    block(&mut f, libc::SYS_fchmodat as u32, set_id_in(2));
+    block(&mut f, SYS_FCHMODAT2, set_id_in(2));
+    block(&mut f, libc::SYS_mknodat as u32, set_id_in(2));
+    block(&mut f, libc::SYS_openat as u32, set_id_on_create(2, 3));
+    #[cfg(target_arch = "x86_64")]
+    {
+        block(&mut f, libc::SYS_chmod as u32, set_id_in(1));
+        block(&mut f, libc::SYS_mknod as u32, set_id_in(1));
+        block(&mut f, libc::SYS_creat as u32, set_id_in(1));
+        block(&mut f, libc::SYS_open as u32, set_id_on_create(1, 2));
+    }
+    // openat2 passes its mode in memory seccomp cannot read: ENOSYS, and libc uses openat.
+    block(&mut f, SYS_OPENAT2, vec![ret(errno(libc::ENOSYS))]);
     for (nr, _why) in denied_syscalls() {
         block(&mut f, nr, vec![ret(errno(libc::EPERM))]);
     }
@@ -248,7 +290,8 @@ pub fn build_filter() -> Vec<sock_filter> {
 pub fn describe() -> String {
     "ptrace, process_vm_*, pidfd_getfd, keyrings, bpf, perf_event_open, userfaultfd, io_uring, \
      kexec, modules, the mount family, pivot_root, chroot, setns, unshare, clone with namespace \
-     flags, clone3 (ENOSYS), TIOCSTI/TIOCLINUX, AF_VSOCK, clock setting, x32 and foreign ABIs"
+     flags, clone3 (ENOSYS), TIOCSTI/TIOCLINUX, AF_VSOCK, clock setting, setuid/setgid file \
+     modes, openat2 (ENOSYS), x32 and foreign ABIs"
         .to_string()
 }
 
@@ -363,6 +406,105 @@ mod tests {
             assert_eq!(
                 run(&f, AUDIT_ARCH, nr(libc::SYS_ioctl), [0, cmd, 0, 0, 0, 0]),
                 errno(libc::EPERM)
+            );
+        }
+    }
+
+    #[test]
+    fn setuid_and_setgid_modes_are_refused() {
+        let f = build_filter();
+        let eperm = errno(libc::EPERM);
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_fchmod),
+                [3, 0o4755, 0, 0, 0, 0]
+            ),
+            eperm
+        );
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_fchmodat),
+                [0, 0, 0o2755, 0, 0, 0]
+            ),
+            eperm
+        );
+        assert_eq!(
+            run(&f, AUDIT_ARCH, SYS_FCHMODAT2, [0, 0, 0o6755, 0, 0, 0]),
+            eperm
+        );
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_fchmodat),
+                [0, 0, 0o755, 0, 0, 0]
+            ),
+            RET_ALLOW
+        );
+        let creat = libc::O_CREAT as u64 | libc::O_WRONLY as u64;
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_openat),
+                [0, 0, creat, 0o4755, 0, 0]
+            ),
+            eperm
+        );
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_openat),
+                [0, 0, creat, 0o644, 0, 0]
+            ),
+            RET_ALLOW
+        );
+        // Without O_CREAT the mode argument is unused (and may hold anything).
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_openat),
+                [0, 0, 0, 0o4755, 0, 0]
+            ),
+            RET_ALLOW
+        );
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_mknodat),
+                [0, 0, 0o104755, 0, 0, 0]
+            ),
+            eperm
+        );
+        assert_eq!(
+            run(&f, AUDIT_ARCH, SYS_OPENAT2, [0; 6]),
+            errno(libc::ENOSYS)
+        );
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert_eq!(
+                run(&f, AUDIT_ARCH, nr(libc::SYS_chmod), [0, 0o4777, 0, 0, 0, 0]),
+                eperm
+            );
+            assert_eq!(
+                run(
+                    &f,
+                    AUDIT_ARCH,
+                    nr(libc::SYS_open),
+                    [0, creat, 0o2755, 0, 0, 0]
+                ),
+                eperm
+            );
+            assert_eq!(
+                run(&f, AUDIT_ARCH, nr(libc::SYS_creat), [0, 0o4700, 0, 0, 0, 0]),
+                eperm
             );
         }
     }

@@ -1,0 +1,705 @@
+//! Resource limits: --memory, --pids, --cpus, --timeout, --disk, and what `-v` says enforces
+//! each. Every test runs as root and as uid 65534 (see `staging_support`); the mechanisms
+//! differ (root: v1 cgroups where seal makes them; uid 65534: rlimits and affinity only), so
+//! each test checks the behaviour every variant must have, plus that `-v` names the
+//! mechanism actually used, and, as root, that the cgroup `-v` claims really exists on the
+//! host with the requested setting.
+
+mod staging_support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::Duration;
+
+use staging_support::*;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// The first size in a line: "268435456 bytes", "256.0 MiB", "11.8 GiB", "64M".
+fn first_size_in(line: &str) -> Option<u64> {
+    let unit_of = |u: &str| -> Option<u64> {
+        let u = u.trim_matches(|c: char| !c.is_ascii_alphabetic());
+        Some(match u {
+            "bytes" | "B" | "byte" => 1,
+            "KiB" | "K" | "KB" | "kB" => KIB,
+            "MiB" | "M" | "MB" => MIB,
+            "GiB" | "G" | "GB" => GIB,
+            "TiB" | "T" | "TB" => GIB * 1024,
+            _ => return None,
+        })
+    };
+    let tokens: Vec<&str> = line.split_whitespace().collect();
+    for (i, t) in tokens.iter().enumerate() {
+        // "256M" in one token.
+        let digits: String = t
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        if digits.is_empty() {
+            continue;
+        }
+        let Ok(v) = digits.parse::<f64>() else {
+            continue;
+        };
+        let rest = &t[digits.len()..];
+        let mult = if !rest.is_empty() {
+            unit_of(rest)
+        } else {
+            tokens.get(i + 1).and_then(|u| unit_of(u))
+        };
+        if let Some(m) = mult {
+            return Some((v * m as f64) as u64);
+        }
+    }
+    None
+}
+
+/// `a` and `b` within `pct` percent of each other.
+fn close(a: u64, b: u64, pct: f64) -> bool {
+    let (a, b) = (a as f64, b as f64);
+    (a - b).abs() <= b * pct / 100.0
+}
+
+fn cgroup_dir(controller: &str, seal_pid: i32) -> PathBuf {
+    Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(format!("seal-{seal_pid}"))
+}
+
+fn read_trim(p: &Path) -> Option<String> {
+    fs::read_to_string(p).ok().map(|s| s.trim().to_string())
+}
+
+/// Reads what the kernel applies to the probe itself.
+const SELF_LIMITS: &str = r##"
+def limit(name):
+    with open("/proc/self/limits") as f:
+        for line in f:
+            if line.startswith(name):
+                return line[len(name):].split()[0]
+    return "missing"
+put("rlimit_data", limit("Max data size"))
+put("rlimit_nproc", limit("Max processes"))
+put("affinity", len(os.sched_getaffinity(0)))
+try:
+    put("pid_max", open("/proc/sys/kernel/pid_max").read().strip())
+except OSError as e:
+    put("pid_max", ename(e))
+for d in ["/tmp", os.environ.get("HOME", "/nonexistent"), "/dev/shm"]:
+    try:
+        s = os.statvfs(d)
+        put("fs_size:" + d, s.f_blocks * s.f_frsize)
+    except OSError as e:
+        put("fs_size:" + d, ename(e))
+"##;
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+
+const BALLOON: &str = r##"
+put("ready", "yes")
+# One 2 GiB allocation, then 2 GiB in touched 64 MiB pieces.
+try:
+    big = bytearray(2 * 2**30)
+    big[::4096] = b"\x01" * len(range(0, len(big), 4096))
+    put("big", "ALLOCATED")
+    del big
+except MemoryError:
+    put("big", "MemoryError")
+chunks = []
+put("allocated_mib", 0)
+try:
+    while len(chunks) < 32:
+        chunks.append(b"\x01" * (64 * 2**20))
+        put("allocated_mib", 64 * len(chunks))
+    put("chunks", "ALLOCATED")
+except MemoryError:
+    put("chunks", "MemoryError")
+del chunks
+put("done", "yes")
+"##;
+
+/// A Python program allocating 2 GiB under --memory 256M gets MemoryError (or is killed);
+/// seal returns normally and leaves nothing behind.
+#[test]
+fn memory_balloon_is_stopped() {
+    each_variant(|v| {
+        let env = Env::new(v, "balloon");
+        let probe = env.probe("balloon", &format!("{SELF_LIMITS}\n{BALLOON}"));
+        let marker = format!("BALLOON{}", env.nonce);
+        let args = serde_json::json!({"m": marker}).to_string();
+        // Positive control: without seal the probe does allocate its 2 GiB.
+        let c = env.direct(&probe, &args);
+        c.expect_code(0);
+        let cp = c.probe();
+        cp.expect_eq("big", "ALLOCATED");
+        cp.expect_eq("chunks", "ALLOCATED");
+        assert_eq!(cp.num("allocated_mib"), 2048);
+
+        let out = env
+            .seal_probe(&["--json", "-v", "--memory", "256M"], &probe, &args)
+            .output();
+        let p = out.probe();
+        p.expect_eq("ready", "yes");
+        p.expect_eq("rlimit_data", &(256 * MIB).to_string());
+        let code = out.code();
+        assert!(
+            code == 0 || code == 128 + libc::SIGKILL,
+            "expected a normal exit (MemoryError) or SIGKILL, got {code}\n{}",
+            out.describe()
+        );
+        if code == 0 {
+            p.expect_eq("big", "MemoryError");
+            p.expect_eq("chunks", "MemoryError");
+            p.expect_eq("done", "yes");
+        }
+        let mib = p.num("allocated_mib");
+        assert!(
+            mib * MIB <= 256 * MIB,
+            "the program held {mib} MiB under --memory 256M\n{}",
+            out.describe()
+        );
+        let line = out.verbose_line("memory limit");
+        assert_eq!(first_size_in(&line), Some(256 * MIB), "{line}");
+        assert!(line.contains("RLIMIT_DATA"), "{line}");
+        let j = out.json();
+        assert_eq!(j["exit_code"], code);
+        assert!(j["limits"]["memory"]
+            .as_str()
+            .is_some_and(|m| m.contains("RLIMIT_DATA")));
+        assert_procs_gone(&marker, Duration::from_secs(10), "balloon");
+        // The host is fine: seal works right after.
+        env.seal()
+            .args(&["--", "python3", "-c", "print('alive')"])
+            .output()
+            .expect_code(0);
+    });
+}
+
+const MULTI_BALLOON: &str = r##"
+put("ready", "yes")
+time.sleep(1.5)
+pids = []
+for i in range(4):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            b = b"\x01" * (200 * 2**20)
+            put("filled%d" % i, "yes")
+            time.sleep(3)
+            os._exit(0)
+        except MemoryError:
+            os._exit(3)
+    pids.append(pid)
+survivors = killed = refused = 0
+for pid in pids:
+    _, st = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(st):
+        killed += 1
+    elif os.WEXITSTATUS(st) == 3:
+        refused += 1
+    else:
+        survivors += 1
+put("survivors", survivors)
+put("killed", killed)
+put("refused", refused)
+put("done", "yes")
+"##;
+
+/// Four processes of 200 MiB each under --memory 256M. As root seal makes a v1 memory cgroup:
+/// the sandbox as a whole cannot hold more than 256 MiB. As uid 65534 there is no cgroup and
+/// `-v` must say the limit is per process.
+#[test]
+fn memory_limit_covers_the_whole_sandbox_where_a_cgroup_is_claimed() {
+    each_variant(|v| {
+        let env = Env::new(v, "multiballoon");
+        let probe = env.probe("multi", MULTI_BALLOON);
+        let marker = format!("MULTI{}", env.nonce);
+        let args = serde_json::json!({"m": marker}).to_string();
+        let mut running = env
+            .seal_probe(&["--json", "-v", "--memory", "256M"], &probe, &args)
+            .spawn();
+        running.wait_for_stdout("PROBE\tready\tyes", Duration::from_secs(60));
+        let cg = cgroup_dir("memory", running.pid());
+        let cg_limit = read_trim(&cg.join("memory.limit_in_bytes"));
+        let out = running.finish();
+        out.expect_code(0);
+        let p = out.probe();
+        p.expect_eq("done", "yes");
+        let line = out.verbose_line("memory limit");
+        assert_eq!(first_size_in(&line), Some(256 * MIB), "{line}");
+        let claims_cgroup = line.contains("memory cgroup") && !line.contains("no memory cgroup");
+        // -v is honest: a cgroup is claimed exactly when one existed, with the limit.
+        assert_eq!(
+            claims_cgroup,
+            cg_limit.is_some(),
+            "-v says {line:?}, but {} {}",
+            cg.display(),
+            if cg_limit.is_some() {
+                "existed"
+            } else {
+                "did not exist"
+            }
+        );
+        if let Some(l) = &cg_limit {
+            assert_eq!(l, &(256 * MIB).to_string(), "memory.limit_in_bytes");
+        }
+        if v.is_root() {
+            assert!(
+                claims_cgroup,
+                "as root, --memory must use a memory cgroup: {line}"
+            );
+        } else {
+            assert!(
+                line.contains("per process") && !claims_cgroup,
+                "as uid {}, -v must say the limit is per process: {line}",
+                v.uid
+            );
+        }
+        if claims_cgroup {
+            let survivors = p.num("survivors");
+            assert!(
+                survivors <= 1,
+                "{survivors} processes of 200 MiB each survived in a 256 MiB cgroup\n{}",
+                out.describe()
+            );
+            let j = out.json();
+            let ooms = j["limits"]["oom_kills"].as_u64().unwrap_or(0);
+            assert!(
+                ooms >= 1 || p.num("killed") >= 1 || p.num("refused") >= 1,
+                "no process was stopped in a 256 MiB cgroup\n{}",
+                out.describe()
+            );
+            if p.num("killed") >= 1 {
+                assert!(
+                    ooms >= 1,
+                    "processes were OOM-killed but --json says oom_kills {ooms}"
+                );
+            }
+        } else {
+            eprintln!(
+                "[{}] note: no memory cgroup for this user: 4 x 200 MiB were allowed ({} \
+                 survivors); -v says: {line}",
+                v.name,
+                p.num("survivors")
+            );
+        }
+        assert!(
+            wait_until(Duration::from_secs(10), || !cg.exists()),
+            "{} left behind",
+            cg.display()
+        );
+        assert_procs_gone(&marker, Duration::from_secs(10), "multi balloon");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// PIDs
+
+const FORK_BOMB: &str = r##"
+n = 0
+err = "none"
+while n < 3000:
+    try:
+        pid = os.fork()
+    except OSError as e:
+        err = ename(e)
+        break
+    if pid == 0:
+        time.sleep(600)
+        os._exit(0)
+    n += 1
+put("forked", n)
+put("error", err)
+put("done", "yes")
+"##;
+
+const THREAD_BOMB: &str = r##"
+import threading
+ev = threading.Event()
+n = 0
+err = "none"
+while n < 5000:
+    try:
+        t = threading.Thread(target=ev.wait, daemon=True)
+        t.start()
+    except Exception as e:
+        err = "%s:%s" % (type(e).__name__, e)
+        break
+    n += 1
+put("threads", n)
+put("error", err)
+ev.set()
+put("done", "yes")
+"##;
+
+/// The most tasks `-v` says the --pids limit allows ("64 processes" or "64..363 processes").
+fn pids_bound(line: &str) -> u64 {
+    let head = line.split("processes").next().unwrap_or("");
+    let nums: Vec<u64> = head
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    *nums
+        .last()
+        .unwrap_or_else(|| panic!("no number in the pids line {line:?}"))
+}
+
+/// A fork bomb and a thread bomb under --pids 64: fork/thread creation fails (EAGAIN), seal
+/// returns, and no process of the sandbox is left on the host.
+#[test]
+fn fork_bomb_and_thread_bomb_hit_the_pids_limit() {
+    each_variant(|v| {
+        let env = Env::new(v, "forkbomb");
+        let fork = env.probe("forkbomb", FORK_BOMB);
+        let threads = env.probe("threadbomb", THREAD_BOMB);
+        let marker = format!("FORKBOMB{}", env.nonce);
+        let args = serde_json::json!({"m": marker}).to_string();
+        let out = env
+            .seal_probe(&["--json", "-v", "--pids", "64"], &fork, &args)
+            .output();
+        out.expect_code(0);
+        let p = out.probe();
+        p.expect_eq("done", "yes");
+        p.expect_eq("error", "EAGAIN");
+        let line = out.verbose_line("pids limit");
+        let bound = pids_bound(&line);
+        assert!(
+            line.contains("64"),
+            "-v does not mention the requested 64: {line}"
+        );
+        let forked = p.num("forked");
+        // The bomb's own process plus its children.
+        assert!(
+            forked < bound,
+            "{} processes ran with --pids 64, more than the {bound} that -v states ({line})",
+            forked + 1
+        );
+        assert!(
+            forked >= 8,
+            "only {forked} forks before EAGAIN: limit far too tight?"
+        );
+        if v.is_root() {
+            assert!(
+                line.contains("pid_max") || line.contains("pids cgroup"),
+                "root: -v names no pid_max / pids cgroup mechanism: {line}"
+            );
+            if bound > 64 {
+                eprintln!(
+                    "[root] note: --pids 64 allowed {} processes ({line})",
+                    forked + 1
+                );
+            }
+        } else {
+            assert!(line.contains("RLIMIT_NPROC"), "uid {}: {line}", v.uid);
+            assert!(
+                bound <= 64,
+                "RLIMIT_NPROC 64 but -v states a bound of {bound}"
+            );
+        }
+        assert_procs_gone(&marker, Duration::from_secs(10), "fork bomb");
+
+        let marker2 = format!("THREADBOMB{}", env.nonce);
+        let args2 = serde_json::json!({"m": marker2}).to_string();
+        let out = env.seal_probe(&["--pids", "64"], &threads, &args2).output();
+        out.expect_code(0);
+        let p = out.probe();
+        p.expect_eq("done", "yes");
+        assert!(
+            p.get("error").contains("thread"),
+            "thread creation never failed: {}",
+            p.get("error")
+        );
+        let n = p.num("threads");
+        assert!(
+            n < bound,
+            "{} threads ran with --pids 64 (bound {bound})",
+            n + 1
+        );
+        assert_procs_gone(&marker2, Duration::from_secs(10), "thread bomb");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPUs and the wall-clock limit
+
+const SPINNER: &str = r##"
+put("affinity", len(os.sched_getaffinity(0)))
+for i in range(2):
+    if os.fork() == 0:
+        while True:
+            pass
+put("spinning", "yes")
+while True:
+    pass
+"##;
+
+/// --cpus 1: the program sees one CPU; with --timeout 3s two spinning processes (and the
+/// spinning parent) are killed: exit 124, a message naming --timeout, nothing left behind.
+#[test]
+fn cpu_spinners_are_confined_and_killed_by_the_timeout() {
+    each_variant(|v| {
+        let env = Env::new(v, "spinner");
+        let probe = env.probe("spin", SPINNER);
+        let marker = format!("SPINNER{}", env.nonce);
+        let args = serde_json::json!({"m": marker}).to_string();
+        let mut running = env
+            .seal_probe(
+                &["--json", "-v", "--cpus", "1", "--timeout", "3s"],
+                &probe,
+                &args,
+            )
+            .spawn();
+        running.wait_for_stdout("PROBE\tspinning\tyes", Duration::from_secs(60));
+        // From the host: every spinner may run on one CPU only.
+        thread::sleep(Duration::from_millis(200));
+        let spinners: Vec<(i32, String)> = procs_with_marker(&marker)
+            .into_iter()
+            .filter(|(pid, cmd)| {
+                // The Python processes only (not seal itself, whose command line has the
+                // marker too).
+                cmd.contains("spin.py")
+                    && fs::read_to_string(format!("/proc/{pid}/comm"))
+                        .is_ok_and(|c| c.starts_with("python"))
+            })
+            .collect();
+        let mut allowed = Vec::new();
+        for (pid, _) in &spinners {
+            if let Some(s) = fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                        .map(|v| v.trim().to_string())
+                })
+            {
+                allowed.push(s);
+            }
+        }
+        let cg = cgroup_dir("cpu", running.pid());
+        let quota = read_trim(&cg.join("cpu.cfs_quota_us"));
+        let period = read_trim(&cg.join("cpu.cfs_period_us"));
+        let out = running.finish();
+        out.expect_code(124);
+        assert!(
+            out.stderr.contains("--timeout"),
+            "no message naming --timeout\n{}",
+            out.describe()
+        );
+        let j = out.json();
+        assert_eq!(j["timed_out"], true);
+        assert_eq!(j["exit_code"], 124);
+        let p = out.probe();
+        p.expect_eq("affinity", "1");
+        assert!(
+            spinners.len() >= 3,
+            "expected 3 spinners on the host, saw {spinners:?}"
+        );
+        for a in &allowed {
+            assert!(
+                !a.contains(',') && !a.contains('-'),
+                "a spinner may run on CPUs {a:?}, not one"
+            );
+        }
+        let line = out.verbose_line("cpu limit");
+        assert!(line.contains("affinity"), "{line}");
+        let claims_cgroup = line.contains("cpu cgroup");
+        assert_eq!(
+            claims_cgroup,
+            quota.is_some(),
+            "-v says {line:?}; cgroup {} exists: {}",
+            cg.display(),
+            quota.is_some()
+        );
+        if let (Some(q), Some(per)) = (&quota, &period) {
+            let (q, per): (u64, u64) = (q.parse().unwrap(), per.parse().unwrap());
+            assert_eq!(q, per, "--cpus 1: quota {q} for period {per}");
+        }
+        if v.is_root() {
+            assert!(
+                claims_cgroup,
+                "root: --cpus should use the cpu cgroup: {line}"
+            );
+        }
+        assert!(
+            out.elapsed < Duration::from_secs(60),
+            "--timeout 3s took {:?}",
+            out.elapsed
+        );
+        assert_procs_gone(&marker, Duration::from_secs(10), "spinners");
+        assert!(
+            wait_until(Duration::from_secs(10), || !cg.exists()),
+            "{} left behind",
+            cg.display()
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disk
+
+const FILLER: &str = r##"
+dirs = [("tmp", "/tmp"), ("home", os.environ["HOME"]), ("shm", "/dev/shm"), ("copy", A["copy"])]
+chunk = b"\xab" * 2**20
+for key, d in dirs:
+    p = os.path.join(d, "fill-" + A["nonce"])
+    n = 0
+    err = "none"
+    try:
+        with open(p, "wb") as f:
+            while n < 4096:
+                f.write(chunk)
+                f.flush()
+                n += 1
+    except OSError as e:
+        err = ename(e)
+    put("written:" + key, os.stat(p).st_size if os.path.exists(p) else 0)
+    put("error:" + key, err)
+put("done", "yes")
+"##;
+
+/// --disk 64M: /tmp, HOME, /dev/shm and an --in-copy each fill up at 64 MiB (ENOSPC); the
+/// host's /tmp and the original of the copy are untouched.
+#[test]
+fn tmpfs_filler_hits_the_disk_limit() {
+    each_variant(|v| {
+        let env = Env::new(v, "filler");
+        let copy = env.dir.join("copysrc");
+        env.mkdir(&copy, 0o755);
+        env.write(&copy.join("seed.txt"), b"seed", 0o644);
+        let probe = env.probe("fill", FILLER);
+        let args = serde_json::json!({"copy": copy, "nonce": env.nonce}).to_string();
+        let before = snapshot(&env.dir, &[]);
+        let out = env
+            .seal_probe(
+                &["-v", "--disk", "64M", "--in-copy", copy.to_str().unwrap()],
+                &probe,
+                &args,
+            )
+            .output();
+        out.expect_code(0);
+        let p = out.probe();
+        p.expect_eq("done", "yes");
+        for key in ["tmp", "home", "shm", "copy"] {
+            p.expect_in(&format!("error:{key}"), &["ENOSPC", "EDQUOT"]);
+            let w = p.num(&format!("written:{key}"));
+            assert!(w <= 64 * MIB, "{key}: {w} bytes written under --disk 64M");
+            assert!(
+                w >= 32 * MIB,
+                "{key}: only {w} bytes fit: limit far too tight"
+            );
+        }
+        let line = out.verbose_line("disk limit");
+        assert_eq!(first_size_in(&line), Some(64 * MIB), "{line}");
+        assert!(line.contains("tmpfs"), "{line}");
+        let leaked = Path::new("/tmp").join(format!("fill-{}", env.nonce));
+        assert!(!leaked.exists(), "the filler reached the host's /tmp");
+        assert_same_snapshot(&before, &snapshot(&env.dir, &[]), "filler");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// What -v says
+
+/// `-v` names the mechanism of every limit, and the kernel state inside matches it.
+#[test]
+fn verbose_names_the_mechanism_of_each_limit() {
+    each_variant(|v| {
+        let env = Env::new(v, "verbose");
+        let probe = env.probe("limits", SELF_LIMITS);
+        // Positive control: what the same probe sees without seal.
+        let c = env.direct(&probe, "{}");
+        c.expect_code(0);
+        let cp = c.probe();
+        assert_ne!(
+            cp.get("rlimit_data"),
+            (256 * MIB).to_string(),
+            "host already limited"
+        );
+        if cp.num("affinity") < 2 {
+            loud(&format!(
+                "!!! [{}] this host has one CPU: the --cpus 1 affinity check cannot fail here",
+                v.name
+            ));
+        }
+        let out = env
+            .seal_probe(
+                &[
+                    "-v", "--memory", "256M", "--cpus", "1", "--pids", "64", "--disk", "64M",
+                ],
+                &probe,
+                "{}",
+            )
+            .output();
+        out.expect_code(0);
+        let p = out.probe();
+        let mem = out.verbose_line("memory limit");
+        let cpu = out.verbose_line("cpu limit");
+        let pids = out.verbose_line("pids limit");
+        let disk = out.verbose_line("disk limit");
+        eprintln!("[{}]\n{mem}\n{cpu}\n{pids}\n{disk}", v.name);
+
+        // Every variant: RLIMIT_DATA, affinity, tmpfs sizes.
+        assert_eq!(first_size_in(&mem), Some(256 * MIB), "{mem}");
+        assert!(mem.contains("RLIMIT_DATA"), "{mem}");
+        p.expect_eq("rlimit_data", &(256 * MIB).to_string());
+        assert!(cpu.contains("affinity"), "{cpu}");
+        p.expect_eq("affinity", "1");
+        assert!(pids.contains("64"), "{pids}");
+        assert_eq!(first_size_in(&disk), Some(64 * MIB), "{disk}");
+        assert!(disk.contains("tmpfs"), "{disk}");
+        for d in ["/tmp", "/home/sandbox", "/dev/shm"] {
+            let key = format!("fs_size:{d}");
+            if p.opt(&key).is_some() {
+                assert_eq!(p.num(&key), 64 * MIB, "{d} is not a 64 MiB tmpfs");
+            }
+        }
+        if pids.contains("pid_max=") {
+            let m = pids
+                .split("pid_max=")
+                .nth(1)
+                .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+                .unwrap();
+            p.expect_eq("pid_max", m);
+        }
+
+        if v.is_root() {
+            assert!(
+                mem.contains("memory cgroup") && !mem.contains("no memory cgroup"),
+                "root: {mem}"
+            );
+            assert!(cpu.contains("cpu cgroup"), "root: {cpu}");
+            assert!(
+                pids.contains("pid_max") || pids.contains("pids cgroup"),
+                "root: {pids}"
+            );
+        } else {
+            assert!(
+                mem.contains("per process") && !mem.contains("(v1 memory cgroup)"),
+                "uid {}: {mem}",
+                v.uid
+            );
+            assert!(!cpu.contains("cgroup quota"), "uid {}: {cpu}", v.uid);
+            assert!(pids.contains("RLIMIT_NPROC"), "uid {}: {pids}", v.uid);
+            p.expect_eq("rlimit_nproc", "64");
+        }
+
+        // Defaults: memory half of the machine, 1024 pids, 1 GiB disk.
+        let out = env.seal_probe(&["-v"], &probe, "{}").output();
+        out.expect_code(0);
+        let mem = out.verbose_line("memory limit");
+        let half = mem_total() / 2;
+        let got = first_size_in(&mem).unwrap_or_else(|| panic!("no size in {mem:?}"));
+        assert!(
+            close(got, half, 5.0),
+            "default memory {got} is not half of {}: {mem}",
+            2 * half
+        );
+        assert!(mem.contains("RLIMIT_DATA"), "{mem}");
+        assert!(out.verbose_line("pids limit").contains("1024"));
+        assert_eq!(first_size_in(&out.verbose_line("disk limit")), Some(GIB));
+        assert!(out.verbose_line("cpu limit").contains("none"));
+    });
+}
