@@ -800,15 +800,21 @@ pub fn install(args: InstallArgs) -> Result<i32> {
     let mut installer = match &uv {
         Some(_) => format!(
             "{TOOLS_MOUNT}/uv pip install --python {ENV_MOUNT}/bin/python --offline --no-index \
-             --find-links {WHEELS_MOUNT} --only-binary :all: -r {req}"
+             --find-links {WHEELS_MOUNT} --only-binary :all:"
         ),
         None => format!(
             "\"{py}\" -m pip --python {ENV_MOUNT}/bin/python install --no-index --find-links {WHEELS_MOUNT} \
-             --only-binary=:all: --no-cache-dir --no-warn-script-location -r {req}"
+             --only-binary=:all: --no-cache-dir --no-warn-script-location"
         ),
     };
     if locked {
-        installer.push_str(" --require-hashes --no-deps");
+        installer.push_str(&format!(" -r {req} --require-hashes --no-deps"));
+    } else if uv.is_some() {
+        installer.push_str(&format!(" -r {req}"));
+    } else {
+        // The download step resolved the set already: install exactly those files, without
+        // resolving again (pip's resolver is most of its time).
+        installer.push_str(&format!(" --no-deps {WHEELS_MOUNT}/*.whl"));
     }
     if !args.verbose {
         installer.push_str(" --quiet");

@@ -110,18 +110,41 @@ impl Requirements {
     }
 }
 
-/// A direct reference (`name @ url`, a VCS or archive URL, a local path) instead of a name
-/// resolved against the index.
+/// A direct reference (`name @ url` with any spacing or extras, a VCS or archive URL, a
+/// local path) instead of a name resolved against the index. PEP 508 puts `@` only in direct
+/// references, so any `@` or URL scheme counts.
 fn is_direct_reference(req: &str) -> bool {
     let lower = req.to_ascii_lowercase();
-    lower.contains(" @ ")
-        || lower.contains("@http")
-        || lower.contains("@git+")
-        || [
-            "git+", "hg+", "svn+", "bzr+", "http://", "https://", "file:", ".", "/", "~",
-        ]
-        .iter()
-        .any(|p| lower.starts_with(p))
+    lower.contains('@')
+        || lower.contains("://")
+        || ["git+", "hg+", "svn+", "bzr+", "file:", ".", "/", "~"]
+            .iter()
+            .any(|p| lower.starts_with(p))
+}
+
+/// Lines of a requirements file with pip's continuation rule applied (a trailing `\` joins
+/// the next line), numbered by where each logical line starts.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut cur: Option<(usize, String)> = None;
+    for (n, raw) in text.lines().enumerate() {
+        let (start, mut acc) = cur.take().unwrap_or((n + 1, String::new()));
+        match raw.strip_suffix('\\') {
+            Some(head) => {
+                acc.push_str(head);
+                acc.push(' ');
+                cur = Some((start, acc));
+            }
+            None => {
+                acc.push_str(raw);
+                out.push((start, acc));
+            }
+        }
+    }
+    if let Some(last) = cur {
+        out.push(last);
+    }
+    out
 }
 
 /// Check one requirement line; `origin` names where it came from for the error message.
@@ -202,9 +225,9 @@ pub fn gather(
         }
         for f in files {
             let text = std::fs::read_to_string(f).with_context(|| format!("-r {}", f.display()))?;
-            for (n, raw) in text.lines().enumerate() {
-                let origin = format!("{}:{}", f.display(), n + 1);
-                if let Some(l) = check_line(raw, &origin, allow_direct)? {
+            for (n, line) in logical_lines(&text) {
+                let origin = format!("{}:{n}", f.display());
+                if let Some(l) = check_line(&line, &origin, allow_direct)? {
                     lines.push(l);
                 }
             }
@@ -255,6 +278,18 @@ mod tests {
         assert!(check_line("pkg @ git+https://host/repo", "f", false).is_err());
         assert!(check_line("git+https://host/repo#egg=x", "f", false).is_err());
         assert!(check_line("./local/path", "f", false).is_err());
+        for sneaky in [
+            "hidden@ http://127.0.0.1:1/x.whl",
+            "hidden @\thttp://127.0.0.1:1/x.whl",
+            "hidden[x]@ http://127.0.0.1:1/x.whl",
+            "hidden@file:///tmp/x.whl",
+        ] {
+            assert!(check_line(sneaky, "f", false).is_err(), "{sneaky}");
+        }
+        let joined = logical_lines("hidden \\\n@ http://127.0.0.1:1/x.whl\nother\n");
+        assert_eq!(joined[0].0, 1);
+        assert!(check_line(&joined[0].1, "f", false).is_err());
+        assert_eq!(joined[1], (3, "other".to_string()));
         assert!(check_line("pkg @ git+https://host/repo", "f", true)
             .unwrap()
             .is_some());

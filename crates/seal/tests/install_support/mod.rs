@@ -1,0 +1,1252 @@
+//! Harness of the `seal install` integration tests (tests/install.rs).
+//!
+//! * Every isolation test runs as root and as uid 65534 ([`each_variant`]); not running as root,
+//!   only the current uid runs and the skip is printed loudly.
+//! * [`TestEnv`]: a per-test fake HOME full of canaries (files and environment variables set on
+//!   the seal process) and a project directory inside it, owned by the variant's user.
+//! * [`PyIndex`]: a PEP 503 index served by a small HTTP server thread on 127.0.0.1:0 from a
+//!   test directory. It records every request (request line and headers), can delay responses
+//!   and serves whatever bytes are on disk (tampering = rewriting a file). Wheels and sdists are
+//!   built locally with Python's zipfile/tarfile (`python3 -I -S`, no network).
+//! * [`TcpSink`] and [`DnsStub`]: listeners on host loopback that record what reaches them.
+//!
+//! Nothing here talks to anything but 127.0.0.0/8.
+//!
+//! `SEAL_TEST_KEEP=1` keeps the temporary directories; `SEAL_TEST_VARIANTS=root` or `=uid65534`
+//! runs one variant only.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+pub const PYTHON: &str = "/usr/bin/python3";
+pub const HOST_PATH: &str = "/usr/bin:/bin";
+pub const NOBODY: u32 = 65534;
+/// Liveness bound of any single command (never a timing assertion).
+pub const DEADLINE: Duration = Duration::from_secs(300);
+
+/// Canary files of the fake HOME.
+pub const CANARY_FILES: &[&str] = &[
+    ".ssh/id_rsa",
+    ".aws/credentials",
+    ".netrc",
+    ".pypirc",
+    ".git-credentials",
+    ".bashrc",
+    ".config/pip/pip.conf",
+    ".pip/pip.conf",
+];
+/// Canary variables set on the seal process.
+pub const CANARY_ENV: &[&str] = &["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "OPENAI_API_KEY"];
+
+// ---------------------------------------------------------------------------------------------
+// Small utilities
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("reading /dev/urandom");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn getuid() -> u32 {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() }
+}
+
+pub fn set_mode(p: &Path, mode: u32) {
+    fs::set_permissions(p, fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", p.display()));
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(data))
+}
+
+pub fn sha256_file(p: &Path) -> String {
+    sha256_hex(&fs::read(p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display())))
+}
+
+/// Standard base64 (for recognising HTTP Basic credentials on the wire).
+pub fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = e.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = e.downcast_ref::<&str>() {
+        s.to_string()
+    } else {
+        "(non-string panic)".into()
+    }
+}
+
+/// Every path under `root` (relative, sorted), not following links.
+pub fn walk(root: &Path) -> Vec<PathBuf> {
+    fn go(root: &Path, rel: &Path, acc: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(root.join(rel)) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let r = rel.join(e.file_name());
+            acc.push(r.clone());
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                go(root, &r, acc);
+            }
+        }
+    }
+    let mut acc = Vec::new();
+    go(root, Path::new(""), &mut acc);
+    acc.sort();
+    acc
+}
+
+/// relative path -> "dir MODE" / "file MODE SHA256" / "link TARGET" for everything under `root`.
+pub fn snapshot(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for rel in walk(root) {
+        let p = root.join(&rel);
+        let Ok(meta) = fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let mode = meta.mode() & 0o7777;
+        let v = if meta.file_type().is_symlink() {
+            format!("link {}", fs::read_link(&p).unwrap().display())
+        } else if meta.is_dir() {
+            format!("dir {mode:o}")
+        } else if meta.is_file() {
+            format!("file {mode:o} {}", sha256_file(&p))
+        } else {
+            format!("special {mode:o}")
+        };
+        out.insert(rel.to_string_lossy().into_owned(), v);
+    }
+    out
+}
+
+pub fn assert_same_snapshot(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+    what: &str,
+) {
+    if before == after {
+        return;
+    }
+    let mut diff = Vec::new();
+    for (k, v) in before {
+        match after.get(k) {
+            None => diff.push(format!("  removed {k} ({v})")),
+            Some(w) if w != v => diff.push(format!("  changed {k}: {v} -> {w}")),
+            _ => {}
+        }
+    }
+    for (k, v) in after {
+        if !before.contains_key(k) {
+            diff.push(format!("  added   {k} ({v})"));
+        }
+    }
+    panic!("{what} changed:\n{}", diff.join("\n"));
+}
+
+/// Names of `.seal/tmp-install-*` directories of a project.
+pub fn tmp_install_dirs(project: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(project.join(".seal"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("tmp-install-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The site-packages directory of a venv.
+pub fn site_packages(env: &Path) -> PathBuf {
+    let lib = env.join("lib");
+    let entries = fs::read_dir(&lib).unwrap_or_else(|e| panic!("{}: {e}", lib.display()));
+    for e in entries.flatten() {
+        let sp = e.path().join("site-packages");
+        if e.file_name().to_string_lossy().starts_with("python") && sp.is_dir() {
+            return sp;
+        }
+    }
+    panic!("no site-packages under {}", lib.display());
+}
+
+/// Snapshot of an environment's installed files, without bytecode caches (compiled at install
+/// time, their headers carry timestamps) and pip's per-install bookkeeping (REQUESTED marks
+/// what was named directly, which differs between `pkg` and a lock naming every artifact;
+/// RECORD lists those files).
+pub fn installed_files(env: &Path) -> BTreeMap<String, String> {
+    snapshot(env)
+        .into_iter()
+        .filter(|(k, _)| {
+            let bookkeeping = ["REQUESTED", "RECORD", "INSTALLER", "direct_url.json"]
+                .iter()
+                .any(|f| k.ends_with(&format!(".dist-info/{f}")));
+            !k.contains("__pycache__") && !k.ends_with(".pyc") && !bookkeeping
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The work directory and the seal binary for uid 65534
+
+static WORK_ROOT: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn remove_work_root() {
+    if std::env::var_os("SEAL_TEST_KEEP").is_some() {
+        return;
+    }
+    if let Some(p) = WORK_ROOT.get() {
+        let _ = fs::remove_dir_all(p);
+    }
+}
+
+fn sweep_stale_work_roots() {
+    let Ok(entries) = fs::read_dir("/tmp") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("seal-install-it-"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next() else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// `/tmp/seal-install-it-<pid>-<rand>`, mode 0755 (uid 65534 must traverse it).
+pub fn work_root() -> &'static Path {
+    WORK_ROOT.get_or_init(|| {
+        sweep_stale_work_roots();
+        let p = PathBuf::from(format!(
+            "/tmp/seal-install-it-{}-{}",
+            std::process::id(),
+            random_hex(4)
+        ));
+        fs::create_dir(&p).expect("creating the work root");
+        set_mode(&p, 0o755);
+        // SAFETY: registering a plain extern "C" fn with no preconditions.
+        unsafe { libc::atexit(remove_work_root) };
+        p
+    })
+}
+
+/// A world-readable 0755 copy of the seal binary in a 0755 directory (the build tree may not
+/// be reachable for uid 65534).
+fn unprivileged_seal() -> PathBuf {
+    static COPY: OnceLock<PathBuf> = OnceLock::new();
+    COPY.get_or_init(|| {
+        let dir = work_root().join("bin");
+        fs::create_dir(&dir).expect("creating the binary directory");
+        set_mode(&dir, 0o755);
+        let tmp = dir.join("seal.partial");
+        fs::copy(env!("CARGO_BIN_EXE_seal"), &tmp).expect("copying the seal binary");
+        set_mode(&tmp, 0o755);
+        let dst = dir.join("seal");
+        fs::rename(&tmp, &dst).expect("renaming the seal copy");
+        dst
+    })
+    .clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Variants
+
+#[derive(Clone, Debug)]
+pub struct Variant {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub seal: PathBuf,
+    /// The test process is root and this variant is not: commands switch uid/gid.
+    pub switch: bool,
+}
+
+impl Variant {
+    pub fn apply(&self, cmd: &mut Command) {
+        if self.switch {
+            cmd.uid(self.uid).gid(self.gid);
+        }
+    }
+}
+
+pub fn variants() -> Vec<Variant> {
+    let uid = getuid();
+    // SAFETY: getgid cannot fail.
+    let gid = unsafe { libc::getgid() };
+    let mut all = vec![Variant {
+        name: if uid == 0 {
+            "root".into()
+        } else {
+            format!("uid{uid}")
+        },
+        uid,
+        gid,
+        seal: PathBuf::from(env!("CARGO_BIN_EXE_seal")),
+        switch: false,
+    }];
+    if uid == 0 {
+        all.push(Variant {
+            name: "uid65534".into(),
+            uid: NOBODY,
+            gid: NOBODY,
+            seal: unprivileged_seal(),
+            switch: true,
+        });
+    } else {
+        static WARNED: AtomicBool = AtomicBool::new(false);
+        if !WARNED.swap(true, Ordering::SeqCst) {
+            let skipped = if uid == NOBODY {
+                "the root variant is".to_string()
+            } else {
+                "the root and uid-65534 variants are".to_string()
+            };
+            eprintln!(
+                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+                 !!! seal install tests: running as uid {uid}, not root: only the uid-{uid}\n\
+                 !!! variant runs; {skipped} SKIPPED (switching uid needs root).\n\
+                 !!! Run the suite as root to cover both.\n\
+                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+            );
+        }
+    }
+    if let Ok(only) = std::env::var("SEAL_TEST_VARIANTS") {
+        all.retain(|v| only.split(',').any(|o| o == v.name));
+    }
+    all
+}
+
+/// Run `f` once per variant; every variant runs even if an earlier one failed.
+pub fn each_variant(f: impl Fn(&Variant)) {
+    let mut failures = Vec::new();
+    for v in variants() {
+        eprintln!("=== variant {} (uid {})", v.name, v.uid);
+        if let Err(e) = std::panic::catch_unwind(AssertUnwindSafe(|| f(&v))) {
+            failures.push(format!("[{}] {}", v.name, panic_message(&*e)));
+        }
+    }
+    if !failures.is_empty() {
+        panic!(
+            "failed in {} variant(s):\n{}",
+            failures.len(),
+            failures.join("\n---\n")
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running commands
+
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    pub what: String,
+}
+
+impl Output {
+    pub fn describe(&self) -> String {
+        format!(
+            "--- {}\n--- exit {} after {:?}\n--- stdout:\n{}\n--- stderr:\n{}\n---",
+            self.what, self.code, self.elapsed, self.stdout, self.stderr
+        )
+    }
+
+    pub fn expect_success(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success\n{}", self.describe());
+        self
+    }
+
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            code,
+            "unexpected exit status\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    pub fn expect_failure(&self) -> &Self {
+        assert!(
+            self.code != 0,
+            "expected a failure, got exit 0\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// stderr lines starting with `prefix`.
+    pub fn stderr_lines(&self, prefix: &str) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .collect()
+    }
+}
+
+fn spawn_retrying(cmd: &mut Command) -> Child {
+    // Another test thread may fork while the seal copy is open for writing (ETXTBSY): retry.
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Ok(c) => return c,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 200 => {
+                tries += 1;
+                thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot start {cmd:?}: {e}"),
+        }
+    }
+}
+
+fn reader(mut r: impl Read + Send + 'static, acc: Arc<Mutex<Vec<u8>>>) -> mpsc::Receiver<()> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => acc.lock().unwrap().extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = tx.send(());
+    });
+    rx
+}
+
+pub struct Cmd {
+    pub cmd: Command,
+    what: String,
+    deadline: Duration,
+}
+
+impl Cmd {
+    pub fn new(program: &Path, label: &str) -> Cmd {
+        let mut cmd = Command::new(program);
+        cmd.env_clear();
+        Cmd {
+            cmd,
+            what: label.to_string(),
+            deadline: DEADLINE,
+        }
+    }
+
+    pub fn arg(mut self, a: impl AsRef<std::ffi::OsStr>) -> Cmd {
+        self.what.push(' ');
+        self.what.push_str(&a.as_ref().to_string_lossy());
+        self.cmd.arg(a);
+        self
+    }
+
+    pub fn args<S: AsRef<std::ffi::OsStr>>(mut self, args: &[S]) -> Cmd {
+        for a in args {
+            self = self.arg(a);
+        }
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Cmd {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn cwd(mut self, d: &Path) -> Cmd {
+        self.cmd.current_dir(d);
+        self
+    }
+
+    pub fn deadline(mut self, d: Duration) -> Cmd {
+        self.deadline = d;
+        self
+    }
+
+    pub fn spawn(mut self) -> Running {
+        self.cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let start = Instant::now();
+        let mut child = spawn_retrying(&mut self.cmd);
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(Vec::new()));
+        let out_done = reader(child.stdout.take().unwrap(), out.clone());
+        let err_done = reader(child.stderr.take().unwrap(), err.clone());
+        Running {
+            child,
+            out,
+            err,
+            out_done,
+            err_done,
+            start,
+            deadline: self.deadline,
+            what: self.what,
+        }
+    }
+
+    pub fn output(self) -> Output {
+        self.spawn().finish()
+    }
+}
+
+pub struct Running {
+    pub child: Child,
+    out: Arc<Mutex<Vec<u8>>>,
+    err: Arc<Mutex<Vec<u8>>>,
+    out_done: mpsc::Receiver<()>,
+    err_done: mpsc::Receiver<()>,
+    start: Instant,
+    deadline: Duration,
+    pub what: String,
+}
+
+impl Running {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
+    }
+
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill has no memory-safety preconditions; the pid is our unreaped child.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill({}, {sig})", self.pid());
+    }
+
+    /// Wait for the end (killing it at the deadline). Panics if stdout/stderr stay open long
+    /// after the process ended: then a process holding them (part of a sandbox) survived.
+    pub fn finish(mut self) -> Output {
+        let status = loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                break st;
+            }
+            if self.start.elapsed() > self.deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "{}: still running after the {:?} liveness bound; killed\nstderr:\n{}",
+                    self.what,
+                    self.deadline,
+                    self.stderr_so_far()
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        let elapsed = self.start.elapsed();
+        let grace = Duration::from_secs(20);
+        let open_out = self.out_done.recv_timeout(grace).is_err();
+        let open_err = self.err_done.recv_timeout(grace).is_err();
+        let out = Output {
+            code: status
+                .code()
+                .or_else(|| status.signal().map(|s| 128 + s))
+                .unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned(),
+            stderr: self.stderr_so_far(),
+            elapsed,
+            what: self.what.clone(),
+        };
+        assert!(
+            !(open_out || open_err),
+            "{}: stdout/stderr still open {grace:?} after the process ended: a process of it \
+             survived\n{}",
+            self.what,
+            out.describe()
+        );
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The per-test environment
+
+pub struct TestEnv {
+    pub v: Variant,
+    /// The test's own directory (0755, owned by the test process).
+    pub dir: PathBuf,
+    /// The fake HOME with canaries (owned by the variant's user).
+    pub home: PathBuf,
+    /// The project (`home/proj`), the working directory of every seal command.
+    pub project: PathBuf,
+    /// "CANARY-<random>": every canary contains it.
+    pub tag: String,
+    pub nonce: String,
+    /// The environment of every seal command and of the positive controls.
+    pub env: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    pub fn new(v: &Variant, name: &str) -> TestEnv {
+        let nonce = random_hex(6);
+        let dir = work_root().join(format!("{name}-{}-{nonce}", v.name));
+        fs::create_dir(&dir).expect("creating the test directory");
+        set_mode(&dir, 0o755);
+        let tag = format!("CANARY-{}", random_hex(8));
+        let home = dir.join("home");
+        let project = home.join("proj");
+        let mut t = TestEnv {
+            v: v.clone(),
+            dir,
+            home: home.clone(),
+            project: project.clone(),
+            tag: tag.clone(),
+            nonce,
+            env: Vec::new(),
+        };
+        t.mkdir_owned(&home, 0o700);
+        for rel in CANARY_FILES {
+            let content = t.canary_file_content(rel);
+            t.write_home_file(rel, &content);
+        }
+        t.mkdir_owned(&project, 0o755);
+        t.env = vec![
+            ("PATH".into(), HOST_PATH.into()),
+            ("HOME".into(), home.to_str().unwrap().into()),
+            ("LANG".into(), "C.UTF-8".into()),
+        ];
+        for n in CANARY_ENV {
+            t.env.push((n.to_string(), t.canary_env_value(n)));
+        }
+        t
+    }
+
+    pub fn canary_file_content(&self, rel: &str) -> String {
+        format!("{}-file-{}\n", self.tag, rel.trim_start_matches('.'))
+    }
+
+    pub fn canary_env_value(&self, name: &str) -> String {
+        format!("{}-env-{name}", self.tag)
+    }
+
+    pub fn chown_to_user(&self, p: &Path) {
+        if self.v.switch {
+            chown(p, Some(self.v.uid), Some(self.v.gid))
+                .unwrap_or_else(|e| panic!("chown {}: {e}", p.display()));
+        }
+    }
+
+    pub fn mkdir_owned(&self, p: &Path, mode: u32) {
+        fs::create_dir(p).unwrap_or_else(|e| panic!("mkdir {}: {e}", p.display()));
+        set_mode(p, mode);
+        self.chown_to_user(p);
+    }
+
+    pub fn write_owned(&self, p: &Path, content: &str, mode: u32) {
+        fs::write(p, content).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
+        set_mode(p, mode);
+        self.chown_to_user(p);
+    }
+
+    /// Write `~/rel` of the fake HOME (parents created 0700, everything owned by the user).
+    pub fn write_home_file(&self, rel: &str, content: &str) {
+        let p = self.home.join(rel);
+        let mut dirs = Vec::new();
+        let mut cur = p.parent().unwrap();
+        while cur != self.home {
+            dirs.push(cur.to_path_buf());
+            cur = cur.parent().unwrap();
+        }
+        for d in dirs.iter().rev() {
+            if !d.exists() {
+                self.mkdir_owned(d, 0o700);
+            }
+        }
+        self.write_owned(&p, content, 0o600);
+    }
+
+    pub fn set_env(&mut self, k: &str, v: &str) {
+        self.env.retain(|(ek, _)| ek != k);
+        self.env.push((k.into(), v.into()));
+    }
+
+    fn command(&self, program: &Path, label: &str) -> Cmd {
+        let mut c = Cmd::new(program, &format!("[{}] {label}", self.v.name));
+        for (k, v) in &self.env {
+            c.cmd.env(k, v);
+        }
+        c.cmd.current_dir(&self.project);
+        self.v.apply(&mut c.cmd);
+        c
+    }
+
+    /// `seal ARGS` as the variant's user, in the project, with the test environment.
+    pub fn seal(&self, args: &[&str]) -> Cmd {
+        self.command(&self.v.seal, "seal").args(args)
+    }
+
+    /// `seal install --python /usr/bin/python3 --index-url URL ARGS`.
+    pub fn install(&self, index_url: &str, args: &[&str]) -> Output {
+        self.seal(&["install", "--python", PYTHON, "--index-url", index_url])
+            .args(args)
+            .output()
+    }
+
+    /// `seal run -- PROGRAM...` (the project's environment is used automatically).
+    pub fn run(&self, program: &[&str]) -> Output {
+        self.seal(&["run", "--"]).args(program).output()
+    }
+
+    /// A host program (no seal), same user, environment and working directory.
+    pub fn host(&self, program: &str, args: &[&str]) -> Cmd {
+        self.command(Path::new(program), program).args(args)
+    }
+
+    pub fn env_dir(&self) -> PathBuf {
+        self.project.join(".seal").join("env")
+    }
+
+    /// No canary in anything seal printed.
+    pub fn assert_no_canary(&self, out: &Output) {
+        assert!(
+            !out.stdout.contains(&self.tag) && !out.stderr.contains(&self.tag),
+            "a canary ({}) appeared in seal's output\n{}",
+            self.tag,
+            out.describe()
+        );
+    }
+
+    /// The fake HOME's canary files are untouched.
+    pub fn assert_home_intact(&self) {
+        for rel in CANARY_FILES {
+            let got = fs::read_to_string(self.home.join(rel)).unwrap_or_default();
+            assert!(
+                got.contains(&self.tag) && !got.contains("pwned"),
+                "~/{rel} of the fake HOME changed: {got:?}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The local package index
+
+/// One request the index server received.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: String,
+    /// Path without query (origin-form, also when the request came in absolute-form).
+    pub path: String,
+    /// The whole request head (request line and headers) as received.
+    pub head: String,
+}
+
+#[derive(Default)]
+struct ServerState {
+    log: Mutex<Vec<Request>>,
+    /// (path substring, delay) applied before responding.
+    delay: Mutex<Option<(String, Duration)>>,
+    connections: AtomicUsize,
+}
+
+/// A built artifact on the index.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    pub file: String,
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+#[derive(Default, Clone)]
+pub struct WheelSpec {
+    pub name: String,
+    pub version: String,
+    /// (path inside the wheel, content)
+    pub files: Vec<(String, String)>,
+    pub requires: Vec<String>,
+    pub entry_points: Option<String>,
+}
+
+impl WheelSpec {
+    pub fn new(name: &str, version: &str) -> WheelSpec {
+        WheelSpec {
+            name: name.into(),
+            version: version.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn file(mut self, path: &str, content: &str) -> WheelSpec {
+        self.files.push((path.into(), content.into()));
+        self
+    }
+
+    pub fn requires(mut self, req: &str) -> WheelSpec {
+        self.requires.push(req.into());
+        self
+    }
+
+    pub fn entry_points(mut self, text: &str) -> WheelSpec {
+        self.entry_points = Some(text.into());
+        self
+    }
+}
+
+const BUILDER: &str = r#"
+import base64, hashlib, io, json, sys, tarfile, zipfile
+spec = json.load(open(sys.argv[1]))
+out = spec["out"]
+def rec_hash(b):
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(b).digest()).rstrip(b"=").decode()
+if spec["kind"] == "wheel":
+    name, version = spec["name"], spec["version"]
+    di = "%s-%s.dist-info" % (name.replace("-", "_"), version)
+    files = [(p, c.encode()) for p, c in spec["files"]]
+    meta = "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version)
+    meta += "".join("Requires-Dist: %s\n" % r for r in spec["requires"])
+    files.append((di + "/METADATA", meta.encode()))
+    files.append((di + "/WHEEL", b"Wheel-Version: 1.0\nGenerator: seal-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"))
+    if spec.get("entry_points"):
+        files.append((di + "/entry_points.txt", spec["entry_points"].encode()))
+    record = "".join("%s,%s,%d\n" % (p, rec_hash(c), len(c)) for p, c in files) + di + "/RECORD,,\n"
+    files.append((di + "/RECORD", record.encode()))
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for p, c in files:
+            zi = zipfile.ZipInfo(p, (2020, 1, 1, 0, 0, 0))
+            zi.external_attr = 0o644 << 16
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(zi, c)
+else:
+    name, version = spec["name"], spec["version"]
+    base = "%s-%s" % (name, version)
+    members = [(base + "/PKG-INFO", "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version)),
+               (base + "/setup.py", spec["setup_py"])]
+    with tarfile.open(out, "w:gz") as t:
+        for p, c in members:
+            b = c.encode()
+            ti = tarfile.TarInfo(p)
+            ti.size = len(b)
+            ti.mtime = 1577836800
+            ti.mode = 0o644
+            t.addfile(ti, io.BytesIO(b))
+"#;
+
+/// A PEP 503 index (`/simple/<name>/`, files under `/files/`) served over plain HTTP on
+/// 127.0.0.1:0 by a thread of the test.
+pub struct PyIndex {
+    pub root: PathBuf,
+    pub port: u16,
+    build_dir: PathBuf,
+    state: Arc<ServerState>,
+    stop: Arc<AtomicBool>,
+}
+
+impl PyIndex {
+    pub fn start(dir: &Path) -> PyIndex {
+        let root = dir.join("docroot");
+        let build_dir = dir.join("build");
+        fs::create_dir_all(root.join("simple")).unwrap();
+        fs::create_dir_all(root.join("files")).unwrap();
+        fs::create_dir_all(&build_dir).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(ServerState::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp, rt) = (state.clone(), stop.clone(), root.clone());
+        thread::spawn(move || {
+            while !sp.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        st.connections.fetch_add(1, Ordering::SeqCst);
+                        let (st, rt) = (st.clone(), rt.clone());
+                        thread::spawn(move || serve(conn, &st, &rt));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        PyIndex {
+            root,
+            port,
+            build_dir,
+            state,
+            stop,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/simple", self.port)
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.state.log.lock().unwrap().clone()
+    }
+
+    pub fn paths(&self) -> Vec<String> {
+        self.requests().into_iter().map(|r| r.path).collect()
+    }
+
+    /// TCP connections accepted (even ones that never sent a full request).
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn describe_requests(&self) -> String {
+        self.requests()
+            .iter()
+            .map(|r| format!("  {} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Delay every response whose path contains `pattern` by `d` (None: no delay).
+    pub fn set_delay(&self, delay: Option<(&str, Duration)>) {
+        *self.state.delay.lock().unwrap() = delay.map(|(p, d)| (p.to_string(), d));
+    }
+
+    fn build(&self, spec: serde_json::Value, file: &str) -> Artifact {
+        let script = self.build_dir.join("builder.py");
+        if !script.exists() {
+            fs::write(&script, BUILDER).unwrap();
+        }
+        let out = self.root.join("files").join(file);
+        let mut spec = spec;
+        spec["out"] = serde_json::Value::String(out.to_str().unwrap().into());
+        let spec_path = self.build_dir.join(format!("{file}.json"));
+        fs::write(&spec_path, spec.to_string()).unwrap();
+        let o = Command::new(PYTHON)
+            .args(["-I", "-S"])
+            .arg(&script)
+            .arg(&spec_path)
+            .env_clear()
+            .env("PATH", HOST_PATH)
+            .output()
+            .expect("running the wheel builder");
+        assert!(
+            o.status.success(),
+            "building {file} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Artifact {
+            file: file.into(),
+            sha256: sha256_file(&out),
+            path: out,
+        }
+    }
+
+    /// Build a pure-Python wheel into `/files/` (not yet linked from any page).
+    pub fn wheel(&self, spec: &WheelSpec) -> Artifact {
+        let file = format!(
+            "{}-{}-py3-none-any.whl",
+            spec.name.replace('-', "_"),
+            spec.version
+        );
+        self.build(
+            serde_json::json!({
+                "kind": "wheel",
+                "name": spec.name,
+                "version": spec.version,
+                "files": spec.files,
+                "requires": spec.requires,
+                "entry_points": spec.entry_points,
+            }),
+            &file,
+        )
+    }
+
+    /// Build a source archive `name-version.tar.gz` with the given setup.py.
+    pub fn sdist(&self, name: &str, version: &str, setup_py: &str) -> Artifact {
+        self.build(
+            serde_json::json!({"kind": "sdist", "name": name, "version": version, "setup_py": setup_py}),
+            &format!("{name}-{version}.tar.gz"),
+        )
+    }
+
+    /// Write `/simple/<name>/index.html` linking `links` (href, artifact); the href gets the
+    /// artifact's `#sha256=` fragment.
+    pub fn page(&self, name: &str, links: &[(String, &Artifact)]) {
+        let dir = self.root.join("simple").join(name);
+        fs::create_dir_all(&dir).unwrap();
+        let mut html = String::from(
+            "<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.0\"></head><body>\n",
+        );
+        for (href, a) in links {
+            html.push_str(&format!(
+                "<a href=\"{href}#sha256={}\">{}</a><br/>\n",
+                a.sha256, a.file
+            ));
+        }
+        html.push_str("</body></html>\n");
+        fs::write(dir.join("index.html"), html).unwrap();
+    }
+
+    /// Link artifacts from their project page at `/files/<file>` on this server.
+    pub fn publish(&self, name: &str, arts: &[&Artifact]) {
+        let links: Vec<(String, &Artifact)> = arts
+            .iter()
+            .map(|a| (format!("/files/{}", a.file), *a))
+            .collect();
+        self.page(name, &links);
+    }
+
+    /// Requests whose path contains `needle`.
+    pub fn hits(&self, needle: &str) -> usize {
+        self.paths().iter().filter(|p| p.contains(needle)).count()
+    }
+}
+
+impl Drop for PyIndex {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn serve(mut conn: TcpStream, st: &ServerState, root: &Path) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 64 * 1024 {
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let head_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(buf.len(), |i| i + 4);
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut parts = head.lines().next().unwrap_or_default().split(' ');
+    let method = parts.next().unwrap_or_default().to_string();
+    let target = parts.next().unwrap_or_default().to_string();
+    if method.is_empty() {
+        return;
+    }
+    // Absolute-form (from a proxy) or origin-form.
+    let path = match target.split_once("://") {
+        Some((_, rest)) => rest
+            .find('/')
+            .map_or("/".to_string(), |i| rest[i..].to_string()),
+        None => target.clone(),
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("/").to_string();
+    st.log.lock().unwrap().push(Request {
+        method: method.clone(),
+        path: path.clone(),
+        head,
+    });
+    let delay = st.delay.lock().unwrap().clone();
+    if let Some((pat, d)) = delay {
+        if path.contains(&pat) {
+            thread::sleep(d);
+        }
+    }
+    let (status, ctype, body) = lookup(root, &path, &method);
+    let mut resp = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if method != "HEAD" {
+        resp.extend_from_slice(&body);
+    }
+    let _ = conn.write_all(&resp);
+    let _ = conn.flush();
+}
+
+fn lookup(root: &Path, path: &str, method: &str) -> (&'static str, &'static str, Vec<u8>) {
+    if method != "GET" && method != "HEAD" {
+        return ("405 Method Not Allowed", "text/plain", b"no\n".to_vec());
+    }
+    if path.split('/').any(|c| c == "..") {
+        return ("404 Not Found", "text/plain", b"not found\n".to_vec());
+    }
+    let mut p = root.join(path.trim_start_matches('/'));
+    if p.is_dir() {
+        // pip asks for /simple/<name>/; the bare form is served the same.
+        p = p.join("index.html");
+    }
+    match fs::read(&p) {
+        Ok(body) => {
+            let ctype = if p.extension().is_some_and(|e| e == "html") {
+                "text/html"
+            } else {
+                "application/octet-stream"
+            };
+            ("200 OK", ctype, body)
+        }
+        Err(_) => ("404 Not Found", "text/plain", b"not found\n".to_vec()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sinks on host loopback
+
+#[derive(Default)]
+struct SinkLog {
+    hits: AtomicUsize,
+    data: Mutex<Vec<u8>>,
+}
+
+/// A TCP listener on 127.0.0.1:0 recording every connection and every byte.
+pub struct TcpSink {
+    pub port: u16,
+    log: Arc<SinkLog>,
+    stop: Arc<AtomicBool>,
+}
+
+impl TcpSink {
+    pub fn start() -> TcpSink {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let log = Arc::new(SinkLog::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (l, s) = (log.clone(), stop.clone());
+        thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((mut c, _)) => {
+                        l.hits.fetch_add(1, Ordering::SeqCst);
+                        let l = l.clone();
+                        thread::spawn(move || {
+                            let _ = c.set_nonblocking(false);
+                            let _ = c.set_read_timeout(Some(Duration::from_secs(3)));
+                            let mut buf = [0u8; 4096];
+                            while let Ok(n) = c.read(&mut buf) {
+                                if n == 0 {
+                                    break;
+                                }
+                                l.data.lock().unwrap().extend_from_slice(&buf[..n]);
+                            }
+                        });
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        TcpSink { port, log, stop }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.log.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn received(&self) -> String {
+        String::from_utf8_lossy(&self.log.data.lock().unwrap()).into_owned()
+    }
+}
+
+impl Drop for TcpSink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A UDP "DNS stub" on 127.0.0.1:0: records every datagram and answers it.
+pub struct DnsStub {
+    pub port: u16,
+    log: Arc<SinkLog>,
+    stop: Arc<AtomicBool>,
+}
+
+impl DnsStub {
+    pub fn start() -> DnsStub {
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind udp 127.0.0.1:0");
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let port = sock.local_addr().unwrap().port();
+        let log = Arc::new(SinkLog::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (l, s) = (log.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !s.load(Ordering::SeqCst) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    l.hits.fetch_add(1, Ordering::SeqCst);
+                    l.data.lock().unwrap().extend_from_slice(&buf[..n]);
+                    let mut reply = buf[..n].to_vec();
+                    if reply.len() > 2 {
+                        reply[2] |= 0x80;
+                    }
+                    let _ = sock.send_to(&reply, from);
+                }
+            }
+        });
+        DnsStub { port, log, stop }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.log.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn received(&self) -> String {
+        String::from_utf8_lossy(&self.log.data.lock().unwrap()).into_owned()
+    }
+}
+
+impl Drop for DnsStub {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
