@@ -15,7 +15,7 @@ use std::fs;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{symlink, DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::SetupError;
@@ -27,6 +27,7 @@ const OLD_ROOT: &str = "/oldroot";
 const STAGING: &str = "/tmp";
 
 const MAX_COPY: u64 = 1 << 20;
+const BIND_INSTEAD_OF_COPY: u64 = 8 << 10;
 const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
 fn c(p: &Path) -> CString {
@@ -354,6 +355,20 @@ fn apply(m: &Mount, pid_max: Option<u64>) -> Result<(), SetupError> {
             )
         }
         Mount::CopyIfExists { src, dst } => {
+            // Copying costs about 2 us per KiB into a fresh tmpfs, a read-only bind about 25 us
+            // whatever the size: bind what is larger than a few KiB.
+            match fs::metadata(host(src)) {
+                Ok(m) if m.len() > BIND_INSTEAD_OF_COPY => {
+                    return bind(
+                        src,
+                        dst,
+                        Some(
+                            sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+                        ),
+                    )
+                }
+                _ => {}
+            }
             let r = copy_small_file(&host(src), dst);
             step(
                 || format!("cannot copy {} into the sandbox", src.display()),
@@ -379,8 +394,12 @@ fn apply(m: &Mount, pid_max: Option<u64>) -> Result<(), SetupError> {
                 if let Some(parent) = dst.parent() {
                     mkdirs(parent)?;
                 }
-                fs::write(dst, contents)?;
-                fs::set_permissions(dst, fs::Permissions::from_mode(*mode))
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(*mode)
+                    .open(dst)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, contents))
             })();
             step(|| format!("cannot write {}", dst.display()), r)
         }
