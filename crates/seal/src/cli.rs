@@ -208,7 +208,7 @@ pub struct RunArgs {
     pub pass_env: Vec<String>,
 
     /// Kill the whole sandbox after this long (e.g. 90s, 10m, 1h30m, 500ms)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Option<Duration>,
 
     /// Memory limit [default: half of this machine's memory]
@@ -242,12 +242,7 @@ pub struct RunArgs {
     pub json: bool,
 
     /// The program and its arguments; a first argument ending in .py runs with Python
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "PROGRAM"
-    )]
+    #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM")]
     pub command: Vec<OsString>,
 }
 

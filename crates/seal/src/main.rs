@@ -13,6 +13,7 @@ mod requirements;
 mod run_cmd;
 mod run_layout;
 
+use clap::error::ErrorKind;
 use clap::Parser;
 
 use cli::{Cli, Command};
@@ -24,7 +25,20 @@ pub const EXIT_SEAL_ERROR: i32 = seal_sandbox::EXIT_SETUP_FAILED;
 pub const EXIT_TIMEOUT: i32 = 124;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        Err(e) => {
+            // One line, like every other seal error, and seal's own exit code.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("seal: {} (see --help)", first.trim_start_matches("error: "));
+            std::process::exit(EXIT_SEAL_ERROR);
+        }
+    };
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(*args),
         Command::Install(args) => install_cmd::install(*args),
