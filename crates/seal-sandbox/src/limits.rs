@@ -2,10 +2,9 @@
 //!
 //! - PIDs: RLIMIT_NPROC counts the processes of the sandbox's uid inside its own user
 //!   namespace, which is exactly the sandbox (exact, free, unprivileged) but the kernel never
-//!   applies it to the host's uid 0. Since Linux 6.14 `kernel.pid_max` belongs to each PID
-//!   namespace: init caps the PID numbers its namespace hands out (free, works for root; the
-//!   kernel keeps PIDs below 300 out of reuse after the first wrap, so N+300 numbers give N to
-//!   N+299 tasks). Otherwise, for root, a v1 pids cgroup.
+//!   applies it to the host's uid 0. For root, a v1 pids cgroup (exact); without one, since
+//!   Linux 6.14, `kernel.pid_max` of the sandbox's own PID namespace (the kernel keeps PIDs
+//!   below 300 out of reuse after the first wrap, so N+300 numbers give N to N+299 tasks).
 //! - Memory: a v1 memory cgroup for root (the whole sandbox), plus RLIMIT_DATA on every
 //!   process (the only mechanism without a cgroup: per process).
 //! - CPUs: a v1 cpu cgroup quota for root (fractions allowed), else the CPU affinity mask
@@ -172,17 +171,22 @@ pub fn plan(limits: &Limits, outer_uid: u32, has_proc: bool) -> LimitPlan {
             p.pid_max = pid_max;
             p.describe_pids =
                 format!("{n} processes (RLIMIT_NPROC in the sandbox's user namespace)");
-        } else if let Some(m) = pid_max {
-            p.pid_max = Some(m);
-            p.describe_pids = format!(
-                "{}..{} processes (pid_max={m} of the sandbox's PID namespace)",
-                m - PID_RESERVED,
-                m - 1
-            );
         } else {
+            // Root: the kernel exempts uid 0 from RLIMIT_NPROC. A pids cgroup is exact; the
+            // namespace's pid_max (N to N+299 tasks) is the fallback.
             match add(make_v1("pids", &[("pids.max", n.to_string())]), &mut p) {
                 Ok(()) => p.describe_pids = format!("{n} processes (v1 pids cgroup)"),
-                Err(e) => p.describe_pids = format!("NOT ENFORCED: running as root, {e}"),
+                Err(e) => match pid_max {
+                    Some(m) => {
+                        p.pid_max = Some(m);
+                        p.describe_pids = format!(
+                            "{}..{} processes (pid_max={m} of the sandbox's PID namespace; no pids cgroup: {e})",
+                            m - PID_RESERVED,
+                            m - 1
+                        );
+                    }
+                    None => p.describe_pids = format!("NOT ENFORCED: running as root, {e}"),
+                },
             }
         }
     }

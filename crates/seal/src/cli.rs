@@ -223,8 +223,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     pub disk: u64,
 
-    /// Maximum number of processes and threads inside (as root on Linux 6.14+ it is enforced
-    /// through the PID namespace's pid_max: between N and N+299)
+    /// Maximum number of processes and threads inside (as root without a pids cgroup it is
+    /// enforced through the PID namespace's pid_max: between N and N+299)
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=4_000_000))]
     pub pids: u64,
 

@@ -36,10 +36,10 @@ fn rows(f: &HostFacts) -> Vec<Row> {
     };
     let pids = if !root {
         "RLIMIT_NPROC in the sandbox's user namespace"
-    } else if f.per_namespace_pid_max {
-        "pid_max of the sandbox's PID namespace"
     } else if f.cgroup_v1_controllers.iter().any(|c| c == "pids") {
         "v1 pids cgroup"
+    } else if f.per_namespace_pid_max {
+        "pid_max of the sandbox's PID namespace (N to N+299)"
     } else {
         "NOT ENFORCED for root on this host"
     };

@@ -256,6 +256,49 @@ fn environment(python: &Interpreter, req: &RunRequest) -> Result<Vec<(OsString, 
     Ok(env)
 }
 
+/// Host Unix sockets listening at paths inside the directories the sandbox sees. A read-only
+/// bind does not stop connect(2) on a socket file, and Landlock cannot restrict it on this
+/// kernel generation, so each one is covered with an unusable node (a nodev bind of
+/// /dev/null): an ssh-agent, IDE or database socket kept in a project stays unreachable.
+/// Found from the host's table of bound sockets (/proc/net/unix), not by walking the tree;
+/// sockets bound after the sandbox starts are not covered (see the README).
+fn mask_host_sockets(mounts: &[Mount]) -> Vec<Mount> {
+    use std::os::unix::fs::FileTypeExt;
+    let exposed: Vec<&Path> = mounts
+        .iter()
+        .filter_map(|m| match m {
+            Mount::Bind { src, .. } if src != Path::new("/usr") => Some(src.as_path()),
+            _ => None,
+        })
+        .collect();
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = Vec::new();
+    for line in table.lines().skip(1) {
+        let Some(path) = line
+            .split_whitespace()
+            .nth(7)
+            .filter(|p| p.starts_with('/'))
+        else {
+            continue;
+        };
+        let path = Path::new(path);
+        let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let is_socket = std::fs::symlink_metadata(&real).is_ok_and(|m| m.file_type().is_socket());
+        if is_socket && exposed.iter().any(|d| real.starts_with(d)) && !out.contains(&real) {
+            out.push(real);
+        }
+    }
+    out.into_iter()
+        .map(|p| Mount::Bind {
+            src: "/dev/null".into(),
+            dst: p,
+            access: Access::ReadOnly,
+        })
+        .collect()
+}
+
 /// What every sandbox sees: the system files the interpreter needs, generated /etc, its own
 /// /proc and /dev, private /tmp and HOME of `disk` bytes each.
 pub(crate) fn base_mounts(python: &Interpreter, disk: u64) -> Vec<Mount> {
@@ -381,6 +424,7 @@ pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
         claim(&path, "--share")?;
         mounts.push(bind(path, Access::ReadWrite));
     }
+    mounts.extend(mask_host_sockets(&mounts));
 
     Ok(spec(
         req.command.clone(),
