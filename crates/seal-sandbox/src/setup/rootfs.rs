@@ -157,6 +157,19 @@ fn proc(dst: &Path, pid_max: Option<u64>) -> Result<(), SetupError> {
             fs::write(dst.join("sys/kernel/pid_max"), n.to_string()),
         )?;
     }
+    // init is a copy of seal: its command line holds host paths and --env values. Cover it
+    // (its environment is already out of reach: init is not dumpable).
+    let cmdline = dst.join("1/cmdline");
+    step(
+        || "cannot cover /proc/1/cmdline".into(),
+        sys::mount(
+            Some(&c(&host(Path::new("/dev/null")))),
+            &c(&cmdline),
+            None,
+            libc::MS_BIND,
+            None,
+        ),
+    )?;
     // The whole of /proc read-only, after the two writes above: host-global knobs (sysctls,
     // sysrq-trigger, irq affinity) that a process mapped to the host's uid 0 could otherwise
     // write stay out of reach, and one attribute change costs less than binding each.

@@ -261,12 +261,22 @@ pub fn variants() -> Vec<Variant> {
     } else {
         static WARNED: AtomicBool = AtomicBool::new(false);
         if !WARNED.swap(true, Ordering::SeqCst) {
-            eprintln!(
+            // Written to the real stderr, not the captured test output, so that it shows even
+            // when every test passes.
+            let skipped = if uid == NOBODY {
+                "the root variant"
+            } else {
+                "the root variant and the uid-65534 variant"
+            };
+            let _ = io::stderr().write_all(
+                format!(
                 "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
                  !!! seal tests: running as uid {uid}, not root: only the uid-{uid} variant runs.\n\
-                 !!! The root variant and the uid-65534 variant are SKIPPED (switching uid\n\
-                 !!! needs root). Run the suite as root to cover both.\n\
+                 !!! SKIPPED: {skipped} (switching uid needs root).\n\
+                 !!! Run the suite as root to cover the root and the uid-65534 variants.\n\
                  !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+            )
+                .as_bytes(),
             );
         }
     }
