@@ -1,0 +1,185 @@
+//! `seal doctor` and `seal demo`, as the calling user and (when that is root) as uid 65534.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const NOBODY: u32 = 65534;
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+/// A world-readable copy of the binary in a fresh 0755 directory, usable by any uid.
+fn shared_binary() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("seal");
+    std::fs::copy(env!("CARGO_BIN_EXE_seal"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, bin)
+}
+
+fn run(bin: &Path, uid: Option<u32>, cwd: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(bin);
+    c.args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", "/nonexistent");
+    if let Some(u) = uid {
+        c.uid(u).gid(u);
+    }
+    c.output().unwrap()
+}
+
+fn users() -> Vec<Option<u32>> {
+    if is_root() {
+        vec![None, Some(NOBODY)]
+    } else {
+        eprintln!("WARNING: not root: the uid {NOBODY} variant of these tests is SKIPPED");
+        vec![None]
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn doctor_reports_the_protections_in_force() {
+    let (dir, bin) = shared_binary();
+    for uid in users() {
+        let o = run(&bin, uid, dir.path(), &["doctor"]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{t}");
+        for needle in [
+            "user namespaces        allowed",
+            "landlock               ABI",
+            "isolation",
+            "network",
+        ] {
+            assert!(t.contains(needle), "missing {needle:?}\n{t}");
+        }
+        let j = run(&bin, uid, dir.path(), &["doctor", "--json"]);
+        let v: serde_json::Value =
+            serde_json::from_slice(&j.stdout).expect("doctor --json is JSON");
+        assert_eq!(v["facts"]["userns"]["allowed"], true, "{}", text(&j));
+        assert!(v["isolation"].as_array().is_some_and(|a| a.len() == 4));
+    }
+}
+
+/// Inside seal, user namespaces are unavailable (the sandbox sets its own
+/// user.max_user_namespaces to 0 and seccomp refuses unshare): doctor must say so, name the
+/// cause, give a remedy and exit non-zero, and `seal run` must refuse rather than run
+/// unprotected.
+#[test]
+fn doctor_and_run_explain_blocked_user_namespaces() {
+    let (dir, bin) = shared_binary();
+    for uid in users() {
+        let o = run(
+            &bin,
+            uid,
+            dir.path(),
+            &[
+                "run",
+                "--python",
+                "/usr/bin/python3",
+                "--",
+                bin.to_str().unwrap(),
+                "doctor",
+            ],
+        );
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{t}");
+        assert!(
+            t.contains("BLOCKED by sysctl user.max_user_namespaces=0"),
+            "{t}"
+        );
+        assert!(
+            t.contains("sudo sysctl -w user.max_user_namespaces="),
+            "{t}"
+        );
+        assert!(
+            t.contains("seal refuses to run without user namespaces"),
+            "{t}"
+        );
+
+        let nested = run(
+            &bin,
+            uid,
+            dir.path(),
+            &[
+                "run",
+                "--python",
+                "/usr/bin/python3",
+                "--",
+                bin.to_str().unwrap(),
+                "run",
+                "--python",
+                "/usr/bin/python3",
+                "--",
+                "/bin/echo",
+                "RAN-UNPROTECTED",
+            ],
+        );
+        let t = text(&nested);
+        assert_eq!(nested.status.code(), Some(125), "{t}");
+        assert!(!t.contains("RAN-UNPROTECTED"), "{t}");
+        assert!(t.contains("cannot create the sandbox's namespaces"), "{t}");
+        assert_eq!(
+            String::from_utf8_lossy(&nested.stderr).lines().count(),
+            1,
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn demo_shows_what_the_sandbox_blocks() {
+    let (dir, bin) = shared_binary();
+    for uid in users() {
+        let mut c = Command::new(&bin);
+        c.args(["demo", "--python", "/usr/bin/python3"])
+            .current_dir(dir.path())
+            .env("PATH", "/usr/bin:/bin");
+        if let Some(u) = uid {
+            c.uid(u).gid(u).env("HOME", "/nonexistent");
+        }
+        let o = c.output().unwrap();
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{t}");
+        let row = |name: &str| {
+            t.lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_else(|| panic!("no row {name:?}\n{t}"))
+                .to_string()
+        };
+        // Without seal the probe reaches the listener and sees the secret; inside it does not.
+        let net = row("a service on host 127.0.0.1");
+        assert!(
+            net.contains("connected") && net.contains("blocked (ECONNREFUSED)"),
+            "{net}"
+        );
+        let secret = row("secret in the environment");
+        assert!(
+            secret.contains("visible") && secret.ends_with("not visible"),
+            "{secret}"
+        );
+        let write = row("write the project directory");
+        assert!(
+            write.contains("writable") && write.contains("blocked (EROFS)"),
+            "{write}"
+        );
+        assert!(row("network interfaces").trim_end().ends_with(" lo"), "{t}");
+        assert!(row("seccomp mode").trim_end().ends_with('2'), "{t}");
+    }
+}
