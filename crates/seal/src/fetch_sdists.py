@@ -21,6 +21,9 @@ import urllib.request
 import zipfile
 
 DEFAULT_BUILD_REQUIRES = ["setuptools>=40.8.0", "wheel"]
+# A requirement on one line: printable ASCII only (a newline would start a new line, and with it
+# a pip option, in the requirements file this list becomes).
+SAFE_REQUIREMENT = re.compile(r"[ -~]{1,200}")
 PRERELEASE = re.compile(r"(a|b|rc|alpha|beta|pre|preview|dev)\d*", re.I)
 
 
@@ -127,7 +130,8 @@ def fetch(index, dest, spec):
     for r in requires:
         # The archive is untrusted data: a build requirement must be a plain name with a
         # version specifier, never a pip option or a URL.
-        if not isinstance(r, str) or r.lstrip().startswith("-") or "://" in r or "@" in r:
+        if (not isinstance(r, str) or not SAFE_REQUIREMENT.fullmatch(r)
+                or r.lstrip().startswith("-") or "://" in r or "@" in r):
             sys.exit(f"seal: {filename}: refusing build requirement {r!r}")
     return {"name": name, "version": version, "file": filename, "sha256": digest,
             "build_requires": requires}

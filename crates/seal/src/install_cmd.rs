@@ -269,6 +269,19 @@ struct SdistInfo {
     version: String,
     file: String,
     sha256: String,
+    #[serde(default)]
+    build_requires: Vec<String>,
+}
+
+/// A requirement that can only be a name, extras, version specifiers and a marker: printable
+/// ASCII on one line, no option, no URL or direct reference.
+fn is_plain_requirement(r: &str) -> bool {
+    !r.is_empty()
+        && r.len() <= 200
+        && r.chars().all(|c| (' '..='~').contains(&c))
+        && !r.trim_start().starts_with('-')
+        && !r.contains('@')
+        && !r.contains("://")
 }
 
 /// Fetcher specs for `--allow-sdist NAME`: pinned to the version the requirements pin, if any.
@@ -462,22 +475,17 @@ fn build_sdists(ctx: &Ctx<'_>, specs: &[String]) -> Result<Vec<SdistInfo>> {
     for s in specs {
         fetcher.push_str(&format!(" '{}'", s.replace('\'', "")));
     }
-    let quiet = if ctx.args.verbose { "" } else { " --quiet" };
-    // Build requirements, if any, are wheels like everything else.
-    let script = format!(
-        "{fetcher} > {WORK_MOUNT}/sdists.json && if [ -s {WORK_MOUNT}/build-requirements.txt ]; then \
-         \"{py}\" -m pip download --only-binary=:all: --dest {BUILD_DEPS_MOUNT} --index-url '{}' \
-         --cache-dir {CACHE_MOUNT} -r {WORK_MOUNT}/build-requirements.txt{quiet}; fi",
-        ctx.index
-    );
     ctx.networked(
         "downloading source archives",
-        vec!["/bin/sh".into(), "-c".into(), script],
+        vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            format!("{fetcher} > {WORK_MOUNT}/sdists.json"),
+        ],
         vec![
             ro(&d.input, INPUT_MOUNT),
             rw(&d.work, WORK_MOUNT),
             rw(&d.sdists, SDISTS_MOUNT),
-            rw(&d.build_deps, BUILD_DEPS_MOUNT),
         ],
     )?;
     let infos: Vec<SdistInfo> = std::fs::read_to_string(d.work.join("sdists.json"))?
@@ -485,6 +493,50 @@ fn build_sdists(ctx: &Ctx<'_>, specs: &[String]) -> Result<Vec<SdistInfo>> {
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()
         .context("reading the fetcher's report")?;
+    // The build requirements come from untrusted archives: check them here too, then write
+    // the requirements file ourselves (one line each, no option can be smuggled in).
+    let mut build_reqs: Vec<String> = Vec::new();
+    for i in &infos {
+        for r in &i.build_requires {
+            if !is_plain_requirement(r) {
+                bail!(
+                    "{}: refusing build requirement {r:?} (not a plain name and version)",
+                    i.file
+                );
+            }
+            if !build_reqs.contains(r) {
+                build_reqs.push(r.clone());
+            }
+        }
+    }
+    if !build_reqs.is_empty() {
+        std::fs::write(
+            d.work.join("build-requirements.txt"),
+            build_reqs.join("\n") + "\n",
+        )?;
+        // Build requirements are wheels like everything else: nothing runs while fetching.
+        let mut argv = vec![
+            ctx.py(),
+            "-m".into(),
+            "pip".into(),
+            "download".into(),
+            "--only-binary=:all:".into(),
+            "--dest".into(),
+            BUILD_DEPS_MOUNT.into(),
+            "--index-url".into(),
+            ctx.index.to_string(),
+            "--cache-dir".into(),
+            CACHE_MOUNT.into(),
+            "-r".into(),
+            format!("{WORK_MOUNT}/build-requirements.txt"),
+        ];
+        ctx.quiet(&mut argv);
+        ctx.networked(
+            "downloading build requirements",
+            argv,
+            vec![ro(&d.work, WORK_MOUNT), rw(&d.build_deps, BUILD_DEPS_MOUNT)],
+        )?;
+    }
     // Third-party build code runs here: no network, and only /seal/built is writable.
     let mut argv = vec![
         ctx.py(),
@@ -933,6 +985,22 @@ mod tests {
             vec!["foo_bar==1.2".to_string(), "baz".to_string()]
         );
         assert_eq!(normalize("Foo__Bar.baz"), "foo-bar-baz");
+    }
+
+    #[test]
+    fn build_requirements_must_be_plain() {
+        assert!(is_plain_requirement("setuptools>=61.0"));
+        assert!(is_plain_requirement("wheel; python_version >= '3.8'"));
+        for bad in [
+            "helper\n--no-binary=:all:",
+            "helper\r--x",
+            "--index-url=http://x",
+            "x @ http://y",
+            "",
+            "a\u{7f}",
+        ] {
+            assert!(!is_plain_requirement(bad), "{bad:?}");
+        }
     }
 
     #[test]
