@@ -23,7 +23,8 @@ def check(name, fn):
 def home_listing():
     names = sorted(os.listdir(home))
     shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-    return f"{len(names)} entries: {shown}" if names else "empty"
+    count = f"{len(names)} entries" if len(names) != 1 else "1 entry"
+    return f"{count}: {shown}" if names else "empty"
 def shadow():
     open("/etc/shadow", "rb").close()
     return "readable"
@@ -124,13 +125,13 @@ pub fn run(args: DemoArgs) -> Result<i32> {
     );
     println!("interpreter: {}\n", python.executable.display());
     println!(
-        "{:<30} {:<34} inside seal",
+        "{:<30} {:<44} inside seal",
         "what the probe tried", "without seal"
     );
     println!(
-        "{:<30} {:<34} {}",
+        "{:<30} {:<44} {}",
         "-".repeat(28),
-        "-".repeat(32),
+        "-".repeat(42),
         "-".repeat(32)
     );
     for (name, without) in &before {
@@ -138,7 +139,7 @@ pub fn run(args: DemoArgs) -> Result<i32> {
             .iter()
             .find(|(k, _)| k == name)
             .map_or("(no answer)", |(_, v)| v.as_str());
-        println!("{name:<30} {without:<34} {with}");
+        println!("{name:<30} {without:<44} {with}");
     }
     println!(
         "\nInside seal the program also runs as uid {} with a private /tmp and HOME, no network but its own loopback,\n\
