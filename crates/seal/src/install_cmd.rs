@@ -440,6 +440,27 @@ impl Ctx<'_> {
         check(what, seal_sandbox::run(&spec)?.status)
     }
 
+    /// `pip download` of wheels only (nothing is built or imported) from the index into
+    /// `dest`, through seal's cache; `what` is the rest of the command line.
+    fn pip_download(&self, dest: &str, what: &[String]) -> Vec<String> {
+        let mut argv = vec![
+            self.py(),
+            "-m".into(),
+            "pip".into(),
+            "download".into(),
+            "--only-binary=:all:".into(),
+            "--dest".into(),
+            dest.into(),
+            "--index-url".into(),
+            self.index.to_string(),
+            "--cache-dir".into(),
+            CACHE_MOUNT.into(),
+        ];
+        argv.extend(what.iter().cloned());
+        self.quiet(&mut argv);
+        argv
+    }
+
     fn quiet(&self, argv: &mut Vec<String>) {
         if !self.args.verbose {
             argv.push("--quiet".into());
@@ -515,22 +536,10 @@ fn build_sdists(ctx: &Ctx<'_>, specs: &[String]) -> Result<Vec<SdistInfo>> {
             build_reqs.join("\n") + "\n",
         )?;
         // Build requirements are wheels like everything else: nothing runs while fetching.
-        let mut argv = vec![
-            ctx.py(),
-            "-m".into(),
-            "pip".into(),
-            "download".into(),
-            "--only-binary=:all:".into(),
-            "--dest".into(),
-            BUILD_DEPS_MOUNT.into(),
-            "--index-url".into(),
-            ctx.index.to_string(),
-            "--cache-dir".into(),
-            CACHE_MOUNT.into(),
-            "-r".into(),
-            format!("{WORK_MOUNT}/build-requirements.txt"),
-        ];
-        ctx.quiet(&mut argv);
+        let argv = ctx.pip_download(
+            BUILD_DEPS_MOUNT,
+            &["-r".into(), format!("{WORK_MOUNT}/build-requirements.txt")],
+        );
         ctx.networked(
             "downloading build requirements",
             argv,
@@ -642,22 +651,7 @@ fn fetch_uv(ctx: &Ctx<'_>) -> Result<PathBuf> {
     let d = &ctx.dirs;
     let uv_dir = d.work.join("uv");
     std::fs::create_dir_all(&uv_dir)?;
-    let mut argv = vec![
-        ctx.py(),
-        "-m".into(),
-        "pip".into(),
-        "download".into(),
-        "--only-binary=:all:".into(),
-        "--no-deps".into(),
-        "--dest".into(),
-        format!("{WORK_MOUNT}/uv"),
-        "--index-url".into(),
-        ctx.index.to_string(),
-        "--cache-dir".into(),
-        CACHE_MOUNT.into(),
-        "uv".into(),
-    ];
-    ctx.quiet(&mut argv);
+    let argv = ctx.pip_download(&format!("{WORK_MOUNT}/uv"), &strings(&["--no-deps", "uv"]));
     eprintln!(
         "seal: fetching uv from {} (once; kept in {})",
         ctx.index,
@@ -800,30 +794,19 @@ pub fn install(args: InstallArgs) -> Result<i32> {
     std::fs::write(d.input.join("requirements.txt"), lines.join("\n") + "\n")?;
 
     // 2. Wheels: network to the index only, nothing built or imported.
-    let mut fetch = vec![
-        ctx.py(),
-        "-m".into(),
-        "pip".into(),
-        "download".into(),
-        "--only-binary=:all:".into(),
-        "--dest".into(),
-        WHEELS_MOUNT.into(),
-        "--index-url".into(),
-        index.clone(),
-        "--find-links".into(),
+    let mut what = vec![
+        "--find-links".to_string(),
         BUILT_MOUNT.into(),
-        "--cache-dir".into(),
-        CACHE_MOUNT.into(),
         "-r".into(),
         format!("{INPUT_MOUNT}/requirements.txt"),
     ];
     for extra in &args.extra_index_urls {
-        fetch.extend(["--extra-index-url".to_string(), extra.clone()]);
+        what.extend(["--extra-index-url".to_string(), extra.clone()]);
     }
     if locked {
-        fetch.extend(strings(&["--require-hashes", "--no-deps"]));
+        what.extend(strings(&["--require-hashes", "--no-deps"]));
     }
-    ctx.quiet(&mut fetch);
+    let fetch = ctx.pip_download(WHEELS_MOUNT, &what);
     ctx.networked(
         "downloading",
         fetch,

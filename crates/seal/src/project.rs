@@ -33,7 +33,8 @@ impl Project {
     }
 }
 
-fn home_dir() -> Option<PathBuf> {
+/// The user's home directory, resolved, when HOME names one.
+pub fn home_dir() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .and_then(|h| PathBuf::from(h).canonicalize().ok())

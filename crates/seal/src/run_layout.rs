@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use seal_sandbox::{Access, LandlockMode, Limits, Mount, Network, Spec};
 
-use crate::project::ENV_MOUNT;
+use crate::project::{self, ENV_MOUNT};
 use crate::python::Interpreter;
 
 pub const SANDBOX_USER: &str = "sandbox";
@@ -82,39 +82,13 @@ fn output_dir(p: &Path, flag: &str) -> Result<PathBuf> {
     if !path.is_dir() {
         bail!("{flag} {}: not a directory", p.display());
     }
-    if path == Path::new("/") || home_dir().is_some_and(|h| h.starts_with(&path)) {
+    if path == Path::new("/") || project::home_dir().is_some_and(|h| h.starts_with(&path)) {
         bail!(
             "{flag} {}: refusing to use / or a directory containing your home as an output",
             p.display()
         );
     }
     Ok(path)
-}
-
-fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .and_then(|h| PathBuf::from(h).canonicalize().ok())
-}
-
-/// The project directory is exposed implicitly (it is just the current directory), so refuse
-/// the cases where that would hand over far more than a project: `/` or the user's home.
-pub(crate) fn check_project(project: &Path) -> Result<()> {
-    if project == Path::new("/") {
-        bail!(
-            "refusing to use / as the project directory: cd into a project or pass --project DIR"
-        );
-    }
-    if let Some(home) = home_dir() {
-        if home.starts_with(project) {
-            bail!(
-                "refusing to expose {} as the project: it is (or contains) your home directory; \
-                 cd into a project directory or pass --project DIR",
-                project.display()
-            );
-        }
-    }
-    Ok(())
 }
 
 fn system_mounts(python: &Interpreter) -> Vec<Mount> {
@@ -352,7 +326,7 @@ pub(crate) fn spec(
 /// Translate a `seal run` request into the sandbox spec.
 pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
     let project = absolute(&req.project).context("project directory")?;
-    check_project(&project)?;
+    project::check_not_home(&project)?;
 
     let mut mounts = base_mounts(python, req.disk);
     if let Some(env) = &req.env_dir {
