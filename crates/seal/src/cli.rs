@@ -159,9 +159,9 @@ pub struct RunArgs {
     #[arg(long = "in", value_name = "PATH")]
     pub inputs: Vec<PathBuf>,
 
-    /// Snapshot a file or directory into the sandbox at its own path: the program may change
-    /// its copy; the original is never touched (repeatable)
-    #[arg(long = "in-copy", value_name = "PATH")]
+    /// Snapshot a directory into the sandbox at its own path: the program may change its copy;
+    /// the original is never touched (repeatable)
+    #[arg(long = "in-copy", value_name = "DIR")]
     pub input_copies: Vec<PathBuf>,
 
     /// Output directory, staged: the program writes to a private area at this path, and seal
