@@ -46,6 +46,9 @@ pub enum Mount {
         size_bytes: u64,
         max_files: u64,
     },
+    /// Cover an existing file with an unusable node (a read-only, nodev bind of /dev/null);
+    /// skipped if `dst` does not exist by the time the root is built.
+    Mask { dst: PathBuf },
     /// A fresh writable tmpfs.
     Tmpfs {
         dst: PathBuf,
@@ -76,6 +79,7 @@ impl Mount {
             | Mount::CopyIfExists { dst, .. }
             | Mount::CopyTree { dst, .. }
             | Mount::Staging { dst, .. }
+            | Mount::Mask { dst }
             | Mount::Tmpfs { dst, .. }
             | Mount::Proc { dst }
             | Mount::Dev { dst, .. }

@@ -232,8 +232,7 @@ fn environment(python: &Interpreter, req: &RunRequest) -> Result<Vec<(OsString, 
 
 /// Host Unix sockets listening at paths inside the directories the sandbox sees. A read-only
 /// bind does not stop connect(2) on a socket file, and Landlock cannot restrict it on this
-/// kernel generation, so each one is covered with an unusable node (a nodev bind of
-/// /dev/null): an ssh-agent, IDE or database socket kept in a project stays unreachable.
+/// kernel generation, so each one is covered with an unusable node: an ssh-agent, IDE or database socket kept in a project stays unreachable.
 /// Found from the host's table of bound sockets (/proc/net/unix), not by walking the tree;
 /// sockets bound after the sandbox starts are not covered (see the README).
 fn mask_host_sockets(mounts: &[Mount]) -> Vec<Mount> {
@@ -264,13 +263,7 @@ fn mask_host_sockets(mounts: &[Mount]) -> Vec<Mount> {
             out.push(real);
         }
     }
-    out.into_iter()
-        .map(|p| Mount::Bind {
-            src: "/dev/null".into(),
-            dst: p,
-            access: Access::ReadOnly,
-        })
-        .collect()
+    out.into_iter().map(|dst| Mount::Mask { dst }).collect()
 }
 
 /// What every sandbox sees: the system files the interpreter needs, generated /etc, its own

@@ -367,6 +367,27 @@ fn apply(m: &Mount, pid_max: Option<u64>) -> Result<(), SetupError> {
                 Some(sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV),
             )
         }
+        Mount::Mask { dst } => {
+            if fs::symlink_metadata(dst).is_err() {
+                return Ok(());
+            }
+            let null = c(&host(Path::new("/dev/null")));
+            step(
+                || format!("cannot cover {}", dst.display()),
+                sys::mount(Some(&null), &c(dst), None, libc::MS_BIND, None),
+            )?;
+            step(
+                || format!("cannot cover {}", dst.display()),
+                restrict(
+                    dst,
+                    false,
+                    sys::MOUNT_ATTR_RDONLY
+                        | sys::MOUNT_ATTR_NOSUID
+                        | sys::MOUNT_ATTR_NODEV
+                        | sys::MOUNT_ATTR_NOEXEC,
+                ),
+            )
+        }
         Mount::CopyIfExists { src, dst } => {
             // Copying costs about 2 us per KiB into a fresh tmpfs, a read-only bind about 25 us
             // whatever the size: bind what is larger than a few KiB.
