@@ -38,6 +38,14 @@ seal run -v -- python3 -c 'import os; print(os.listdir(\"/\"))'\n\n\
 Exit status: the program's own; 128+N if it was killed by signal N; 124 if --timeout \
 expired; 125 if seal itself failed; 126/127 if the program could not be executed/found.")]
     Run(Box<RunArgs>),
+    /// An interactive shell in the run-phase sandbox (same isolation as `seal run`)
+    #[command(after_help = "Examples:\n  seal shell\n  seal shell --in data/ --out results/")]
+    Shell(Box<ShellArgs>),
+    /// Run a console script of the project's environment (`seal exec pytest -x`)
+    #[command(
+        after_help = "Examples:\n  seal exec pytest -x\n  seal exec --out build/ sphinx-build docs build"
+    )]
+    Exec(Box<ExecArgs>),
     /// Build the project's environment (.seal/env) in sandboxes that reach only the package
     /// index and see none of your files
     #[command(after_help = "Examples:\n  seal install requests numpy\n  \
@@ -146,6 +154,33 @@ pub enum EnvAction {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub sandbox: SandboxOptions,
+
+    /// The program and its arguments; a first argument ending in .py runs with Python
+    #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Args, Debug)]
+pub struct ShellArgs {
+    #[command(flatten)]
+    pub sandbox: SandboxOptions,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub sandbox: SandboxOptions,
+
+    /// A console script of the project's environment (.seal/env/bin), and its arguments
+    #[arg(required = true, trailing_var_arg = true, value_name = "SCRIPT")]
+    pub command: Vec<OsString>,
+}
+
+/// Options shared by `run`, `shell` and `exec`: what the sandbox sees and its limits.
+#[derive(Args, Debug)]
+pub struct SandboxOptions {
     /// Base interpreter (path or name on PATH); default: the first python3 on PATH
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
@@ -240,10 +275,6 @@ pub struct RunArgs {
     /// object on stderr
     #[arg(long)]
     pub json: bool,
-
-    /// The program and its arguments; a first argument ending in .py runs with Python
-    #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM")]
-    pub command: Vec<OsString>,
 }
 
 #[derive(Args, Debug)]

@@ -40,7 +40,9 @@ fn main() {
         }
     };
     let result = match cli.command {
-        Command::Run(args) => run_cmd::run(*args),
+        Command::Run(args) => run_cmd::run(args.sandbox, args.command),
+        Command::Shell(args) => run_cmd::shell(args.sandbox),
+        Command::Exec(args) => run_cmd::exec(args.sandbox, args.command),
         Command::Install(args) => install_cmd::install(*args),
         Command::Env(args) => env_cmd::run(args),
         Command::Doctor(args) => doctor_cmd::run(args),

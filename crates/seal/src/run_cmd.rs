@@ -7,7 +7,7 @@ use anyhow::Result;
 use seal_sandbox::export::{self, ExportPolicy, ExportReport, LinkPolicy};
 use seal_sandbox::{LandlockLevel, Outcome, Status};
 
-use crate::cli::RunArgs;
+use crate::cli::SandboxOptions;
 use crate::project::{self, Project};
 use crate::python;
 use crate::run_layout::{self, RunRequest};
@@ -35,6 +35,43 @@ fn default_memory() -> Option<u64> {
         0 => None,
         total => Some(total / 2),
     }
+}
+
+/// `seal shell`: an interactive shell (bash when the system has it) in the run sandbox.
+pub fn shell(args: SandboxOptions) -> Result<i32> {
+    let sh = if std::path::Path::new("/bin/bash").exists() {
+        vec!["/bin/bash".into(), "-i".into()]
+    } else {
+        vec!["/bin/sh".into(), "-i".into()]
+    };
+    run(args, sh)
+}
+
+/// `seal exec NAME`: a console script of the project's environment, refused when the
+/// environment has no such script (so a typo never falls through to a system program).
+pub fn exec(args: SandboxOptions, command: Vec<OsString>) -> Result<i32> {
+    let project_dir = args.project.clone().unwrap_or_else(|| PathBuf::from("."));
+    let project = project::locate(Some(&project_dir))?;
+    if !project.has_env() {
+        anyhow::bail!(
+            "seal exec runs console scripts of the project's environment, and {} has none; \
+             create it with `seal install`, or use `seal run -- PROGRAM`",
+            project.root.display()
+        );
+    }
+    let name = command.first().cloned().unwrap_or_default();
+    let plain = !name.to_string_lossy().contains('/');
+    let script = project.env_dir().join("bin").join(&name);
+    if !plain || !script.is_file() {
+        anyhow::bail!(
+            "{} is not a console script of {} (seal env lists the packages; seal run -- PROGRAM runs anything else)",
+            std::path::Path::new(&name).display(),
+            project.env_dir().join("bin").display()
+        );
+    }
+    let mut argv = vec![format!("{}/bin/{}", project::ENV_MOUNT, name.to_string_lossy()).into()];
+    argv.extend(command.into_iter().skip(1));
+    run(args, argv)
 }
 
 /// The interpreter and environment of a run: the project's environment and its base
@@ -67,7 +104,7 @@ pub(crate) fn interpreter_for(
     Ok((python, Some(env)))
 }
 
-pub fn run(args: RunArgs) -> Result<i32> {
+pub fn run(args: SandboxOptions, command: Vec<OsString>) -> Result<i32> {
     let project_dir = args.project.unwrap_or_else(|| PathBuf::from("."));
     let project = project::locate(Some(&project_dir))?;
     let (python, env_dir) = interpreter_for(args.python.as_deref(), &project)?;
@@ -76,7 +113,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         None => python.executable.clone().into_os_string(),
     };
     let request = RunRequest {
-        command: program_argv(interpreter, &args.command),
+        command: program_argv(interpreter, &command),
         project: project_dir,
         env_dir,
         inputs: args.inputs,

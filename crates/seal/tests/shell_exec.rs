@@ -1,0 +1,151 @@
+//! `seal shell` and `seal exec`, as the calling user and (when that is root) as uid 65534.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const NOBODY: u32 = 65534;
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+fn users() -> Vec<Option<u32>> {
+    if is_root() {
+        vec![None, Some(NOBODY)]
+    } else {
+        eprintln!("WARNING: not root: the uid {NOBODY} variant of these tests is SKIPPED");
+        vec![None]
+    }
+}
+
+/// A 0755 scratch directory with a copy of seal and a project owned by `uid`.
+struct Scratch {
+    _dir: tempfile::TempDir,
+    bin: PathBuf,
+    project: PathBuf,
+}
+
+fn chown_tree(p: &Path, uid: u32) {
+    let status = Command::new("chown")
+        .args(["-R", &format!("{uid}:{uid}")])
+        .arg(p)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn scratch(uid: Option<u32>) -> Scratch {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("seal");
+    std::fs::copy(env!("CARGO_BIN_EXE_seal"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let project = dir.path().join("proj");
+    std::fs::create_dir(&project).unwrap();
+    if let Some(u) = uid {
+        chown_tree(&project, u);
+    }
+    Scratch {
+        _dir: dir,
+        bin,
+        project,
+    }
+}
+
+fn seal(s: &Scratch, uid: Option<u32>, args: &[&str], stdin: &str) -> Output {
+    let mut c = Command::new(&s.bin);
+    c.args(args)
+        .current_dir(&s.project)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", "/nonexistent")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(u) = uid {
+        c.uid(u).gid(u);
+    }
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn shell_runs_in_the_sandbox() {
+    for uid in users() {
+        let s = scratch(uid);
+        let o = seal(
+            &s,
+            uid,
+            &["shell", "--python", "/usr/bin/python3"],
+            "echo \"id=$(id -u) host=$(hostname) home=$HOME\"; ls /root/.ssh 2>&1 | head -1; exit 7\n",
+        );
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(7), "{t}");
+        assert!(t.contains("id=1000 host=sandbox home=/home/sandbox"), "{t}");
+        assert!(t.contains("No such file or directory"), "{t}");
+    }
+}
+
+#[test]
+fn exec_runs_only_console_scripts_of_the_environment() {
+    for uid in users() {
+        let s = scratch(uid);
+        // No environment yet: refused with one line, nothing runs.
+        let o = seal(&s, uid, &["exec", "hello"], "");
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(125), "{t}");
+        assert_eq!(String::from_utf8_lossy(&o.stderr).lines().count(), 1, "{t}");
+
+        // A venv with one console script, as an installer would leave it.
+        let env = s.project.join(".seal/env");
+        let made = Command::new("/usr/bin/python3")
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&env)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let script = env.join("bin/hello");
+        std::fs::write(
+            &script,
+            "#!/seal/env/bin/python\nimport os, sys\nprint('hello', os.getuid(), sys.prefix, sys.argv[1:])\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if let Some(u) = uid {
+            chown_tree(&s.project, u);
+        }
+
+        let o = seal(&s, uid, &["exec", "hello", "-x", "--y"], "");
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{t}");
+        assert!(t.contains("hello 1000 /seal/env ['-x', '--y']"), "{t}");
+
+        // Not a script of the environment (a system program, a path): refused, not run.
+        for name in ["ls", "/bin/ls", "../bin/hello"] {
+            let o = seal(&s, uid, &["exec", name], "");
+            let t = text(&o);
+            assert_eq!(o.status.code(), Some(125), "{name}: {t}");
+            assert!(String::from_utf8_lossy(&o.stdout).is_empty(), "{name}: {t}");
+        }
+    }
+}
