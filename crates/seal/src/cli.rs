@@ -63,6 +63,18 @@ with no network at all; --allow-sdist NAME builds that package from source, offl
     Doctor(DoctorArgs),
     /// Show, side by side, what a program can reach without seal and inside seal
     Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "Examples:\n  seal completions bash > ~/.local/share/bash-completion/completions/seal\n  \
+seal completions zsh > ~/.zfunc/_seal"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) generated from this command line definition
+    #[command(after_help = "Example:\n  seal man > seal.1 && man ./seal.1")]
+    Man,
 }
 
 #[derive(Args, Debug)]

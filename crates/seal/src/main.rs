@@ -47,6 +47,19 @@ fn main() {
         Command::Env(args) => env_cmd::run(args),
         Command::Doctor(args) => doctor_cmd::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "seal", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                // `seal man | head` closing the pipe early is not an error.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(0),
+            }
+        }
     };
     match result {
         Ok(code) => std::process::exit(code),

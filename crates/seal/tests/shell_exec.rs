@@ -149,3 +149,28 @@ fn exec_runs_only_console_scripts_of_the_environment() {
         }
     }
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_seal"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let bash = run(&["completions", "bash"]);
+    assert_eq!(bash.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&bash.stdout);
+    for word in ["install", "doctor", "--out-quota", "--allow-sdist"] {
+        assert!(text.contains(word), "bash completion lacks {word}");
+    }
+    let man = run(&["man"]);
+    assert_eq!(man.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        text.contains(".TH seal 1") && text.contains("doctor"),
+        "{text}"
+    );
+    let bad = run(&["completions", "nosuchshell"]);
+    assert_eq!(bad.status.code(), Some(125));
+}
