@@ -414,97 +414,30 @@ mod tests {
     fn setuid_and_setgid_modes_are_refused() {
         let f = build_filter();
         let eperm = errno(libc::EPERM);
-        assert_eq!(
-            run(
-                &f,
-                AUDIT_ARCH,
-                nr(libc::SYS_fchmod),
-                [3, 0o4755, 0, 0, 0, 0]
-            ),
-            eperm
-        );
-        assert_eq!(
-            run(
-                &f,
-                AUDIT_ARCH,
-                nr(libc::SYS_fchmodat),
-                [0, 0, 0o2755, 0, 0, 0]
-            ),
-            eperm
-        );
-        assert_eq!(
-            run(&f, AUDIT_ARCH, SYS_FCHMODAT2, [0, 0, 0o6755, 0, 0, 0]),
-            eperm
-        );
-        assert_eq!(
-            run(
-                &f,
-                AUDIT_ARCH,
-                nr(libc::SYS_fchmodat),
-                [0, 0, 0o755, 0, 0, 0]
-            ),
-            RET_ALLOW
-        );
         let creat = libc::O_CREAT as u64 | libc::O_WRONLY as u64;
-        assert_eq!(
-            run(
-                &f,
-                AUDIT_ARCH,
-                nr(libc::SYS_openat),
-                [0, 0, creat, 0o4755, 0, 0]
-            ),
-            eperm
-        );
-        assert_eq!(
-            run(
-                &f,
-                AUDIT_ARCH,
-                nr(libc::SYS_openat),
-                [0, 0, creat, 0o644, 0, 0]
-            ),
-            RET_ALLOW
-        );
-        // Without O_CREAT the mode argument is unused (and may hold anything).
-        assert_eq!(
-            run(
-                &f,
-                AUDIT_ARCH,
-                nr(libc::SYS_openat),
-                [0, 0, 0, 0o4755, 0, 0]
-            ),
-            RET_ALLOW
-        );
-        assert_eq!(
-            run(
-                &f,
-                AUDIT_ARCH,
-                nr(libc::SYS_mknodat),
-                [0, 0, 0o104755, 0, 0, 0]
-            ),
-            eperm
-        );
-        assert_eq!(
-            run(&f, AUDIT_ARCH, SYS_OPENAT2, [0; 6]),
-            errno(libc::ENOSYS)
-        );
+        let mut cases: Vec<(u32, [u64; 6], u32)> = vec![
+            (nr(libc::SYS_fchmod), [3, 0o4755, 0, 0, 0, 0], eperm),
+            (nr(libc::SYS_fchmodat), [0, 0, 0o2755, 0, 0, 0], eperm),
+            (SYS_FCHMODAT2, [0, 0, 0o6755, 0, 0, 0], eperm),
+            (nr(libc::SYS_fchmodat), [0, 0, 0o755, 0, 0, 0], RET_ALLOW),
+            (nr(libc::SYS_openat), [0, 0, creat, 0o4755, 0, 0], eperm),
+            (nr(libc::SYS_openat), [0, 0, creat, 0o644, 0, 0], RET_ALLOW),
+            // Without O_CREAT the mode argument is unused (and may hold anything).
+            (nr(libc::SYS_openat), [0, 0, 0, 0o4755, 0, 0], RET_ALLOW),
+            (nr(libc::SYS_mknodat), [0, 0, 0o104755, 0, 0, 0], eperm),
+            (SYS_OPENAT2, [0; 6], errno(libc::ENOSYS)),
+        ];
         #[cfg(target_arch = "x86_64")]
-        {
+        cases.extend([
+            (nr(libc::SYS_chmod), [0, 0o4777, 0, 0, 0, 0], eperm),
+            (nr(libc::SYS_open), [0, creat, 0o2755, 0, 0, 0], eperm),
+            (nr(libc::SYS_creat), [0, 0o4700, 0, 0, 0, 0], eperm),
+        ]);
+        for (call, args, want) in cases {
             assert_eq!(
-                run(&f, AUDIT_ARCH, nr(libc::SYS_chmod), [0, 0o4777, 0, 0, 0, 0]),
-                eperm
-            );
-            assert_eq!(
-                run(
-                    &f,
-                    AUDIT_ARCH,
-                    nr(libc::SYS_open),
-                    [0, creat, 0o2755, 0, 0, 0]
-                ),
-                eperm
-            );
-            assert_eq!(
-                run(&f, AUDIT_ARCH, nr(libc::SYS_creat), [0, 0o4700, 0, 0, 0, 0]),
-                eperm
+                run(&f, AUDIT_ARCH, call, args),
+                want,
+                "syscall {call} {args:?}"
             );
         }
     }
