@@ -72,6 +72,12 @@ seal completions zsh > ~/.zfunc/_seal"
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Write a commented seal.toml (the project's policy) into the project directory
+    Init {
+        /// Project directory [default: the current directory]
+        #[arg(long, value_name = "DIR")]
+        project: Option<PathBuf>,
+    },
     /// Print the manual page (roff) generated from this command line definition
     #[command(after_help = "Example:\n  seal man > seal.1 && man ./seal.1")]
     Man,
@@ -266,14 +272,14 @@ pub struct SandboxOptions {
     #[arg(long, value_name = "N", value_parser = parse_cpus)]
     pub cpus: Option<f64>,
 
-    /// Size of /tmp, HOME, /dev/shm and each --in-copy inside
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
-    pub disk: u64,
+    /// Size of /tmp, HOME, /dev/shm and each --in-copy inside [default: 1G]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub disk: Option<u64>,
 
     /// Maximum number of processes and threads inside (as root without a pids cgroup it is
-    /// enforced through the PID namespace's pid_max: between N and N+299)
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=4_000_000))]
-    pub pids: u64,
+    /// enforced through the PID namespace's pid_max: between N and N+299) [default: 1024]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4_000_000))]
+    pub pids: Option<u64>,
 
     /// Fail unless Landlock is fully enforced by this kernel
     #[arg(long)]

@@ -685,12 +685,27 @@ os.rename('/seal/tools/uv.new', '/seal/tools/uv')\n";
     Ok(target)
 }
 
-pub fn install(args: InstallArgs) -> Result<i32> {
+pub fn install(mut args: InstallArgs) -> Result<i32> {
     let project = project::locate(args.project.as_deref())?;
     project::check_not_home(&project.root)?;
+    // The project's policy fills in what the command line leaves out.
+    let policy = crate::policy::load(&project)?;
+    let pol = policy.install;
+    if args.allow_hosts.is_empty() {
+        args.allow_hosts = pol.allow_hosts;
+    }
+    if args.allow_sdist.is_empty() {
+        args.allow_sdist = pol.allow_sdist;
+    }
+    if args.extra_index_urls.is_empty() {
+        args.extra_index_urls = pol.extra_index_urls;
+    }
+    args.index_url = args.index_url.or(pol.index_url);
+    args.python = args.python.or(policy.python);
     let reqs: Requirements = requirements::gather(
         &args.packages,
         &args.requirements,
+        &pol.requirements,
         &project,
         args.allow_direct_urls,
     )?;

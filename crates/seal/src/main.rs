@@ -7,6 +7,7 @@ mod env_cmd;
 mod index_proxy;
 mod install_cmd;
 mod persistence_scan;
+mod policy;
 mod project;
 mod python;
 mod requirements;
@@ -23,6 +24,27 @@ use cli::{Cli, Command};
 pub const EXIT_SEAL_ERROR: i32 = seal_sandbox::EXIT_SETUP_FAILED;
 /// The wall-clock limit expired (the same code as timeout(1)).
 pub const EXIT_TIMEOUT: i32 = 124;
+
+/// `seal init`: write the starter policy, never over an existing one.
+fn init(project: Option<std::path::PathBuf>) -> anyhow::Result<i32> {
+    use std::io::Write;
+    let dir = project.unwrap_or_else(|| ".".into());
+    project::check_not_home(&dir.canonicalize()?)?;
+    let path = dir.join("seal.toml");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e} (seal init never replaces a policy)",
+                path.display()
+            )
+        })?;
+    f.write_all(policy::STARTER.as_bytes())?;
+    eprintln!("seal: wrote {}", path.display());
+    Ok(0)
+}
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -52,6 +74,7 @@ fn main() {
             clap_complete::generate(shell, &mut Cli::command(), "seal", &mut std::io::stdout());
             Ok(0)
         }
+        Command::Init { project } => init(project),
         Command::Man => {
             use clap::CommandFactory;
             match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {

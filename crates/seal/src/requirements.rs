@@ -210,13 +210,18 @@ fn pyproject_dependencies(path: &Path) -> Result<Option<Vec<String>>> {
 
 /// Decide what to install, in this order: packages named on the command line and `-r` files;
 /// else `seal.lock` if it exists; else `[project].dependencies` of pyproject.toml.
+/// `policy_files` are the requirement files of the project's policy, used after seal.lock and
+/// before pyproject.toml.
 pub fn gather(
     packages: &[String],
     files: &[PathBuf],
+    policy_files: &[PathBuf],
     project: &Project,
     allow_direct: bool,
 ) -> Result<Requirements> {
     let mut lines = Vec::new();
+    let from_policy = packages.is_empty() && files.is_empty() && !project.lock_file().is_file();
+    let files = if from_policy { policy_files } else { files };
     if !packages.is_empty() || !files.is_empty() {
         for p in packages {
             if let Some(l) = check_line(p, "argument", allow_direct)? {

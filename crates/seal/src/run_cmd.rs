@@ -28,6 +28,9 @@ fn program_argv(interpreter: OsString, command: &[OsString]) -> Vec<OsString> {
     }
 }
 
+const DEFAULT_PIDS: u64 = 1024;
+const DEFAULT_DISK: u64 = 1 << 30;
+
 /// Without --memory, half of the machine's memory: a balloon cannot take the host down, and
 /// ordinary programs never notice.
 fn default_memory() -> Option<u64> {
@@ -104,33 +107,63 @@ pub(crate) fn interpreter_for(
     Ok((python, Some(env)))
 }
 
+/// A command-line list wins when given; otherwise the policy's.
+fn either<T: Clone>(cli: Vec<T>, policy: &[T]) -> Vec<T> {
+    if cli.is_empty() {
+        policy.to_vec()
+    } else {
+        cli
+    }
+}
+
 pub fn run(args: SandboxOptions, command: Vec<OsString>) -> Result<i32> {
     let project_dir = args.project.unwrap_or_else(|| PathBuf::from("."));
     let project = project::locate(Some(&project_dir))?;
-    let (python, env_dir) = interpreter_for(args.python.as_deref(), &project)?;
+    let policy = crate::policy::load(&project)?;
+    let python_choice = args.python.or(policy.python.clone());
+    let (python, env_dir) = interpreter_for(python_choice.as_deref(), &project)?;
     let interpreter: OsString = match &env_dir {
         Some(_) => format!("{}/bin/python", project::ENV_MOUNT).into(),
         None => python.executable.clone().into_os_string(),
     };
+    let (run, limits) = (&policy.run, &policy.limits);
+    // Values were checked when the policy was loaded.
+    let size = |v: &Option<String>| v.as_deref().and_then(|v| crate::cli::parse_size(v).ok());
+    let mut set_env: Vec<(String, String)> = run
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    set_env.retain(|(k, _)| !args.set_env.iter().any(|(ck, _)| ck == k));
+    set_env.extend(args.set_env);
+    let memory = args.memory.or_else(|| size(&limits.memory));
     let request = RunRequest {
         command: program_argv(interpreter, &command),
         project: project_dir,
         env_dir,
-        inputs: args.inputs,
-        input_copies: args.input_copies,
-        outputs: args.outputs,
-        live_outputs: args.live_outputs,
+        inputs: either(args.inputs, &run.inputs),
+        input_copies: either(args.input_copies, &run.in_copy),
+        outputs: either(args.outputs, &run.out),
+        live_outputs: either(args.live_outputs, &run.out_live),
         out_quota: args.out_quota,
         out_max_files: args.out_max_files,
-        shares: args.shares,
-        set_env: args.set_env,
-        pass_env: args.pass_env,
-        timeout: args.timeout,
-        pids: Some(args.pids),
-        memory_explicit: args.memory.is_some(),
-        memory: args.memory.or_else(default_memory),
-        cpus: args.cpus,
-        disk: args.disk,
+        shares: either(args.shares, &run.share),
+        set_env,
+        pass_env: either(args.pass_env, &run.pass_env),
+        timeout: args.timeout.or_else(|| {
+            limits
+                .timeout
+                .as_deref()
+                .and_then(|t| crate::cli::parse_duration(t).ok())
+        }),
+        pids: Some(args.pids.or(limits.pids).unwrap_or(DEFAULT_PIDS)),
+        memory_explicit: memory.is_some(),
+        memory: memory.or_else(default_memory),
+        cpus: args.cpus.or(limits.cpus),
+        disk: args
+            .disk
+            .or_else(|| size(&limits.disk))
+            .unwrap_or(DEFAULT_DISK),
         landlock_required: args.require_landlock,
     };
     let spec = run_layout::build(&python, &request)?;

@@ -1,0 +1,234 @@
+//! The project's policy file: `seal.toml` at the project root, or `[tool.seal]` in
+//! pyproject.toml (one schema). Command-line flags override it. Unknown keys and bad values are
+//! errors naming the file, line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use serde::Deserialize;
+
+use crate::project::Project;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Base interpreter for run and install.
+    pub python: Option<PathBuf>,
+    #[serde(default)]
+    pub install: InstallPolicy,
+    #[serde(default)]
+    pub run: RunPolicy,
+    #[serde(default)]
+    pub limits: LimitsPolicy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallPolicy {
+    #[serde(default)]
+    pub requirements: Vec<PathBuf>,
+    pub index_url: Option<String>,
+    #[serde(default)]
+    pub extra_index_urls: Vec<String>,
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    #[serde(default)]
+    pub allow_sdist: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunPolicy {
+    #[serde(rename = "in", default)]
+    pub inputs: Vec<PathBuf>,
+    #[serde(default)]
+    pub in_copy: Vec<PathBuf>,
+    #[serde(default)]
+    pub out: Vec<PathBuf>,
+    #[serde(default)]
+    pub out_live: Vec<PathBuf>,
+    #[serde(default)]
+    pub share: Vec<PathBuf>,
+    #[serde(default)]
+    pub pass_env: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsPolicy {
+    pub memory: Option<String>,
+    pub cpus: Option<f64>,
+    pub pids: Option<u64>,
+    pub timeout: Option<String>,
+    pub disk: Option<String>,
+}
+
+/// "file:line:column: message" from a TOML error, on one line.
+fn located(file: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
+    let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            anyhow::anyhow!("{}:{line}:{col}: {msg}", file.display())
+        }
+        None => anyhow::anyhow!("{}: {msg}", file.display()),
+    }
+}
+
+fn parse(file: &Path, text: &str) -> Result<Policy> {
+    let policy: Policy = toml::from_str(text).map_err(|e| located(file, text, &e))?;
+    policy.validate(file)?;
+    Ok(policy)
+}
+
+impl Policy {
+    fn validate(&self, file: &Path) -> Result<()> {
+        let l = &self.limits;
+        for (key, v) in [("limits.memory", &l.memory), ("limits.disk", &l.disk)] {
+            if let Some(v) = v {
+                crate::cli::parse_size(v)
+                    .map_err(|e| anyhow::anyhow!("{}: {key}: {e}", file.display()))?;
+            }
+        }
+        if let Some(t) = &l.timeout {
+            crate::cli::parse_duration(t)
+                .map_err(|e| anyhow::anyhow!("{}: limits.timeout: {e}", file.display()))?;
+        }
+        if l.pids.is_some_and(|p| p == 0 || p > 4_000_000) {
+            bail!("{}: limits.pids: expected 1 to 4000000", file.display());
+        }
+        if l.cpus.is_some_and(|c| !(0.01..=4096.0).contains(&c)) {
+            bail!(
+                "{}: limits.cpus: expected a number of CPUs such as 1, 2 or 0.5",
+                file.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Make relative paths relative to the project root.
+    fn anchor(mut self, root: &Path) -> Policy {
+        let fix = |v: &mut Vec<PathBuf>| {
+            for p in v.iter_mut() {
+                if p.is_relative() {
+                    *p = root.join(&*p);
+                }
+            }
+        };
+        fix(&mut self.install.requirements);
+        fix(&mut self.run.inputs);
+        fix(&mut self.run.in_copy);
+        fix(&mut self.run.out);
+        fix(&mut self.run.out_live);
+        fix(&mut self.run.share);
+        self
+    }
+}
+
+/// The policy of `project`: seal.toml, else [tool.seal] of pyproject.toml, else empty.
+pub fn load(project: &Project) -> Result<Policy> {
+    let seal_toml = project.root.join("seal.toml");
+    if let Ok(text) = std::fs::read_to_string(&seal_toml) {
+        return Ok(parse(&seal_toml, &text)?.anchor(&project.root));
+    }
+    let pyproject = project.root.join("pyproject.toml");
+    let Ok(text) = std::fs::read_to_string(&pyproject) else {
+        return Ok(Policy::default());
+    };
+    let doc: toml::Table = toml::from_str(&text).map_err(|e| located(&pyproject, &text, &e))?;
+    match doc.get("tool").and_then(|t| t.get("seal")) {
+        // Re-parse the table on its own for schema errors; positions then refer to the table.
+        Some(table) => {
+            let sub = toml::to_string(table).unwrap_or_default();
+            let policy: Policy = toml::from_str(&sub).map_err(|e| {
+                anyhow::anyhow!(
+                    "{} [tool.seal]: {}",
+                    pyproject.display(),
+                    e.message().split_whitespace().collect::<Vec<_>>().join(" ")
+                )
+            })?;
+            policy.validate(&pyproject)?;
+            Ok(policy.anchor(&project.root))
+        }
+        None => Ok(Policy::default()),
+    }
+}
+
+/// The starter file `seal init` writes: every key, commented, with its default.
+pub const STARTER: &str = r#"# seal.toml: how seal runs and installs this project. Command-line flags override it.
+# Paths are relative to this file's directory. Remove the leading # to set a key.
+
+# Base interpreter (default: the first python3 on PATH).
+# python = "/usr/bin/python3"
+
+[install]
+# Requirement files used by a plain `seal install` when there is no seal.lock
+# (default: [project].dependencies of pyproject.toml).
+# requirements = ["requirements.txt"]
+# index_url = "https://pypi.org/simple"
+# extra_index_urls = []          # names served by several indexes are reported
+# allow_hosts = []               # more hosts the download step may reach, HOST[:PORT]
+# allow_sdist = []               # packages that may be built from source, offline
+
+[run]
+# in = ["data"]                  # read-only at their own paths
+# in_copy = []                   # private writable snapshots
+# out = ["results"]              # staged outputs, copied back safely after the run
+# out_live = []                  # direct read-write outputs
+# share = []                     # read-write shares (explicit opt-in)
+# pass_env = []                  # variables copied from your environment
+# env = { MPLBACKEND = "Agg" }   # variables set inside
+
+[limits]
+# memory = "4G"                  # default: half of this machine's memory
+# cpus = 2
+# pids = 1024
+# timeout = "1h"
+# disk = "1G"                    # size of /tmp, HOME, /dev/shm, each in_copy
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_starter_file_parses_and_is_empty() {
+        let p = parse(Path::new("seal.toml"), STARTER).unwrap();
+        assert!(p.python.is_none() && p.run.out.is_empty() && p.limits.pids.is_none());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let e = parse(Path::new("seal.toml"), "[run]\nout = [\"r\"]\nbogus = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("seal.toml:3:1: unknown field `bogus`"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let e = parse(Path::new("seal.toml"), "[limits]\npids = \"many\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("seal.toml:2:8: "), "{e}");
+        let e = parse(Path::new("seal.toml"), "[limits]\nmemory = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("limits.memory"), "{e}");
+    }
+
+    #[test]
+    fn values_and_relative_paths() {
+        let p = parse(
+            Path::new("seal.toml"),
+            "python = \"/usr/bin/python3\"\n[run]\nin = [\"data\"]\nenv = { A = \"b\" }\n[limits]\ncpus = 2\n",
+        )
+        .unwrap()
+        .anchor(Path::new("/proj"));
+        assert_eq!(p.run.inputs, vec![PathBuf::from("/proj/data")]);
+        assert_eq!(p.run.env.get("A").map(String::as_str), Some("b"));
+        assert_eq!(p.limits.cpus, Some(2.0));
+    }
+}
