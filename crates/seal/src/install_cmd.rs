@@ -577,6 +577,25 @@ fn build_sdists(ctx: &Ctx<'_>, specs: &[String]) -> Result<Vec<SdistInfo>> {
 }
 
 const FETCH_SDISTS: &str = include_str!("fetch_sdists.py");
+
+/// Make the project's own package importable at run time (src/ layout) without the install
+/// phase ever seeing it: the environment gets only the path, as a `.pth` line, which `seal
+/// run` resolves against the project mounted read-only at the same path.
+fn link_project_sources(env: &Path, project: &Project, python: &Interpreter) -> Result<()> {
+    let src = project.root.join("src");
+    if !src.is_dir() {
+        return Ok(());
+    }
+    let site = env
+        .join("lib")
+        .join(format!("python{}", python.version))
+        .join("site-packages");
+    std::fs::write(
+        site.join("_seal_project.pth"),
+        format!("{}\n", src.display()),
+    )
+    .with_context(|| format!("linking {} into the environment", src.display()))
+}
 const SHADOW_CHECK: &str = include_str!("shadow_check.py");
 
 /// Report every downloaded project that more than one index serves (dependency confusion).
@@ -897,6 +916,7 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
         mounts,
     )?;
 
+    link_project_sources(&d.env, &project, &python)?;
     let findings = persistence_scan::scan(&d.env);
     if args.lock || locked {
         let lock = lock_from_artifacts(&d.wheels, &sdists, &python, &index)?;

@@ -1854,3 +1854,80 @@ fn uv_installer_path() {
         assert_benign_installed(&env, &index, &alpha, &beta);
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// A realistic project, from `seal init` to green tests
+
+/// pyproject with dependencies, a package of its own in src/, tests run with `seal exec
+/// pytest`: the project's package is importable in the run phase although the install phase
+/// never sees the project (it only writes the path of src/ into the environment). Talks to the
+/// real PyPI (pytest and its dependencies), like real_pypi_end_to_end.
+#[test]
+fn realistic_project_from_init_to_green_tests() {
+    if std::env::var("SEAL_TEST_NO_PYPI").as_deref() == Ok("1") {
+        eprintln!(
+            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+             !!! realistic_project_from_init_to_green_tests SKIPPED: SEAL_TEST_NO_PYPI=1\n\
+             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+        );
+        return;
+    }
+    each_variant(|v| {
+        let mut env = TestEnv::new(v, "e2e");
+        for k in [
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "SSL_CERT_FILE",
+            "REQUESTS_CA_BUNDLE",
+            "PIP_CERT",
+        ] {
+            if let Ok(val) = std::env::var(k) {
+                env.set_env(k, &val);
+            }
+        }
+        let p = env.project.clone();
+        env.write_owned(
+            &p.join("pyproject.toml"),
+            "[project]\nname = \"shapes\"\nversion = \"0.1\"\ndependencies = [\"pytest\"]\n",
+            0o644,
+        );
+        env.mkdir_owned(&p.join("src"), 0o755);
+        env.mkdir_owned(&p.join("src/shapes"), 0o755);
+        env.write_owned(
+            &p.join("src/shapes/__init__.py"),
+            "def area(w, h):\n    return w * h\n",
+            0o644,
+        );
+        env.mkdir_owned(&p.join("tests"), 0o755);
+        env.write_owned(
+            &p.join("tests/test_area.py"),
+            "import shapes\n\ndef test_area():\n    assert shapes.area(2, 3) == 6\n",
+            0o644,
+        );
+        env.seal(&["init"]).output().expect_success();
+        let out = env.seal(&["install", "--python", PYTHON]).output();
+        assert_eq!(
+            out.code,
+            0,
+            "installing pytest from the real PyPI failed (set SEAL_TEST_NO_PYPI=1 to skip)\n{}",
+            out.describe()
+        );
+        let out = env
+            .seal(&["exec", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
+            .output();
+        out.expect_success();
+        assert!(out.stdout.contains("1 passed"), "{}", out.describe());
+        // The environment holds the path of src/, not a copy of the project.
+        let installed = installed_files(&env.env_dir());
+        assert!(
+            !installed.keys().any(|k| k.contains("shapes")),
+            "project files were copied into the environment: {:?}",
+            installed
+                .keys()
+                .filter(|k| k.contains("shapes"))
+                .collect::<Vec<_>>()
+        );
+    });
+}
