@@ -461,8 +461,11 @@ impl Ctx<'_> {
         argv
     }
 
+    /// On a terminal pip's own progress (packages and bytes) is shown; elsewhere pip is
+    /// quiet unless -v.
     fn quiet(&self, argv: &mut Vec<String>) {
-        if !self.args.verbose {
+        use std::io::IsTerminal;
+        if !self.args.verbose && !std::io::stderr().is_terminal() {
             argv.push("--quiet".into());
         }
     }
@@ -885,7 +888,7 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
         // resolving again (pip's resolver is most of its time).
         installer.push_str(&format!(" --no-deps {WHEELS_MOUNT}/*.whl"));
     }
-    if !args.verbose {
+    if !args.verbose && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         installer.push_str(" --quiet");
     }
     let mut mounts = vec![
