@@ -57,11 +57,16 @@ with no network at all; --allow-sdist NAME builds that package from source, offl
     Install(Box<InstallArgs>),
     /// Show the project's environment (interpreter, packages, size, lock digest, findings), or
     /// remove it
+    #[command(after_help = "Examples:\n  seal env\n  seal env --json\n  seal env remove")]
     Env(EnvArgs),
     /// Report what protects you on this host (namespaces, Landlock, seccomp, cgroups), row by
     /// row, with a command to fix each missing piece
+    #[command(
+        after_help = "Examples:\n  seal doctor\n  seal doctor --json\n\nExit status: 0 when seal can isolate here, 1 when it cannot."
+    )]
     Doctor(DoctorArgs),
     /// Show, side by side, what a program can reach without seal and inside seal
+    #[command(after_help = "Examples:\n  seal demo\n  seal demo --python /usr/bin/python3")]
     Demo(DemoArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(
@@ -73,6 +78,7 @@ seal completions zsh > ~/.zfunc/_seal"
         shell: clap_complete::Shell,
     },
     /// Write a commented seal.toml (the project's policy) into the project directory
+    #[command(after_help = "Examples:\n  seal init\n  seal init --project ~/code/myproject")]
     Init {
         /// Project directory [default: the current directory]
         #[arg(long, value_name = "DIR")]

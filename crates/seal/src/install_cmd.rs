@@ -831,6 +831,7 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
     std::fs::write(d.input.join("requirements.txt"), lines.join("\n") + "\n")?;
 
     // 2. Wheels: network to the index only, nothing built or imported.
+    eprintln!("seal: [1/2] downloading wheels (network: index only; no package code runs)");
     let mut what = vec![
         "--find-links".to_string(),
         BUILT_MOUNT.into(),
@@ -858,7 +859,16 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
         report_shadowing(&ctx, &args.extra_index_urls)?;
     }
 
+    let (n, bytes) = std::fs::read_dir(&d.wheels)?
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .fold((0u64, 0u64), |(n, b), m| (n + 1, b + m.len()));
+    eprintln!(
+        "seal: downloaded {n} packages ({})",
+        seal_sandbox::export::human(bytes)
+    );
     // 3. Install: no network; the environment under construction is the only writable place.
+    eprintln!("seal: [2/2] installing {n} packages (no network)");
     let uv = match args.installer.as_str() {
         "pip" => None,
         "uv" => Some(match find_uv(&d.cache) {

@@ -140,18 +140,19 @@ pub fn load(project: &Project) -> Result<Policy> {
     let Ok(text) = std::fs::read_to_string(&pyproject) else {
         return Ok(Policy::default());
     };
-    let doc: toml::Table = toml::from_str(&text).map_err(|e| located(&pyproject, &text, &e))?;
-    match doc.get("tool").and_then(|t| t.get("seal")) {
-        // Re-parse the table on its own for schema errors; positions then refer to the table.
-        Some(table) => {
-            let sub = toml::to_string(table).unwrap_or_default();
-            let policy: Policy = toml::from_str(&sub).map_err(|e| {
-                anyhow::anyhow!(
-                    "{} [tool.seal]: {}",
-                    pyproject.display(),
-                    e.message().split_whitespace().collect::<Vec<_>>().join(" ")
-                )
-            })?;
+    // Parsed as a whole so that errors inside [tool.seal] point into pyproject.toml itself;
+    // every other table is left to its own tools.
+    #[derive(Deserialize)]
+    struct PyProject {
+        tool: Option<Tools>,
+    }
+    #[derive(Deserialize)]
+    struct Tools {
+        seal: Option<Policy>,
+    }
+    let doc: PyProject = toml::from_str(&text).map_err(|e| located(&pyproject, &text, &e))?;
+    match doc.tool.and_then(|t| t.seal) {
+        Some(policy) => {
             policy.validate(&pyproject)?;
             Ok(policy.anchor(&project.root))
         }
