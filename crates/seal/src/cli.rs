@@ -140,16 +140,17 @@ pub struct InstallArgs {
     /// Which tool installs into the environment: uv when one is available (on PATH or in
     /// seal's cache), else pip; `uv` fetches uv from the index (through the same sandbox) if
     /// needed
-    #[arg(long, value_name = "TOOL", default_value = "auto", value_parser = ["auto", "uv", "pip"])]
-    pub installer: String,
+    /// [default: auto]
+    #[arg(long, value_name = "TOOL", value_parser = ["auto", "uv", "pip"])]
+    pub installer: Option<String>,
 
     /// Project directory [default: found from the current directory upwards]
     #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,
 
-    /// Give up after this long (each of the download and install steps)
-    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// Give up after this long (each of the download and install steps) [default: 30m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
 
     /// Show pip's output and every proxy decision
     #[arg(short, long)]
@@ -234,17 +235,18 @@ pub struct SandboxOptions {
     #[arg(long = "out-live", value_name = "DIR")]
     pub live_outputs: Vec<PathBuf>,
 
-    /// Size quota of each staged --out (also the size of its staging area)
-    #[arg(long, value_name = "SIZE", default_value = "2G", value_parser = parse_size)]
-    pub out_quota: u64,
+    /// Size quota of each staged --out (also the size of its staging area) [default: 2G]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub out_quota: Option<u64>,
 
-    /// File-count quota of each staged --out
-    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub out_max_files: u64,
+    /// File-count quota of each staged --out [default: 100000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub out_max_files: Option<u64>,
 
     /// Symbolic links in staged output: copy those that stay inside DIR, or refuse all
-    #[arg(long, value_name = "POLICY", default_value = "internal", value_parser = ["internal", "refuse"])]
-    pub out_links: String,
+    /// [default: internal]
+    #[arg(long, value_name = "POLICY", value_parser = ["internal", "refuse"])]
+    pub out_links: Option<String>,
 
     /// Keep executable bits of output files (setuid/setgid are always removed)
     #[arg(long)]

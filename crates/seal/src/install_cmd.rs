@@ -32,6 +32,7 @@ const WHEELS_MOUNT: &str = "/seal/wheels";
 const CACHE_MOUNT: &str = "/seal/cache";
 const PYPI_SIMPLE: &str = "https://pypi.org/simple";
 const PYPI_FILES: &str = "files.pythonhosted.org";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// scheme, host, port of an index URL.
 pub(crate) fn parse_url(url: &str) -> Result<(String, String, u16)> {
@@ -395,7 +396,7 @@ impl Ctx<'_> {
             argv,
             pip_environment(self.python, self.ca.as_deref(), true),
             mounts,
-            self.args.timeout,
+            self.args.timeout.unwrap_or(DEFAULT_TIMEOUT),
         );
         spec.handoff = HandoffRequest {
             listen_ports: vec![PROXY_PORT],
@@ -435,7 +436,7 @@ impl Ctx<'_> {
             argv,
             pip_environment(self.python, None, false),
             mounts,
-            self.args.timeout,
+            self.args.timeout.unwrap_or(DEFAULT_TIMEOUT),
         );
         check(what, seal_sandbox::run(&spec)?.status)
     }
@@ -723,6 +724,12 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
         args.extra_index_urls = pol.extra_index_urls;
     }
     args.index_url = args.index_url.or(pol.index_url);
+    args.installer = args.installer.or(pol.installer);
+    args.timeout = args.timeout.or_else(|| {
+        pol.timeout
+            .as_deref()
+            .and_then(|t| crate::cli::parse_duration(t).ok())
+    });
     args.python = args.python.or(policy.python);
     let reqs: Requirements = requirements::gather(
         &args.packages,
@@ -869,7 +876,7 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
     );
     // 3. Install: no network; the environment under construction is the only writable place.
     eprintln!("seal: [2/2] installing {n} packages (no network)");
-    let uv = match args.installer.as_str() {
+    let uv = match args.installer.as_deref().unwrap_or("auto") {
         "pip" => None,
         "uv" => Some(match find_uv(&d.cache) {
             Some(p) => p,

@@ -35,6 +35,8 @@ pub struct InstallPolicy {
     pub allow_hosts: Vec<String>,
     #[serde(default)]
     pub allow_sdist: Vec<String>,
+    pub installer: Option<String>,
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +56,9 @@ pub struct RunPolicy {
     pub pass_env: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    pub out_quota: Option<String>,
+    pub out_max_files: Option<u64>,
+    pub out_links: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +103,33 @@ impl Policy {
         if let Some(t) = &l.timeout {
             crate::cli::parse_duration(t)
                 .map_err(|e| anyhow::anyhow!("{}: limits.timeout: {e}", file.display()))?;
+        }
+        if let Some(q) = &self.run.out_quota {
+            crate::cli::parse_size(q)
+                .map_err(|e| anyhow::anyhow!("{}: run.out_quota: {e}", file.display()))?;
+        }
+        if self.run.out_max_files == Some(0) {
+            bail!("{}: run.out_max_files: expected at least 1", file.display());
+        }
+        if let Some(v) = &self.run.out_links {
+            if !matches!(v.as_str(), "internal" | "refuse") {
+                bail!(
+                    "{}: run.out_links: expected \"internal\" or \"refuse\"",
+                    file.display()
+                );
+            }
+        }
+        if let Some(v) = &self.install.installer {
+            if !matches!(v.as_str(), "auto" | "uv" | "pip") {
+                bail!(
+                    "{}: install.installer: expected \"auto\", \"uv\" or \"pip\"",
+                    file.display()
+                );
+            }
+        }
+        if let Some(t) = &self.install.timeout {
+            crate::cli::parse_duration(t)
+                .map_err(|e| anyhow::anyhow!("{}: install.timeout: {e}", file.display()))?;
         }
         if l.pids.is_some_and(|p| p == 0 || p > 4_000_000) {
             bail!("{}: limits.pids: expected 1 to 4000000", file.display());
@@ -175,6 +207,8 @@ pub const STARTER: &str = r#"# seal.toml: how seal runs and installs this projec
 # extra_index_urls = []          # names served by several indexes are reported
 # allow_hosts = []               # more hosts the download step may reach, HOST[:PORT]
 # allow_sdist = []               # packages that may be built from source, offline
+# installer = "auto"             # auto (uv when available), uv, pip
+# timeout = "30m"                # for each of the download and install steps
 
 [run]
 # in = ["data"]                  # read-only at their own paths
@@ -184,6 +218,9 @@ pub const STARTER: &str = r#"# seal.toml: how seal runs and installs this projec
 # share = []                     # read-write shares (explicit opt-in)
 # pass_env = []                  # variables copied from your environment
 # env = { MPLBACKEND = "Agg" }   # variables set inside
+# out_quota = "2G"               # size quota of each staged out
+# out_max_files = 100000
+# out_links = "internal"         # internal (links staying inside out) or refuse
 
 [limits]
 # memory = "4G"                  # default: half of this machine's memory

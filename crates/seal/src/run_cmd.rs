@@ -30,6 +30,8 @@ fn program_argv(interpreter: OsString, command: &[OsString]) -> Vec<OsString> {
 
 const DEFAULT_PIDS: u64 = 1024;
 const DEFAULT_DISK: u64 = 1 << 30;
+const DEFAULT_OUT_QUOTA: u64 = 2 << 30;
+const DEFAULT_OUT_FILES: u64 = 100_000;
 
 /// Without --memory, half of the machine's memory: a balloon cannot take the host down, and
 /// ordinary programs never notice.
@@ -137,6 +139,19 @@ pub fn run(args: SandboxOptions, command: Vec<OsString>) -> Result<i32> {
     set_env.retain(|(k, _)| !args.set_env.iter().any(|(ck, _)| ck == k));
     set_env.extend(args.set_env);
     let memory = args.memory.or_else(|| size(&limits.memory));
+    let out_quota = args
+        .out_quota
+        .or_else(|| size(&run.out_quota))
+        .unwrap_or(DEFAULT_OUT_QUOTA);
+    let out_max_files = args
+        .out_max_files
+        .or(run.out_max_files)
+        .unwrap_or(DEFAULT_OUT_FILES);
+    let out_links = args
+        .out_links
+        .clone()
+        .or(run.out_links.clone())
+        .unwrap_or_else(|| "internal".into());
     let request = RunRequest {
         command: program_argv(interpreter, &command),
         project: project_dir,
@@ -145,8 +160,8 @@ pub fn run(args: SandboxOptions, command: Vec<OsString>) -> Result<i32> {
         input_copies: either(args.input_copies, &run.in_copy),
         outputs: either(args.outputs, &run.out),
         live_outputs: either(args.live_outputs, &run.out_live),
-        out_quota: args.out_quota,
-        out_max_files: args.out_max_files,
+        out_quota,
+        out_max_files,
         shares: either(args.shares, &run.share),
         set_env,
         pass_env: either(args.pass_env, &run.pass_env),
@@ -170,15 +185,15 @@ pub fn run(args: SandboxOptions, command: Vec<OsString>) -> Result<i32> {
     let outcome = seal_sandbox::run(&spec)?;
 
     let policy = ExportPolicy {
-        links: if args.out_links == "refuse" {
+        links: if out_links == "refuse" {
             LinkPolicy::Refuse
         } else {
             LinkPolicy::Internal
         },
         keep_exec: args.keep_exec,
         overwrite: args.overwrite,
-        max_bytes: args.out_quota,
-        max_files: args.out_max_files,
+        max_bytes: out_quota,
+        max_files: out_max_files,
     };
     // Every process of the sandbox is dead by now: nothing can change the staged files
     // while they are copied.
