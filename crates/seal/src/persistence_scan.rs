@@ -27,36 +27,36 @@ fn short(line: &str) -> String {
     l.escape_debug().to_string()
 }
 
-/// site-packages directories of a venv: lib/pythonX.Y/site-packages (and lib64 twins).
-fn site_packages(env: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for lib in ["lib", "lib64"] {
-        if let Ok(entries) = std::fs::read_dir(env.join(lib)) {
-            for e in entries.flatten() {
-                let sp = e.path().join("site-packages");
-                if e.file_name().to_string_lossy().starts_with("python") && sp.is_dir() {
-                    out.push(sp);
-                }
-            }
-        }
-    }
-    out.sort();
+/// The entries of `dir`, sorted; none when it cannot be read.
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// lib/pythonX.Y directories of a venv; lib64 is usually a link to lib and is read once.
+fn python_lib_dirs(env: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = ["lib", "lib64"]
+        .iter()
+        .flat_map(|lib| entries(&env.join(lib)))
+        .filter(|p| name_of(p).starts_with("python") && p.is_dir())
+        .collect();
     out.dedup_by(|a, b| a.canonicalize().ok() == b.canonicalize().ok());
     out
 }
 
 fn scan_site_packages(env: &Path, sp: &Path, out: &mut Vec<Finding>) {
-    let Ok(entries) = std::fs::read_dir(sp) else {
-        return;
-    };
-    let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-    names.sort();
-    for p in names {
-        let name = p
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+    for p in entries(sp) {
+        let name = name_of(&p);
         if name.ends_with(".pth") {
             let text = std::fs::read_to_string(&p).unwrap_or_default();
             // site.py executes lines that start with "import" followed by a space or tab.
@@ -92,57 +92,30 @@ fn is_empty_dir(p: &Path) -> bool {
 fn outside_usual_places(env: &Path, out: &mut Vec<Finding>) {
     // `.lock` is uv's lock file for concurrent installs into the venv.
     let usual_top = ["bin", "lib", "lib64", "include", "pyvenv.cfg", ".lock"];
-    if let Ok(entries) = std::fs::read_dir(env) {
-        let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        names.sort();
-        for p in names {
-            let name = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            if !usual_top.contains(&name.as_str()) {
-                out.push(Finding {
-                    kind: "outside-site-packages",
-                    path: rel(env, &p),
-                    detail: "written outside site-packages and bin".into(),
-                });
-            }
-        }
-    }
-    for lib in ["lib", "lib64"] {
-        if let Ok(entries) = std::fs::read_dir(env.join(lib)) {
-            for e in entries.flatten() {
-                let py = e.path();
-                if let Ok(inner) = std::fs::read_dir(&py) {
-                    for i in inner.flatten() {
-                        if i.file_name() != "site-packages" && !is_empty_dir(&i.path()) {
-                            out.push(Finding {
-                                kind: "outside-site-packages",
-                                path: rel(env, &i.path()),
-                                detail: "written outside site-packages and bin".into(),
-                            });
-                        }
-                    }
-                }
-            }
-        }
-    }
-    if let Ok(entries) = std::fs::read_dir(env.join("include")) {
-        for e in entries.flatten().filter(|e| !is_empty_dir(&e.path())) {
-            out.push(Finding {
-                kind: "outside-site-packages",
-                path: rel(env, &e.path()),
-                detail: "written outside site-packages and bin".into(),
-            });
-        }
+    let top = entries(env)
+        .into_iter()
+        .filter(|p| !usual_top.contains(&name_of(p).as_str()));
+    let beside_site_packages = python_lib_dirs(env)
+        .iter()
+        .flat_map(|py| entries(py))
+        .filter(|p| name_of(p) != "site-packages" && !is_empty_dir(p))
+        .collect::<Vec<_>>();
+    let headers = entries(&env.join("include"))
+        .into_iter()
+        .filter(|p| !is_empty_dir(p));
+    for p in top.chain(beside_site_packages).chain(headers) {
+        out.push(Finding {
+            kind: "outside-site-packages",
+            path: rel(env, &p),
+            detail: "written outside site-packages and bin".into(),
+        });
     }
 }
 
 pub fn scan(env: &Path) -> Vec<Finding> {
     let mut out = Vec::new();
-    for sp in site_packages(env) {
-        scan_site_packages(env, &sp, &mut out);
+    for py in python_lib_dirs(env) {
+        scan_site_packages(env, &py.join("site-packages"), &mut out);
     }
     outside_usual_places(env, &mut out);
     out
@@ -164,7 +137,16 @@ mod tests {
         std::fs::write(sp.join("evil.pth"), "import os; os.system('x')\n").unwrap();
         std::fs::write(sp.join("sitecustomize.py"), "").unwrap();
         std::fs::create_dir_all(env.join("etc/cron.d")).unwrap();
+        std::fs::create_dir_all(env.join("lib/python3.11/stray")).unwrap();
+        std::fs::write(env.join("lib/python3.11/stray/x"), "").unwrap();
+        // venv's lib64 -> lib link must not report everything twice.
+        std::os::unix::fs::symlink("lib", env.join("lib64")).unwrap();
         let f = scan(env);
+        let mut paths: Vec<&str> = f.iter().map(|x| x.path.as_str()).collect();
+        let n = paths.len();
+        paths.dedup();
+        assert_eq!(paths.len(), n, "duplicate findings: {f:?}");
+        assert!(!paths.iter().any(|p| p.starts_with("lib64/")), "lib64 read twice: {f:?}");
         let kinds: Vec<(&str, &str)> = f.iter().map(|x| (x.kind, x.path.as_str())).collect();
         assert!(
             kinds.contains(&("pth-code", "lib/python3.11/site-packages/evil.pth")),
@@ -176,5 +158,6 @@ mod tests {
             "lib/python3.11/site-packages/sitecustomize.py"
         )));
         assert!(kinds.contains(&("outside-site-packages", "etc")));
+        assert!(kinds.contains(&("outside-site-packages", "lib/python3.11/stray")));
     }
 }

@@ -26,6 +26,10 @@ const OLD_ROOT: &str = "/oldroot";
 /// Any directory that exists on every host serves as the mount point of the new root.
 const STAGING: &str = "/tmp";
 
+/// Attributes of a read-only host bind: nothing writable, no set-id, no device nodes.
+const READ_ONLY: u64 = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+/// The same, and nothing executable (/proc, covered files).
+const SEALED: u64 = READ_ONLY | sys::MOUNT_ATTR_NOEXEC;
 const MAX_COPY: u64 = 1 << 20;
 const BIND_INSTEAD_OF_COPY: u64 = 8 << 10;
 const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
@@ -175,14 +179,7 @@ fn proc(dst: &Path, pid_max: Option<u64>) -> Result<(), SetupError> {
     // write stay out of reach, and one attribute change costs less than binding each.
     step(
         || "cannot make /proc read-only".into(),
-        restrict(
-            dst,
-            false,
-            sys::MOUNT_ATTR_RDONLY
-                | sys::MOUNT_ATTR_NOSUID
-                | sys::MOUNT_ATTR_NODEV
-                | sys::MOUNT_ATTR_NOEXEC,
-        ),
+        restrict(dst, false, SEALED),
     )?;
     Ok(())
 }
@@ -361,11 +358,7 @@ fn apply(m: &Mount, pid_max: Option<u64>) -> Result<(), SetupError> {
             if fs::symlink_metadata(host(src)).is_err() {
                 return Ok(());
             }
-            bind(
-                src,
-                dst,
-                Some(sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV),
-            )
+            bind(src, dst, Some(READ_ONLY))
         }
         Mount::Mask { dst } => {
             if fs::symlink_metadata(dst).is_err() {
@@ -378,29 +371,14 @@ fn apply(m: &Mount, pid_max: Option<u64>) -> Result<(), SetupError> {
             )?;
             step(
                 || format!("cannot cover {}", dst.display()),
-                restrict(
-                    dst,
-                    false,
-                    sys::MOUNT_ATTR_RDONLY
-                        | sys::MOUNT_ATTR_NOSUID
-                        | sys::MOUNT_ATTR_NODEV
-                        | sys::MOUNT_ATTR_NOEXEC,
-                ),
+                restrict(dst, false, SEALED),
             )
         }
         Mount::CopyIfExists { src, dst } => {
             // Copying costs about 2 us per KiB into a fresh tmpfs, a read-only bind about 25 us
             // whatever the size: bind what is larger than a few KiB.
             match fs::metadata(host(src)) {
-                Ok(m) if m.len() > BIND_INSTEAD_OF_COPY => {
-                    return bind(
-                        src,
-                        dst,
-                        Some(
-                            sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
-                        ),
-                    )
-                }
+                Ok(m) if m.len() > BIND_INSTEAD_OF_COPY => return bind(src, dst, Some(READ_ONLY)),
                 _ => {}
             }
             let r = copy_small_file(&host(src), dst);
@@ -506,11 +484,7 @@ pub fn build(
     step(|| "cannot remove /oldroot".into(), fs::remove_dir(OLD_ROOT))?;
     step(
         || "cannot make the root read-only".into(),
-        restrict(
-            Path::new("/"),
-            false,
-            sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
-        ),
+        restrict(Path::new("/"), false, READ_ONLY),
     )?;
     Ok(staged)
 }
