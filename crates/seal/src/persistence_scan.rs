@@ -146,7 +146,10 @@ mod tests {
         let n = paths.len();
         paths.dedup();
         assert_eq!(paths.len(), n, "duplicate findings: {f:?}");
-        assert!(!paths.iter().any(|p| p.starts_with("lib64/")), "lib64 read twice: {f:?}");
+        assert!(
+            !paths.iter().any(|p| p.starts_with("lib64/")),
+            "lib64 read twice: {f:?}"
+        );
         let kinds: Vec<(&str, &str)> = f.iter().map(|x| (x.kind, x.path.as_str())).collect();
         assert!(
             kinds.contains(&("pth-code", "lib/python3.11/site-packages/evil.pth")),

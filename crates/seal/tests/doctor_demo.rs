@@ -1,25 +1,15 @@
 //! `seal doctor` and `seal demo`, as the calling user and (when that is root) as uid 65534.
 
-use std::os::unix::fs::PermissionsExt;
+mod small;
+use small::*;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const NOBODY: u32 = 65534;
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
-}
-
 /// A world-readable copy of the binary in a fresh 0755 directory, usable by any uid.
 fn shared_binary() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = dir.path().join("seal");
-    std::fs::copy(env!("CARGO_BIN_EXE_seal"), &bin).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = copy_binary(dir.path());
     (dir, bin)
 }
 
@@ -34,24 +24,6 @@ fn run(bin: &Path, uid: Option<u32>, cwd: &Path, args: &[&str]) -> Output {
         c.uid(u).gid(u);
     }
     c.output().unwrap()
-}
-
-fn users() -> Vec<Option<u32>> {
-    if is_root() {
-        vec![None, Some(NOBODY)]
-    } else {
-        eprintln!("WARNING: not root: the uid {NOBODY} variant of these tests is SKIPPED");
-        vec![None]
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

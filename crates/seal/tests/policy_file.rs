@@ -1,34 +1,15 @@
 //! The project's policy file (seal.toml, [tool.seal]) and `seal init`, as the calling user and
 //! (when that is root) as uid 65534.
 
-use std::os::unix::fs::PermissionsExt;
+mod small;
+use small::*;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const NOBODY: u32 = 65534;
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
-}
-
-fn users() -> Vec<Option<u32>> {
-    if is_root() {
-        vec![None, Some(NOBODY)]
-    } else {
-        eprintln!("WARNING: not root: the uid {NOBODY} variant of these tests is SKIPPED");
-        vec![None]
-    }
-}
-
 fn setup(uid: Option<u32>) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = dir.path().join("seal");
-    std::fs::copy(env!("CARGO_BIN_EXE_seal"), &bin).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = copy_binary(dir.path());
     let project = dir.path().join("proj");
     std::fs::create_dir_all(project.join("data")).unwrap();
     std::fs::write(project.join("data/in.txt"), "input-text").unwrap();
@@ -54,15 +35,6 @@ fn seal(bin: &Path, uid: Option<u32>, cwd: &Path, args: &[&str]) -> Output {
         c.uid(u).gid(u);
     }
     c.output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 const PROBE: &str = "import os; print(open('data/in.txt').read(), os.environ.get('FROM_POLICY')); open('results/r.txt', 'w').write('ok')";

@@ -1,27 +1,12 @@
 //! `seal shell` and `seal exec`, as the calling user and (when that is root) as uid 65534.
 
+mod small;
+use small::*;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-
-const NOBODY: u32 = 65534;
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
-}
-
-fn users() -> Vec<Option<u32>> {
-    if is_root() {
-        vec![None, Some(NOBODY)]
-    } else {
-        eprintln!("WARNING: not root: the uid {NOBODY} variant of these tests is SKIPPED");
-        vec![None]
-    }
-}
 
 /// A 0755 scratch directory with a copy of seal and a project owned by `uid`.
 struct Scratch {
@@ -30,21 +15,9 @@ struct Scratch {
     project: PathBuf,
 }
 
-fn chown_tree(p: &Path, uid: u32) {
-    let status = Command::new("chown")
-        .args(["-R", &format!("{uid}:{uid}")])
-        .arg(p)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 fn scratch(uid: Option<u32>) -> Scratch {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = dir.path().join("seal");
-    std::fs::copy(env!("CARGO_BIN_EXE_seal"), &bin).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = copy_binary(dir.path());
     let project = dir.path().join("proj");
     std::fs::create_dir(&project).unwrap();
     if let Some(u) = uid {
@@ -78,15 +51,6 @@ fn seal(s: &Scratch, uid: Option<u32>, args: &[&str], stdin: &str) -> Output {
         .write_all(stdin.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

@@ -1,0 +1,54 @@
+//! Helpers shared by the small CLI test files (doctor_demo, shell_exec, policy_file): run seal
+//! as the calling user and, when that is root, as uid 65534 too.
+#![allow(dead_code)] // each test crate uses its own subset
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const NOBODY: u32 = 65534;
+
+pub fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+/// The uids each test runs as: the caller, and uid 65534 when the caller is root. The skipped
+/// variant is announced, never silent.
+pub fn users() -> Vec<Option<u32>> {
+    if is_root() {
+        vec![None, Some(NOBODY)]
+    } else {
+        eprintln!("WARNING: not root: the uid {NOBODY} variant of these tests is SKIPPED");
+        vec![None]
+    }
+}
+
+/// A copy of the seal binary in `dir` (made 0755), usable by any uid.
+pub fn copy_binary(dir: &Path) -> PathBuf {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.join("seal");
+    std::fs::copy(env!("CARGO_BIN_EXE_seal"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+pub fn chown_tree(p: &Path, uid: u32) {
+    let status = Command::new("chown")
+        .args(["-R", &format!("{uid}:{uid}")])
+        .arg(p)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Exit status and both streams, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
