@@ -589,22 +589,34 @@ pub fn socketpair_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     unsafe { Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))) }
 }
 
-/// Send one descriptor with a one-byte tag over a Unix socket.
-pub fn send_fd(sock: &OwnedFd, tag: u8, fd: RawFd) -> io::Result<()> {
-    let mut byte = [tag];
-    let mut iov = libc::iovec {
+/// A message header over one payload byte with room for one descriptor (SCM_RIGHTS).
+/// `byte` and `control` must outlive every use of the header.
+fn fd_msghdr(byte: &mut [u8; 1], iov: &mut libc::iovec, control: &mut Vec<u8>) -> libc::msghdr {
+    *iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),
         iov_len: 1,
     };
     // SAFETY: CMSG_SPACE is a pure size computation.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut control = vec![0u8; space];
+    control.resize(space, 0);
     // SAFETY: msghdr is plain old data; zeroed is a valid initial value.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
+    msg.msg_iov = iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = space as _;
+    msg
+}
+
+/// Send one descriptor with a one-byte tag over a Unix socket.
+pub fn send_fd(sock: &OwnedFd, tag: u8, fd: RawFd) -> io::Result<()> {
+    let mut byte = [tag];
+    let mut iov = libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    };
+    let mut control = Vec::new();
+    let msg = fd_msghdr(&mut byte, &mut iov, &mut control);
     // SAFETY: msg_control points at a buffer of CMSG_SPACE(sizeof fd) bytes, so the first
     // header exists and its data area holds one descriptor.
     unsafe {
@@ -626,18 +638,11 @@ pub fn send_fd(sock: &OwnedFd, tag: u8, fd: RawFd) -> io::Result<()> {
 pub fn recv_fd(sock: &OwnedFd) -> io::Result<Option<(u8, OwnedFd)>> {
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
     };
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    // SAFETY: msghdr is plain old data; zeroed is a valid initial value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
+    let mut control = Vec::new();
+    let mut msg = fd_msghdr(&mut byte, &mut iov, &mut control);
     // SAFETY: msg points at valid buffers for the duration of the call.
     let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
     if n < 0 {
