@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::dial;
 use crate::idle::Tracked;
-use crate::log::Decision;
+use crate::log::DecisionLog;
 use crate::policy::Target;
 use crate::server::{ConnCtx, Ctx};
 use crate::tunnel;
@@ -31,26 +31,37 @@ pub(crate) fn refuse(
     status: StatusCode,
     reason: &str,
 ) -> Response<ProxyBody> {
-    ctx.log.record(method, target, false, reason);
-    let line = Decision {
-        method: method.into(),
-        target: target.into(),
-        allowed: false,
-        reason: reason.into(),
-    };
+    refusal(&ctx.log, method, target, status, reason)
+}
+
+/// [`refuse`] for any service's log.
+pub(crate) fn refusal(
+    log: &DecisionLog,
+    method: &str,
+    target: &str,
+    status: StatusCode,
+    reason: &str,
+) -> Response<ProxyBody> {
+    let line = log.record(method, target, false, reason);
+    let mut resp = text(status, &line.to_string());
+    // A refused request may still have a body on the wire; do not try to reuse the connection.
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// A plain-text response of one line.
+pub(crate) fn text(status: StatusCode, line: &str) -> Response<ProxyBody> {
     let mut resp = Response::new(
         Full::new(Bytes::from(format!("{line}\n")))
             .map_err(|never| match never {})
             .boxed(),
     );
     *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
+    resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    // A refused request may still have a body on the wire; do not try to reuse the connection.
-    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 
@@ -68,7 +79,7 @@ pub(crate) async fn handle(
 
 /// Where a plain request goes, for the log: scheme, host, port and path; never userinfo or the
 /// query string (either may hold a token).
-fn shown(uri: &Uri) -> String {
+pub(crate) fn shown(uri: &Uri) -> String {
     match uri.authority() {
         Some(a) => {
             let port = a.port_u16().map(|p| format!(":{p}")).unwrap_or_default();

@@ -1,8 +1,8 @@
-//! seal's egress proxy for the install sandbox.
+//! seal's host-side network services: the install sandbox's egress proxy, and published ports.
 //!
-//! The sandbox has only loopback. seal binds a listener inside the sandbox's network namespace and
-//! hands it to [`start`]; the proxy runs in seal's (host) namespace, so every outbound connection
-//! it makes is made here, after a policy check:
+//! **The egress proxy.** The install sandbox has only loopback. seal binds a listener inside the
+//! sandbox's network namespace and hands it to [`start`]; the proxy runs in seal's (host)
+//! namespace, so every outbound connection it makes is made here, after a policy check:
 //!
 //! * `CONNECT host:port` only to an exact (host, port) in the allowlist, and only TLS whose SNI is
 //!   that host (no domain fronting, no other protocols), except plain bytes to a loopback IP literal
@@ -12,7 +12,21 @@
 //! * optionally chained through seal's own upstream HTTP proxy, with Basic credentials that never
 //!   appear in the log.
 //!
-//! Every allow and refuse is recorded as a [`Decision`] whose `Display` is the line shown to the user.
+//! Where the sandbox has no network namespace (and so no TCP at all), seal starts the proxy with
+//! [`start_without_listener`] and hands it one end of a Unix stream pair per client through
+//! [`ProxyHandle::serve_stream`] or a [`StreamInjector`]; each is served exactly like an accepted
+//! TCP client, under the same policy and connection cap.
+//!
+//! **Published ports.** [`publish()`] forwards host 127.0.0.1:HOSTPORT to an untrusted server on
+//! the sandbox's own loopback (`seal run --publish`, `seal jupyter`), through a connector seal
+//! provides. Only requests whose Host (and Origin, when sent) name this port reach the server: that
+//! defeats DNS rebinding and keeps other sites from posting to the server or opening its
+//! WebSockets. Every response gets a Content-Security-Policy ([`default_csp`]) that keeps the
+//! pages' scripts from sending data to any other origin, and is never cached. WebSockets pass
+//! through.
+//!
+//! Every refusal (and, for the proxy, every allow) is recorded as a [`Decision`] whose `Display` is
+//! the line shown to the user.
 //!
 //! Name resolution and outbound sockets belong to the network namespace of the thread that calls
 //! [`start`] (the proxy's threads inherit it): call it from a thread in the host namespace.
@@ -24,25 +38,29 @@ mod http;
 mod idle;
 mod log;
 mod policy;
+mod publish;
+mod runner;
 mod server;
 mod sni;
 mod tunnel;
 mod upstream;
 
 use std::io;
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-pub use log::Decision;
+use tokio::sync::mpsc;
+
+pub use log::{Decision, Source};
 pub use policy::{AllowedHost, Policy};
+pub use publish::{default_csp, publish, Connector, PublishHandle, PublishPolicy};
 pub use upstream::{Credentials, Upstream};
 
 /// A running proxy. [`ProxyHandle::stop`] or dropping it stops the proxy and closes every connection.
 pub struct ProxyHandle {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    runner: runner::Runner,
     log: log::DecisionLog,
+    injector: StreamInjector,
 }
 
 impl ProxyHandle {
@@ -61,21 +79,42 @@ impl ProxyHandle {
             .collect()
     }
 
+    /// Serves `stream` as one more client, like an accepted TCP connection; see [`StreamInjector`].
+    pub fn serve_stream(&self, stream: UnixStream) -> io::Result<()> {
+        self.injector.serve_stream(stream)
+    }
+
+    /// A handle that can hand streams to this proxy from any thread.
+    pub fn stream_injector(&self) -> StreamInjector {
+        self.injector.clone()
+    }
+
     /// Stops accepting, closes open connections and tunnels, and waits for the proxy thread.
     /// Idempotent; the decision log stays readable afterwards.
     pub fn stop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.runner.stop();
     }
 }
 
-impl Drop for ProxyHandle {
-    fn drop(&mut self) {
-        self.stop();
+/// Hands client streams (e.g. one end of a [`UnixStream::pair`] given to the sandbox) to a running
+/// proxy. Cheap to clone and usable from any thread.
+#[derive(Clone)]
+pub struct StreamInjector {
+    tx: mpsc::UnboundedSender<UnixStream>,
+}
+
+impl StreamInjector {
+    /// Queues `stream` to be served like an accepted TCP client: same policy, same connection cap,
+    /// same decision log, with the client shown as `unix`. Fails if the proxy has stopped.
+    pub fn serve_stream(&self, stream: UnixStream) -> io::Result<()> {
+        // Done here so the caller sees the error; the proxy's runtime only registers the stream.
+        stream.set_nonblocking(true)?;
+        self.tx.send(stream).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::NotConnected,
+                "seal-net: the proxy has stopped",
+            )
+        })
     }
 }
 
@@ -83,13 +122,23 @@ impl Drop for ProxyHandle {
 /// Fails if the policy is unusable (empty host, port 0, zero connection cap) or the runtime
 /// cannot be built.
 pub fn start(listener: std::net::TcpListener, policy: Policy) -> io::Result<ProxyHandle> {
+    start_proxy(Some(listener), policy)
+}
+
+/// Like [`start`], for a sandbox without TCP: the proxy serves only the streams handed to it with
+/// [`ProxyHandle::serve_stream`].
+pub fn start_without_listener(policy: Policy) -> io::Result<ProxyHandle> {
+    start_proxy(None, policy)
+}
+
+fn start_proxy(listener: Option<std::net::TcpListener>, policy: Policy) -> io::Result<ProxyHandle> {
     if policy.max_connections == 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "seal-net: max_connections is 0",
         ));
     }
-    let log = log::DecisionLog::default();
+    let log = log::DecisionLog::new(Source::IndexProxy);
     let ctx = Arc::new(server::Ctx {
         allow: policy::Allowlist::new(&policy.allowed)?,
         upstream: policy.upstream,
@@ -98,35 +147,13 @@ pub fn start(listener: std::net::TcpListener, policy: Policy) -> io::Result<Prox
         max_connections: policy.max_connections,
         log: log.clone(),
     });
-    listener.set_nonblocking(true)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    // Registering with the reactor needs the runtime's context; doing it here reports errors to the caller.
-    let registered = {
-        let _guard = rt.enter();
-        tokio::net::TcpListener::from_std(listener)
-    };
-    let listener = match registered {
-        Ok(l) => l,
-        Err(e) => {
-            // A plain drop would panic if the caller is itself inside an async context.
-            rt.shutdown_background();
-            return Err(e);
-        }
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let thread = std::thread::Builder::new()
-        .name("seal-net-proxy".into())
-        .spawn(move || {
-            rt.block_on(server::serve(listener, ctx, rx));
-            // Dropping the runtime cancels every connection task. A name lookup stuck in the blocking
-            // pool must not hold up stop(), so do not wait for it long.
-            rt.shutdown_timeout(Duration::from_millis(500));
-        })?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let runner = runner::Runner::start("seal-net-proxy", listener, move |l, stop| {
+        server::serve(l, rx, ctx, stop)
+    })?;
     Ok(ProxyHandle {
-        stop: Some(tx),
-        thread: Some(thread),
+        runner,
         log,
+        injector: StreamInjector { tx },
     })
 }

@@ -3,12 +3,32 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+/// Which of seal-net's services decided; it names the service in the user's line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The install sandbox's egress proxy ([`crate::start`]).
+    IndexProxy,
+    /// A published port ([`crate::publish()`]).
+    Publish,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::IndexProxy => "proxy",
+            Source::Publish => "publish",
+        })
+    }
+}
+
 /// One allow or refuse. `target` never carries credentials or a query string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
+    pub source: Source,
     /// Request method, or "-" for a decision about a whole connection (over the cap, malformed).
     pub method: String,
-    /// `host:port` for CONNECT, `http://host:port/path` for plain HTTP, the client address for "-".
+    /// `host:port` for CONNECT, `http://host:port/path` for plain HTTP, `/path from client` for a
+    /// published port, the client address for "-".
     pub target: String,
     pub allowed: bool,
     pub reason: String,
@@ -18,12 +38,13 @@ impl fmt::Display for Decision {
     /// One line for the user, e.g. "seal: proxy refused CONNECT evil.example:443: host not in the index allowlist".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verdict = if self.allowed { "allowed" } else { "refused" };
+        let who = self.source;
         if self.method == "-" && self.target.is_empty() {
-            write!(f, "seal: proxy")?;
+            write!(f, "seal: {who}")?;
         } else if self.method == "-" {
-            write!(f, "seal: proxy {verdict} a connection from {}", self.target)?;
+            write!(f, "seal: {who} {verdict} a connection from {}", self.target)?;
         } else {
-            write!(f, "seal: proxy {verdict} {} {}", self.method, self.target)?;
+            write!(f, "seal: {who} {verdict} {} {}", self.method, self.target)?;
         }
         if !self.reason.is_empty() {
             write!(f, ": {}", self.reason)?;
@@ -36,22 +57,41 @@ impl fmt::Display for Decision {
 /// so the log cannot grow without bound.
 const MAX_DECISIONS: usize = 10_000;
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct DecisionLog {
+    source: Source,
     inner: Arc<Mutex<Vec<Decision>>>,
 }
 
 impl DecisionLog {
-    pub(crate) fn record(&self, method: &str, target: &str, allowed: bool, reason: &str) {
+    pub(crate) fn new(source: Source) -> Self {
+        DecisionLog {
+            source,
+            inner: Arc::default(),
+        }
+    }
+
+    /// Records one decision and returns it, cleaned for display, so a refusal's response body can
+    /// be the same line the user sees (even once the log is full).
+    pub(crate) fn record(
+        &self,
+        method: &str,
+        target: &str,
+        allowed: bool,
+        reason: &str,
+    ) -> Decision {
+        let d = Decision {
+            source: self.source,
+            method: sanitize(method),
+            target: sanitize(target),
+            allowed,
+            reason: sanitize(reason),
+        };
         let mut v = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match v.len() {
-            n if n < MAX_DECISIONS => v.push(Decision {
-                method: sanitize(method),
-                target: sanitize(target),
-                allowed,
-                reason: sanitize(reason),
-            }),
+            n if n < MAX_DECISIONS => v.push(d.clone()),
             MAX_DECISIONS => v.push(Decision {
+                source: self.source,
                 method: "-".into(),
                 target: String::new(),
                 allowed: false,
@@ -61,6 +101,7 @@ impl DecisionLog {
             }),
             _ => {}
         }
+        d
     }
 
     pub(crate) fn snapshot(&self) -> Vec<Decision> {
@@ -70,7 +111,7 @@ impl DecisionLog {
 
 /// Request text comes from the sandbox; escape control characters so a line printed to the user's
 /// terminal cannot carry escape sequences, and bound the length.
-fn sanitize(s: &str) -> String {
+pub(crate) fn sanitize(s: &str) -> String {
     const MAX: usize = 512;
     let mut out = String::with_capacity(s.len().min(MAX));
     for c in s.chars() {
@@ -93,7 +134,7 @@ mod tests {
 
     #[test]
     fn lines_and_escaping() {
-        let log = DecisionLog::default();
+        let log = DecisionLog::new(Source::IndexProxy);
         log.record(
             "CONNECT",
             "evil.example:443",
@@ -114,7 +155,7 @@ mod tests {
 
     #[test]
     fn bounded() {
-        let log = DecisionLog::default();
+        let log = DecisionLog::new(Source::IndexProxy);
         for _ in 0..MAX_DECISIONS + 5 {
             log.record("GET", "t", false, "r");
         }
@@ -126,6 +167,7 @@ mod tests {
             .to_string()
             .starts_with("seal: proxy: decision log full"));
         let conn = Decision {
+            source: Source::IndexProxy,
             method: "-".into(),
             target: "127.0.0.1:4000".into(),
             allowed: false,

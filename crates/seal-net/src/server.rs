@@ -1,18 +1,25 @@
-//! Accept loop, connection cap, and one hyper HTTP/1 connection per client.
+//! Accept loop, connection cap, and one hyper HTTP/1 connection per client; the cap and the HTTP
+//! serving are shared with published ports.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
+use crate::http::ProxyBody;
 use crate::idle::{Activity, Tracked};
-use crate::log::DecisionLog;
+use crate::log::{DecisionLog, Source};
 use crate::policy::Allowlist;
 use crate::upstream::Upstream;
 
@@ -34,88 +41,170 @@ pub(crate) struct ConnCtx {
     _permit: Arc<OwnedSemaphorePermit>,
 }
 
-/// Request line plus headers, per request; hyper answers 431 past it. Index requests are tiny.
+/// Request line plus headers, per request; hyper answers 431 past it. Index requests are tiny, and
+/// a browser's cookies for a published port stay well under it.
 const MAX_HEAD: usize = 64 * 1024;
 /// How many over-cap connections may be waiting on their 503 at once; beyond that they are just closed.
 const MAX_REJECTING: usize = 32;
+/// What an injected stream's client is called in the log; it has no address.
+pub(crate) const UNIX_PEER: &str = "unix";
 
-pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>, mut stop: oneshot::Receiver<()>) {
-    let slots = Arc::new(Semaphore::new(ctx.max_connections));
-    let rejecting = Arc::new(Semaphore::new(MAX_REJECTING));
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = &mut stop => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(x) => x,
+/// The connection cap: a slot per served connection, and a bounded number of 503 answers for the rest.
+pub(crate) struct Cap {
+    slots: Arc<Semaphore>,
+    rejecting: Arc<Semaphore>,
+    limit: usize,
+    answer: Bytes,
+}
+
+impl Cap {
+    /// `extra_headers` are whole `Name: value\r\n` lines added to the 503.
+    pub(crate) fn new(limit: usize, source: Source, extra_headers: &str) -> Cap {
+        let body = format!("seal: {source} refused the connection: too many connections\n");
+        let answer = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n{extra_headers}\r\n{body}",
+            body.len()
+        );
+        Cap {
+            slots: Arc::new(Semaphore::new(limit)),
+            rejecting: Arc::new(Semaphore::new(MAX_REJECTING)),
+            limit,
+            answer: Bytes::from(answer),
+        }
+    }
+
+    /// A slot for a new connection, or `None` once the refusal is logged and its 503 under way.
+    pub(crate) fn admit<S>(&self, stream: S, peer: &str, log: &DecisionLog) -> Option<(S, ConnCtx)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => Some((
+                stream,
+                ConnCtx {
+                    activity: Activity::new(),
+                    _permit: Arc::new(permit),
+                },
+            )),
             Err(_) => {
-                // EMFILE, ECONNABORTED and the like pass; back off instead of spinning.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        match slots.clone().try_acquire_owned() {
-            Ok(permit) => {
-                tokio::spawn(serve_conn(stream, peer, ctx.clone(), permit));
-            }
-            Err(_) => {
-                let reason = format!("too many connections (limit {})", ctx.max_connections);
-                ctx.log.record("-", &peer.to_string(), false, &reason);
-                if let Ok(p) = rejecting.clone().try_acquire_owned() {
-                    tokio::spawn(reject(stream, p));
+                let reason = format!("too many connections (limit {})", self.limit);
+                log.record("-", peer, false, &reason);
+                if let Ok(p) = self.rejecting.clone().try_acquire_owned() {
+                    tokio::spawn(reject(stream, p, self.answer.clone()));
                 }
+                None
             }
         }
     }
 }
 
-async fn serve_conn(
-    stream: TcpStream,
-    peer: SocketAddr,
-    ctx: Arc<Ctx>,
-    permit: OwnedSemaphorePermit,
-) {
-    let _ = stream.set_nodelay(true);
-    let activity = Activity::new();
-    let conn = ConnCtx {
-        activity: activity.clone(),
-        _permit: Arc::new(permit),
+/// The next client; `None` (no listener) never yields one.
+pub(crate) async fn accept(listener: Option<&TcpListener>) -> (tokio::net::TcpStream, SocketAddr) {
+    let Some(listener) = listener else {
+        return std::future::pending().await;
     };
-    let io = TokioIo::new(Tracked::new(stream, activity.clone()));
-    let svc_ctx = ctx.clone();
-    let svc = service_fn(move |req| crate::http::handle(req, svc_ctx.clone(), conn.clone()));
+    loop {
+        match listener.accept().await {
+            Ok((s, peer)) => {
+                let _ = s.set_nodelay(true);
+                return (s, peer);
+            }
+            // EMFILE, ECONNABORTED and the like pass; back off instead of spinning.
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+pub(crate) async fn serve(
+    listener: Option<TcpListener>,
+    mut injected: mpsc::UnboundedReceiver<std::os::unix::net::UnixStream>,
+    ctx: Arc<Ctx>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let cap = Cap::new(ctx.max_connections, Source::IndexProxy, "");
+    // The handle keeps a sender until it stops us, but a closed channel must not turn into a spin.
+    let mut injecting = true;
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            (stream, peer) = accept(listener.as_ref()) => {
+                let peer = peer.to_string();
+                if let Some((stream, conn)) = cap.admit(stream, &peer, &ctx.log) {
+                    tokio::spawn(serve_conn(stream, peer, ctx.clone(), conn));
+                }
+            }
+            r = injected.recv(), if injecting => match r {
+                None => injecting = false,
+                Some(s) => match tokio::net::UnixStream::from_std(s) {
+                    Ok(stream) => {
+                        if let Some((stream, conn)) = cap.admit(stream, UNIX_PEER, &ctx.log) {
+                            tokio::spawn(serve_conn(stream, UNIX_PEER.into(), ctx.clone(), conn));
+                        }
+                    }
+                    Err(e) => {
+                        let reason = format!("could not serve the stream: {e}");
+                        ctx.log.record("-", UNIX_PEER, false, &reason);
+                    }
+                },
+            },
+        }
+    }
+}
+
+async fn serve_conn<S>(stream: S, peer: String, ctx: Arc<Ctx>, conn: ConnCtx)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (svc_ctx, svc_conn) = (ctx.clone(), conn.clone());
+    let handler = move |req| crate::http::handle(req, svc_ctx.clone(), svc_conn.clone());
+    serve_http(stream, &conn, ctx.idle_timeout, &ctx.log, &peer, handler).await;
+}
+
+/// Serves HTTP/1 on one client connection until it closes, upgrades, or goes idle.
+pub(crate) async fn serve_http<S, F, Fut>(
+    stream: S,
+    conn: &ConnCtx,
+    idle_timeout: Duration,
+    log: &DecisionLog,
+    peer: &str,
+    handler: F,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Fn(Request<Incoming>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
+{
+    let io = TokioIo::new(Tracked::new(stream, conn.activity.clone()));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         // Bytes trickled one at a time keep the idle clock alive; this bounds a slow header block.
-        .header_read_timeout(ctx.idle_timeout.min(Duration::from_secs(30)))
+        .header_read_timeout(idle_timeout.min(Duration::from_secs(30)))
         .max_header_size(MAX_HEAD);
-    let served = builder.serve_connection(io, svc).with_upgrades();
+    let served = builder
+        .serve_connection(io, service_fn(handler))
+        .with_upgrades();
     tokio::select! {
         r = served => {
             // hyper already answered 400/431/414 for parse errors; record them. Other errors are
             // the client going away and are not decisions.
             if let Err(e) = r {
                 if e.is_parse() {
-                    ctx.log.record("-", &peer.to_string(), false, &format!("malformed request: {e}"));
+                    log.record("-", peer, false, &format!("malformed request: {e}"));
                 }
             }
         }
-        () = activity.idle(ctx.idle_timeout) => {}
+        () = conn.activity.idle(idle_timeout) => {}
     }
 }
 
 /// Answers 503 without reading the request, then drains briefly so the close does not turn into a
 /// reset that would destroy the answer before the client reads it.
-async fn reject(mut stream: TcpStream, _slot: OwnedSemaphorePermit) {
-    const BODY: &str = "seal: proxy refused the connection: too many connections\n";
-    let resp = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{BODY}",
-        BODY.len()
-    );
+async fn reject<S>(mut stream: S, _slot: OwnedSemaphorePermit, answer: Bytes)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        stream.write_all(resp.as_bytes()).await?;
+        stream.write_all(&answer).await?;
         stream.shutdown().await?;
         let mut sink = [0u8; 4096];
         let mut total = 0;

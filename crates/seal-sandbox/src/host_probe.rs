@@ -82,6 +82,57 @@ fn try_userns(uid: u32, gid: u32) -> Result<(), String> {
     }
 }
 
+/// Whether the namespace engine can work here, found the only reliable way: by doing in a
+/// throwaway child what the sandbox does first. Knobs are not enough: with AppArmor's
+/// `restrict_unprivileged_userns` creating the namespace succeeds and only writing the id map
+/// or mounting fails; a container's seccomp policy shows nowhere but in the call's result.
+/// `Err` says which step was refused; callers choose [`crate::run_fallback`] then.
+pub fn check_namespaces() -> Result<(), String> {
+    const STEPS: [&str; 4] = [
+        "",
+        "writing the user namespace's id maps was refused",
+        "making the new mount namespace private was refused",
+        "mounting a tmpfs in the new mount namespace was refused",
+    ];
+    let uid = sys::getuid();
+    let gid = sys::getgid();
+    let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET;
+    match sys::clone_fork(flags) {
+        Ok(Forked::Child) => {
+            let maps = fs::write("/proc/self/setgroups", "deny").is_ok()
+                && fs::write("/proc/self/uid_map", format!("1000 {uid} 1")).is_ok()
+                && fs::write("/proc/self/gid_map", format!("1000 {gid} 1")).is_ok();
+            let root = c"/";
+            let code = if !maps {
+                1
+            } else if sys::mount(None, root, None, libc::MS_REC | libc::MS_PRIVATE, None).is_err() {
+                2
+            } else if sys::mount(Some(c"tmpfs"), root, Some(c"tmpfs"), 0, Some(c"size=4k")).is_err()
+            {
+                3
+            } else {
+                0
+            };
+            sys::exit_now(code)
+        }
+        Ok(Forked::Parent(pid)) => match sys::waitpid(pid, false) {
+            Ok(Some((_, WaitStatus::Exited(0)))) => Ok(()),
+            Ok(Some((_, WaitStatus::Exited(n)))) if (1..=3).contains(&n) => {
+                Err(STEPS[n as usize].to_string())
+            }
+            _ => Err("the probe process died".into()),
+        },
+        Err(e) => Err(format!(
+            "creating user, mount, PID and network namespaces: {e}"
+        )),
+    }
+}
+
+/// [`check_namespaces`] as a yes/no answer.
+pub fn userns_available() -> bool {
+    check_namespaces().is_ok()
+}
+
 fn cgroup_v2_delegation() -> Option<(PathBuf, Vec<String>)> {
     let own = fs::read_to_string("/proc/self/cgroup").ok()?;
     let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?;
@@ -154,4 +205,9 @@ pub fn probe() -> HostFacts {
         nosymfollow: version_at_least(&kernel, (5, 10)),
         kernel,
     }
+}
+
+/// Whether this kernel installs seccomp filters (what denies sockets in the fallback).
+pub fn seccomp_filter_available() -> bool {
+    sys::seccomp_action_available(crate::seccomp::RET_ALLOW)
 }

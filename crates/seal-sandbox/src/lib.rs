@@ -5,8 +5,14 @@
 //! cgroup namespaces, builds a new root with pivot_root, applies rlimits, drops every
 //! capability, sets no_new_privs, applies Landlock and finally seccomp, then executes the
 //! program and supervises it. The engine knows nothing about Python.
+//!
+//! Where user namespaces are blocked, [`run_fallback`] runs the same `Spec` without any
+//! namespace: Landlock (required) on host paths, a stricter seccomp filter with no socket(),
+//! rlimits, and a subreaper that kills every descendant when the program ends.
 
+mod connector;
 pub mod export;
+mod fallback;
 pub mod host_probe;
 mod landlock_rules;
 mod limits;
@@ -18,6 +24,8 @@ mod sys;
 
 use std::io;
 
+pub use connector::Connector;
+pub use fallback::{run_fallback, run_fallback_with};
 pub use landlock_rules::Level as LandlockLevel;
 pub use setup::EXIT_SETUP_FAILED;
 pub use spec::{Access, HandoffRequest, LandlockMode, Limits, Mount, Network, Spec};

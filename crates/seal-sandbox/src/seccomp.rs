@@ -295,6 +295,217 @@ pub fn describe() -> String {
         .to_string()
 }
 
+// ---------------------------------------------------------------------------------------------
+// The fallback filter: for runs without any namespace (see `crate::fallback`), where the
+// program shares the host's network, IPC objects and process table with the user's other
+// programs, so several calls harmless inside namespaces become ways out.
+
+const BPF_ALU_AND_K: u16 = 0x54;
+/// Offset of the high 32 bits of syscall argument `i`.
+const fn off_arg_hi(i: u32) -> u32 {
+    20 + 8 * i
+}
+/// The socket type without SOCK_NONBLOCK/SOCK_CLOEXEC.
+const SOCK_TYPE_MASK: u32 = 0xf;
+/// World-writable: a file made so outside the granted paths (Landlock does not govern chmod)
+/// would let any other local account plant content the user later trusts.
+const WORLD_WRITABLE: u32 = 0o002;
+const SYS_SETXATTRAT: u32 = 463;
+const SYS_REMOVEXATTRAT: u32 = 466;
+
+/// Calls the fallback mode also refuses with EPERM: IPC objects that only an IPC namespace
+/// would have made private, and that other programs of the user (or root) may be using.
+fn fallback_denied_syscalls() -> Vec<(u32, &'static str)> {
+    let n = |x: libc::c_long| x as u32;
+    let sysv = "System V IPC objects of the host's other programs";
+    let mq = "POSIX message queues of the host's other programs";
+    vec![
+        (n(libc::SYS_shmget), sysv),
+        (n(libc::SYS_shmat), sysv),
+        (n(libc::SYS_shmctl), sysv),
+        (n(libc::SYS_shmdt), sysv),
+        (n(libc::SYS_msgget), sysv),
+        (n(libc::SYS_msgsnd), sysv),
+        (n(libc::SYS_msgrcv), sysv),
+        (n(libc::SYS_msgctl), sysv),
+        (n(libc::SYS_semget), sysv),
+        (n(libc::SYS_semop), sysv),
+        (n(libc::SYS_semctl), sysv),
+        (n(libc::SYS_semtimedop), sysv),
+        (n(libc::SYS_mq_open), mq),
+        (n(libc::SYS_mq_unlink), mq),
+        (n(libc::SYS_mq_timedsend), mq),
+        (n(libc::SYS_mq_timedreceive), mq),
+        (n(libc::SYS_mq_notify), mq),
+        (n(libc::SYS_mq_getsetattr), mq),
+    ]
+}
+
+/// Setting or removing extended attributes, POSIX ACLs included: an ACL grants other users
+/// access exactly like chmod, and Landlock does not govern it. EOPNOTSUPP is what copying
+/// tools (shutil.copystat) already expect from file systems without xattrs.
+fn xattr_writes() -> Vec<u32> {
+    let n = |x: libc::c_long| x as u32;
+    vec![
+        n(libc::SYS_setxattr),
+        n(libc::SYS_lsetxattr),
+        n(libc::SYS_fsetxattr),
+        n(libc::SYS_removexattr),
+        n(libc::SYS_lremovexattr),
+        n(libc::SYS_fremovexattr),
+        SYS_SETXATTRAT,
+        SYS_REMOVEXATTRAT,
+    ]
+}
+
+/// Refuse (EPERM) when the mode in argument `mode_arg` has any of `bits`.
+fn mode_has(mode_arg: u32, bits: u32) -> Vec<sock_filter> {
+    vec![
+        stmt(BPF_LD_W_ABS, off_arg_lo(mode_arg)),
+        jump(BPF_JSET_K, bits, 0, 1),
+        ret(errno(libc::EPERM)),
+        ret(RET_ALLOW),
+    ]
+}
+
+/// Refuse (EPERM) a set-id mode in argument `mode_arg` when the flags in `flags_arg` create.
+fn set_id_when_creating(flags_arg: u32, mode_arg: u32) -> Vec<sock_filter> {
+    vec![
+        stmt(BPF_LD_W_ABS, off_arg_lo(flags_arg)),
+        jump(BPF_JSET_K, OPEN_CREATES, 0, 3),
+        stmt(BPF_LD_W_ABS, off_arg_lo(mode_arg)),
+        jump(BPF_JSET_K, SET_ID_BITS, 0, 1),
+        ret(errno(libc::EPERM)),
+        ret(RET_ALLOW),
+    ]
+}
+
+/// Build the fallback filter. `landlock_abi` is the kernel's Landlock ABI version: below 3
+/// Landlock cannot refuse truncate(2), so the filter refuses it by path (ftruncate on a
+/// descriptor Landlock let the program open for writing stays allowed).
+pub fn build_fallback_filter(landlock_abi: u32) -> Vec<sock_filter> {
+    let mut f = vec![
+        stmt(BPF_LD_W_ABS, OFF_ARCH),
+        jump(BPF_JEQ_K, AUDIT_ARCH, 1, 0),
+        ret(RET_KILL_PROCESS),
+        stmt(BPF_LD_W_ABS, OFF_NR),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    {
+        f.push(jump(BPF_JGE_K, X32_SYSCALL_BIT, 0, 1));
+        f.push(ret(errno(libc::ENOSYS)));
+    }
+    block(&mut f, SYS_CLONE3, vec![ret(errno(libc::ENOSYS))]);
+    block(
+        &mut f,
+        libc::SYS_clone as u32,
+        vec![
+            stmt(BPF_LD_W_ABS, off_arg_lo(0)),
+            jump(BPF_JSET_K, CLONE_NAMESPACE_FLAGS, 0, 1),
+            ret(errno(libc::EPERM)),
+            ret(RET_ALLOW),
+        ],
+    );
+    block(
+        &mut f,
+        libc::SYS_ioctl as u32,
+        vec![
+            stmt(BPF_LD_W_ABS, off_arg_lo(1)),
+            jump(BPF_JEQ_K, TIOCSTI, 0, 1),
+            ret(errno(libc::EPERM)),
+            jump(BPF_JEQ_K, TIOCLINUX, 0, 1),
+            ret(errno(libc::EPERM)),
+            ret(RET_ALLOW),
+        ],
+    );
+    // No socket at all: the host's network is the program's network here, and a pathname
+    // Unix socket (the session bus, docker.sock, an ssh agent) is beyond Landlock before ABI 9.
+    block(
+        &mut f,
+        libc::SYS_socket as u32,
+        vec![ret(errno(libc::EACCES))],
+    );
+    // Connected pairs reach nobody else, and asyncio and multiprocessing need them. Datagram
+    // pairs are refused: sendto() on one may name any socket path on the host.
+    block(
+        &mut f,
+        libc::SYS_socketpair as u32,
+        vec![
+            stmt(BPF_LD_W_ABS, off_arg_lo(0)),
+            jump(BPF_JEQ_K, libc::AF_UNIX as u32, 0, 4),
+            stmt(BPF_LD_W_ABS, off_arg_lo(1)),
+            stmt(BPF_ALU_AND_K, SOCK_TYPE_MASK),
+            jump(BPF_JEQ_K, libc::SOCK_STREAM as u32, 2, 0),
+            jump(BPF_JEQ_K, libc::SOCK_SEQPACKET as u32, 1, 0),
+            ret(errno(libc::EACCES)),
+            ret(RET_ALLOW),
+        ],
+    );
+    // Lowering another process's limits (RLIMIT_CPU of 1 s) kills it without a signal, past
+    // Landlock's signal scope. Reading them, and setting one's own (pid 0), stay allowed.
+    block(
+        &mut f,
+        libc::SYS_prlimit64 as u32,
+        vec![
+            stmt(BPF_LD_W_ABS, off_arg_lo(0)),
+            jump(BPF_JEQ_K, 0, 5, 0),
+            stmt(BPF_LD_W_ABS, off_arg_lo(2)),
+            jump(BPF_JEQ_K, 0, 0, 2),
+            stmt(BPF_LD_W_ABS, off_arg_hi(2)),
+            jump(BPF_JEQ_K, 0, 1, 0),
+            ret(errno(libc::EPERM)),
+            ret(RET_ALLOW),
+        ],
+    );
+    let chmod_refused = SET_ID_BITS | WORLD_WRITABLE;
+    block(&mut f, libc::SYS_fchmod as u32, mode_has(1, chmod_refused));
+    block(
+        &mut f,
+        libc::SYS_fchmodat as u32,
+        mode_has(2, chmod_refused),
+    );
+    block(&mut f, SYS_FCHMODAT2, mode_has(2, chmod_refused));
+    block(&mut f, libc::SYS_mknodat as u32, mode_has(2, SET_ID_BITS));
+    block(&mut f, libc::SYS_openat as u32, set_id_when_creating(2, 3));
+    #[cfg(target_arch = "x86_64")]
+    {
+        block(&mut f, libc::SYS_chmod as u32, mode_has(1, chmod_refused));
+        block(&mut f, libc::SYS_mknod as u32, mode_has(1, SET_ID_BITS));
+        block(&mut f, libc::SYS_creat as u32, mode_has(1, SET_ID_BITS));
+        block(&mut f, libc::SYS_open as u32, set_id_when_creating(1, 2));
+    }
+    block(&mut f, SYS_OPENAT2, vec![ret(errno(libc::ENOSYS))]);
+    for nr in xattr_writes() {
+        block(&mut f, nr, vec![ret(errno(libc::EOPNOTSUPP))]);
+    }
+    if landlock_abi < 3 {
+        block(
+            &mut f,
+            libc::SYS_truncate as u32,
+            vec![ret(errno(libc::EPERM))],
+        );
+    }
+    for (nr, _why) in denied_syscalls()
+        .into_iter()
+        .chain(fallback_denied_syscalls())
+    {
+        block(&mut f, nr, vec![ret(errno(libc::EPERM))]);
+    }
+    f.push(ret(RET_ALLOW));
+    f
+}
+
+/// What the fallback filter refuses, for `seal run -v` and the docs.
+pub fn describe_fallback() -> String {
+    format!(
+        "every socket() (EACCES; socketpair only for AF_UNIX stream/seqpacket), System V IPC, \
+         POSIX message queues, setting extended attributes and ACLs (EOPNOTSUPP), prlimit on \
+         other processes, world-writable and setuid/setgid modes, and as in the namespace \
+         mode: {}",
+        describe()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +530,10 @@ mod tests {
                     pc += 1;
                 }
                 BPF_RET_K => return ins.k,
+                BPF_ALU_AND_K => {
+                    acc &= ins.k;
+                    pc += 1;
+                }
                 code => {
                     let taken = match code {
                         BPF_JEQ_K => acc == ins.k,
@@ -476,5 +691,170 @@ mod tests {
             }
         }
         assert!(f.len() < 4096);
+    }
+    #[test]
+    fn fallback_refuses_every_socket_but_connected_unix_pairs() {
+        let f = build_fallback_filter(6);
+        let eacces = errno(libc::EACCES);
+        let socket = nr(libc::SYS_socket);
+        for family in [
+            libc::AF_UNIX,
+            libc::AF_INET,
+            libc::AF_INET6,
+            libc::AF_NETLINK,
+            40,
+        ] {
+            let args = [family as u64, libc::SOCK_STREAM as u64, 0, 0, 0, 0];
+            assert_eq!(run(&f, AUDIT_ARCH, socket, args), eacces, "family {family}");
+        }
+        let pair = nr(libc::SYS_socketpair);
+        let unix = libc::AF_UNIX as u64;
+        let flags = (libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) as u64;
+        for (family, ty, want) in [
+            (unix, libc::SOCK_STREAM as u64, RET_ALLOW),
+            (unix, libc::SOCK_STREAM as u64 | flags, RET_ALLOW),
+            (unix, libc::SOCK_SEQPACKET as u64 | flags, RET_ALLOW),
+            (unix, libc::SOCK_DGRAM as u64, eacces),
+            (unix, libc::SOCK_DGRAM as u64 | flags, eacces),
+            (libc::AF_INET as u64, libc::SOCK_STREAM as u64, eacces),
+        ] {
+            assert_eq!(
+                run(&f, AUDIT_ARCH, pair, [family, ty, 0, 0, 0, 0]),
+                want,
+                "socketpair({family}, {ty:#x})"
+            );
+        }
+    }
+
+    #[test]
+    fn fallback_keeps_the_namespace_filters_refusals() {
+        let f = build_fallback_filter(6);
+        for (s, _) in denied_syscalls()
+            .into_iter()
+            .chain(fallback_denied_syscalls())
+        {
+            assert_eq!(
+                run(&f, AUDIT_ARCH, s, [0; 6]),
+                errno(libc::EPERM),
+                "syscall {s}"
+            );
+        }
+        for s in [
+            SYS_IO_URING_SETUP,
+            SYS_IO_URING_ENTER,
+            SYS_IO_URING_REGISTER,
+        ] {
+            assert_eq!(run(&f, AUDIT_ARCH, s, [0; 6]), errno(libc::EPERM));
+        }
+        assert_eq!(run(&f, AUDIT_ARCH, SYS_CLONE3, [0; 6]), errno(libc::ENOSYS));
+        let newuser = libc::CLONE_NEWUSER as u64;
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_clone),
+                [newuser, 0, 0, 0, 0, 0]
+            ),
+            errno(libc::EPERM)
+        );
+        let fork_like = libc::SIGCHLD as u64;
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_clone),
+                [fork_like, 0, 0, 0, 0, 0]
+            ),
+            RET_ALLOW
+        );
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_ioctl),
+                [0, TIOCSTI as u64, 0, 0, 0, 0]
+            ),
+            errno(libc::EPERM)
+        );
+        assert_eq!(run(&f, 0x4000_0003, 0, [0; 6]), RET_KILL_PROCESS);
+        for s in [
+            libc::SYS_read,
+            libc::SYS_write,
+            libc::SYS_execve,
+            libc::SYS_kill,
+        ] {
+            assert_eq!(run(&f, AUDIT_ARCH, nr(s), [0; 6]), RET_ALLOW);
+        }
+    }
+
+    #[test]
+    fn fallback_prlimit_only_on_itself_or_read_only() {
+        let f = build_fallback_filter(6);
+        let call = nr(libc::SYS_prlimit64);
+        let ptr = 0x7fff_1234_5678u64;
+        for (args, want) in [
+            ([0, libc::RLIMIT_CPU as u64, ptr, 0, 0, 0], RET_ALLOW),
+            ([4242, libc::RLIMIT_CPU as u64, 0, ptr, 0, 0], RET_ALLOW),
+            (
+                [4242, libc::RLIMIT_CPU as u64, ptr, 0, 0, 0],
+                errno(libc::EPERM),
+            ),
+            // A pointer whose low half is zero is still a pointer.
+            ([4242, 0, 0x1_0000_0000, 0, 0, 0], errno(libc::EPERM)),
+        ] {
+            assert_eq!(run(&f, AUDIT_ARCH, call, args), want, "prlimit64 {args:?}");
+        }
+    }
+
+    #[test]
+    fn fallback_refuses_world_writable_modes_xattrs_and_old_kernel_truncate() {
+        let f = build_fallback_filter(6);
+        let eperm = errno(libc::EPERM);
+        let creat = libc::O_CREAT as u64 | libc::O_WRONLY as u64;
+        let mut cases: Vec<(u32, [u64; 6], u32)> = vec![
+            (nr(libc::SYS_fchmod), [3, 0o644, 0, 0, 0, 0], RET_ALLOW),
+            (nr(libc::SYS_fchmod), [3, 0o666, 0, 0, 0, 0], eperm),
+            (nr(libc::SYS_fchmodat), [0, 0, 0o777, 0, 0, 0], eperm),
+            (nr(libc::SYS_fchmodat), [0, 0, 0o4755, 0, 0, 0], eperm),
+            (nr(libc::SYS_fchmodat), [0, 0, 0o755, 0, 0, 0], RET_ALLOW),
+            (SYS_FCHMODAT2, [0, 0, 0o646, 0, 0, 0], eperm),
+            // Creating with 0o666 is ordinary (the umask applies); only set-id bits are refused.
+            (nr(libc::SYS_openat), [0, 0, creat, 0o666, 0, 0], RET_ALLOW),
+            (nr(libc::SYS_openat), [0, 0, creat, 0o2755, 0, 0], eperm),
+            (nr(libc::SYS_truncate), [0; 6], RET_ALLOW),
+        ];
+        for s in xattr_writes() {
+            cases.push((s, [0; 6], errno(libc::EOPNOTSUPP)));
+        }
+        #[cfg(target_arch = "x86_64")]
+        cases.extend([
+            (nr(libc::SYS_chmod), [0, 0o777, 0, 0, 0, 0], eperm),
+            (nr(libc::SYS_chmod), [0, 0o600, 0, 0, 0, 0], RET_ALLOW),
+        ]);
+        for (call, args, want) in cases {
+            assert_eq!(
+                run(&f, AUDIT_ARCH, call, args),
+                want,
+                "syscall {call} {args:?}"
+            );
+        }
+        let old = build_fallback_filter(2);
+        assert_eq!(run(&old, AUDIT_ARCH, nr(libc::SYS_truncate), [0; 6]), eperm);
+        assert_eq!(
+            run(&old, AUDIT_ARCH, nr(libc::SYS_ftruncate), [0; 6]),
+            RET_ALLOW
+        );
+    }
+
+    #[test]
+    fn fallback_jumps_stay_inside_the_program() {
+        for f in [build_fallback_filter(1), build_fallback_filter(6)] {
+            for (i, ins) in f.iter().enumerate() {
+                if ins.code != BPF_RET_K && ins.code != BPF_LD_W_ABS && ins.code != BPF_ALU_AND_K {
+                    assert!(i + 1 + (ins.jt.max(ins.jf) as usize) < f.len());
+                }
+            }
+            assert!(f.len() < 4096);
+        }
     }
 }

@@ -105,8 +105,19 @@ pub enum Network {
 pub struct HandoffRequest {
     /// TCP ports on 127.0.0.1 inside the sandbox whose listening sockets are handed over.
     pub listen_ports: Vec<u16>,
-    /// Hand over the sandbox's network namespace (for connecting into it later).
+    /// Hand over the sandbox's network namespace (for connecting into it later; needs
+    /// CAP_SYS_ADMIN in the caller's own namespace to join).
     pub netns: bool,
+    /// Hand over a [`crate::Connector`]: connections to the sandbox's own loopback made on
+    /// request by a small helper inside (how an unprivileged caller publishes a port).
+    pub loopback_connector: bool,
+    /// Fallback mode ([`crate::run_fallback_with`]) only: a Unix SOCK_SEQPACKET socket whose
+    /// one end the program finds already open at descriptor 3 (seal sets no variable or
+    /// anything else about it) and whose other end the caller receives in
+    /// [`crate::Started::connection_channel`]. The program has no socket() there; the caller
+    /// can answer a request on it with a connected socket passed by SCM_RIGHTS (recvmsg needs
+    /// no socket()), e.g. a stream to seal's index proxy.
+    pub connection_channel: bool,
 }
 
 /// How strictly Landlock must apply.

@@ -49,6 +49,9 @@ pub struct Enforcement {
     pub pids: String,
     pub memory: String,
     pub cpus: String,
+    /// What this run could not enforce as the spec asked, one sentence each (fallback mode;
+    /// empty in the namespace mode).
+    pub limitations: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -76,6 +79,11 @@ fn prepare(spec: &Spec) -> Result<Spec, Error> {
     }
     if spec.argv.is_empty() {
         return Err(Error::Spec("no program to run".into()));
+    }
+    if spec.handoff.connection_channel {
+        return Err(Error::Spec(
+            "a connection channel is only offered in fallback mode".into(),
+        ));
     }
     let mut out = spec.clone();
     let mut mounts = Vec::with_capacity(spec.mounts.len());
@@ -137,6 +145,10 @@ pub struct Started {
     pub listeners: Vec<(u16, std::net::TcpListener)>,
     /// The sandbox's network namespace, if requested.
     pub netns: Option<OwnedFd>,
+    /// Connections into the sandbox's loopback, if requested.
+    pub connector: Option<crate::Connector>,
+    /// The caller's end of [`crate::HandoffRequest::connection_channel`] (fallback mode).
+    pub connection_channel: Option<OwnedFd>,
 }
 
 /// Run `spec` to completion.
@@ -219,9 +231,11 @@ pub fn run_with<G>(
             }
         }
         // Before the program started, init sent one descriptor per staging mount, per
-        // listener, and the network namespace if asked, in that order.
-        let expected =
-            staged_dsts.len() + spec.handoff.listen_ports.len() + usize::from(spec.handoff.netns);
+        // listener, then the network namespace and the connector if asked, in that order.
+        let expected = staged_dsts.len()
+            + spec.handoff.listen_ports.len()
+            + usize::from(spec.handoff.netns)
+            + usize::from(spec.handoff.loopback_connector);
         let mut received = Vec::with_capacity(expected);
         for _ in 0..expected {
             match sys::recv_fd(&staging_rx) {
@@ -246,6 +260,7 @@ pub fn run_with<G>(
                     ports.next().copied().unwrap_or(0),
                     std::net::TcpListener::from(fd),
                 )),
+                setup::TAG_CONNECTOR => handed.connector = Some(crate::Connector::new(fd)),
                 _ => handed.netns = Some(fd),
             }
         }
@@ -269,6 +284,7 @@ pub fn run_with<G>(
                 pids: limits.describe_pids.clone(),
                 memory: limits.describe_memory.clone(),
                 cpus: limits.describe_cpus.clone(),
+                limitations: Vec::new(),
             },
             pids_limit_hits,
             oom_kills,

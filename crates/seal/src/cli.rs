@@ -46,6 +46,17 @@ expired; 125 if seal itself failed; 126/127 if the program could not be executed
         after_help = "Examples:\n  seal exec pytest -x\n  seal exec --out build/ sphinx-build docs build"
     )]
     Exec(Box<ExecArgs>),
+    /// JupyterLab (or Notebook) in the run-phase sandbox, reachable only from this machine's
+    /// browser; notebooks are saved in the project directory
+    #[command(after_help = "Examples:\n  seal install jupyterlab pandas\n  \
+seal jupyter\n  \
+seal jupyter --port 9999 --in ~/data\n  \
+seal jupyter --notebook-dir notebooks/\n\n\
+The server and its kernels have no network at all and see only the project (writable, except \
+.seal, .git, the policy and the project's build files, which stay read-only) and what you name \
+with --in. The browser reaches it through seal's bridge on 127.0.0.1, which checks the Host \
+and Origin headers and adds a Content-Security-Policy (see the README for what it stops).")]
+    Jupyter(Box<JupyterArgs>),
     /// Build the project's environment (.seal/env) in sandboxes that reach only the package
     /// index and see none of your files
     #[command(after_help = "Examples:\n  seal install requests numpy\n  \
@@ -62,7 +73,7 @@ with no network at all; --allow-sdist NAME builds that package from source, offl
     /// Report what protects you on this host (namespaces, Landlock, seccomp, cgroups), row by
     /// row, with a command to fix each missing piece
     #[command(
-        after_help = "Examples:\n  seal doctor\n  seal doctor --json\n\nExit status: 0 when seal can isolate here, 1 when it cannot."
+        after_help = "Examples:\n  seal doctor\n  seal doctor --json\n\nExit status: 0 with full isolation, 2 when only the degraded Landlock + seccomp fallback works, 1 when seal cannot isolate here."
     )]
     Doctor(DoctorArgs),
     /// Show, side by side, what a program can reach without seal and inside seal
@@ -188,6 +199,24 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct JupyterArgs {
+    #[command(flatten)]
+    pub sandbox: SandboxOptions,
+
+    /// Host port of the browser URL [default: the first free one from 8888]
+    #[arg(long, value_name = "HOSTPORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    /// The writable notebook directory [default: the project directory]
+    #[arg(long, value_name = "DIR")]
+    pub notebook_dir: Option<PathBuf>,
+
+    /// Extra arguments for the Jupyter server (after --)
+    #[arg(last = true, value_name = "JUPYTER_ARGS")]
+    pub jupyter_args: Vec<OsString>,
+}
+
+#[derive(Args, Debug)]
 pub struct ShellArgs {
     #[command(flatten)]
     pub sandbox: SandboxOptions,
@@ -260,6 +289,18 @@ pub struct SandboxOptions {
     #[arg(long = "share", value_name = "DIR")]
     pub shares: Vec<PathBuf>,
 
+    /// Forward host 127.0.0.1:HOSTPORT to PORT on the sandbox's own loopback (HOSTPORT
+    /// defaults to PORT), through seal's HTTP bridge: requests with a foreign Host or Origin
+    /// header are refused, and responses get a Content-Security-Policy that keeps pages from
+    /// sending data to other sites (repeatable)
+    #[arg(long = "publish", value_name = "[HOSTPORT:]PORT", value_parser = crate::publish::parse)]
+    pub publishes: Vec<crate::publish::Publish>,
+
+    /// Host address for --publish [default: 127.0.0.1]; any other address makes the ports
+    /// reachable from other machines (with a warning)
+    #[arg(long, value_name = "ADDR")]
+    pub publish_addr: Option<std::net::IpAddr>,
+
     /// Set an environment variable inside (repeatable)
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_pair)]
     pub set_env: Vec<(String, String)>,
@@ -292,6 +333,21 @@ pub struct SandboxOptions {
     /// Fail unless Landlock is fully enforced by this kernel
     #[arg(long)]
     pub require_landlock: bool,
+
+    /// Isolation: `auto` uses namespaces, and where the kernel refuses user namespaces the
+    /// Landlock + seccomp fallback with a warning; `namespaces` never falls back; `landlock`
+    /// asks for the fallback [default: auto]
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "namespaces", "landlock"])]
+    pub isolation: Option<String>,
+
+    /// Refuse to run unless this guarantee holds: network-isolation, landlock (repeatable)
+    #[arg(long, value_name = "GUARANTEE", value_parser = ["network-isolation", "landlock"])]
+    pub require: Vec<String>,
+
+    /// Do not print the degraded-isolation warning (only when --isolation landlock was asked
+    /// for explicitly)
+    #[arg(short, long)]
+    pub quiet: bool,
 
     /// Report what enforces each protection, and the exit status
     #[arg(short, long)]

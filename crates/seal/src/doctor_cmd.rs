@@ -14,8 +14,11 @@ struct Row {
 
 fn rows(f: &HostFacts) -> Vec<Row> {
     let root = f.uid == 0;
+    if !f.userns.allowed && fallback_possible(f) {
+        return fallback_rows(f);
+    }
     if !f.userns.allowed {
-        let refuse = "NONE: seal refuses to run without user namespaces (see remedies)".to_string();
+        let refuse = "NONE: seal refuses to run: no user namespaces, and no Landlock + seccomp for the fallback (see remedies)".to_string();
         return ["file system", "network", "processes", "limits"]
             .into_iter()
             .map(|area| Row {
@@ -82,6 +85,58 @@ fn rows(f: &HostFacts) -> Vec<Row> {
     ]
 }
 
+/// The Landlock + seccomp fallback needs both.
+fn fallback_possible(f: &HostFacts) -> bool {
+    f.landlock_abi.is_ok() && f.seccomp_filter
+}
+
+/// What the fallback gives, and (last row) what it cannot stop, so the user can judge.
+fn fallback_rows(f: &HostFacts) -> Vec<Row> {
+    let abi = *f.landlock_abi.as_ref().unwrap_or(&0);
+    let tcp = if abi >= 4 {
+        "; Landlock also denies TCP bind/connect"
+    } else {
+        ""
+    };
+    let scopes = if abi >= 6 {
+        "Landlock scopes signals and abstract Unix sockets to the sandbox"
+    } else {
+        "signals to your other processes NOT scoped (Landlock ABI < 6)"
+    };
+    vec![
+        Row {
+            area: "file system",
+            run: "DEGRADED: Landlock grants on host paths: system files and project read-only, --in read-only, --out-live/--share writable, private HOME/TMPDIR; no /proc; staged --out and --in-copy unavailable"
+                .into(),
+            install: "REFUSED: seal install needs a network namespace; fix user namespaces".into(),
+        },
+        Row {
+            area: "network",
+            run: format!("seccomp denies socket() for every family (no TCP, UDP, Unix){tcp}"),
+            install: "REFUSED (see file system)".into(),
+        },
+        Row {
+            area: "processes",
+            run: format!(
+                "DEGRADED: runs as your uid, no PID namespace; {scopes}; ptrace of outside processes denied; no capabilities; no_new_privs; every descendant killed at exit"
+            ),
+            install: "REFUSED (see file system)".into(),
+        },
+        Row {
+            area: "limits",
+            run: "pids: RLIMIT_NPROC (counts all your processes); memory: RLIMIT_DATA per process; cpus: affinity; disk: RLIMIT_FSIZE per file; --timeout kills every descendant"
+                .into(),
+            install: "REFUSED (see file system)".into(),
+        },
+        Row {
+            area: "not stopped",
+            run: "reading world-readable system files under /usr and /etc entries seal grants; a kernel bug in Landlock or seccomp is the only boundary; --publish and seal jupyter are unavailable"
+                .into(),
+            install: "-".into(),
+        },
+    ]
+}
+
 fn remedies(f: &HostFacts) -> Vec<String> {
     let mut r = Vec::new();
     if let Some(by) = &f.userns.blocked_by {
@@ -127,7 +182,7 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
             "remedies": remedies,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(if f.userns.allowed { 0 } else { 1 });
+        return Ok(exit_code(&f));
     }
     println!("kernel                 {}", f.kernel);
     println!(
@@ -180,6 +235,16 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
         if f.nosymfollow { "yes" } else { "no" }
     );
     println!();
+    println!(
+        "mode                   {}",
+        if f.userns.allowed {
+            "namespaces (full isolation)"
+        } else if fallback_possible(&f) {
+            "Landlock + seccomp FALLBACK (degraded; every run warns)"
+        } else {
+            "NONE: seal refuses to run here"
+        }
+    );
     println!("isolation              seal run / seal install");
     for r in &rows {
         println!("  {:<20} run:     {}", r.area, r.run);
@@ -193,5 +258,16 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
             println!("  - {r}");
         }
     }
-    Ok(if f.userns.allowed { 0 } else { 1 })
+    Ok(exit_code(&f))
+}
+
+/// 0: full isolation; 2: only the degraded fallback; 1: seal cannot isolate here.
+fn exit_code(f: &HostFacts) -> i32 {
+    if f.userns.allowed {
+        0
+    } else if fallback_possible(f) {
+        2
+    } else {
+        1
+    }
 }

@@ -400,7 +400,7 @@ impl Ctx<'_> {
         );
         spec.handoff = HandoffRequest {
             listen_ports: vec![PROXY_PORT],
-            netns: false,
+            ..Default::default()
         };
         let policy = crate::index_proxy::policy(self.allowed)?;
         let (outcome, proxy) = seal_sandbox::run_with(&spec, |started| {

@@ -6,9 +6,12 @@ mod doctor_cmd;
 mod env_cmd;
 mod index_proxy;
 mod install_cmd;
+mod isolation;
+mod jupyter_cmd;
 mod persistence_scan;
 mod policy;
 mod project;
+mod publish;
 mod python;
 mod requirements;
 mod run_cmd;
@@ -65,6 +68,7 @@ fn main() {
         Command::Run(args) => run_cmd::run(args.sandbox, args.command),
         Command::Shell(args) => run_cmd::shell(args.sandbox),
         Command::Exec(args) => run_cmd::exec(args.sandbox, args.command),
+        Command::Jupyter(args) => jupyter_cmd::run(*args),
         Command::Install(args) => install_cmd::install(*args),
         Command::Env(args) => env_cmd::run(args),
         Command::Doctor(args) => doctor_cmd::run(args),

@@ -59,6 +59,10 @@ pub struct RunPolicy {
     pub out_quota: Option<String>,
     pub out_max_files: Option<u64>,
     pub out_links: Option<String>,
+    /// "[HOSTPORT:]PORT" entries, like --publish.
+    #[serde(default)]
+    pub publish: Vec<String>,
+    pub publish_addr: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,6 +122,18 @@ impl Policy {
                     file.display()
                 );
             }
+        }
+        for p in &self.run.publish {
+            crate::publish::parse(p)
+                .map_err(|e| anyhow::anyhow!("{}: run.publish: {e}", file.display()))?;
+        }
+        if let Some(a) = &self.run.publish_addr {
+            a.parse::<std::net::IpAddr>().map_err(|_| {
+                anyhow::anyhow!(
+                    "{}: run.publish_addr: {a:?} is not an IP address",
+                    file.display()
+                )
+            })?;
         }
         if let Some(v) = &self.install.installer {
             if !matches!(v.as_str(), "auto" | "uv" | "pip") {
@@ -221,6 +237,8 @@ pub const STARTER: &str = r#"# seal.toml: how seal runs and installs this projec
 # out_quota = "2G"               # size quota of each staged out
 # out_max_files = 100000
 # out_links = "internal"         # internal (links staying inside out) or refuse
+# publish = ["8000"]             # [HOSTPORT:]PORT forwarded from 127.0.0.1 (HTTP, Host/Origin checked)
+# publish_addr = "127.0.0.1"     # another address makes published ports reachable from other machines
 
 [limits]
 # memory = "4G"                  # default: half of this machine's memory

@@ -2,13 +2,16 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Result;
 use seal_sandbox::export::{self, ExportPolicy, ExportReport, LinkPolicy};
 use seal_sandbox::{LandlockLevel, Outcome, Status};
 
 use crate::cli::SandboxOptions;
+use crate::isolation;
 use crate::project::{self, Project};
+use crate::publish::{self, Publish};
 use crate::python;
 use crate::run_layout::{self, RunRequest};
 use crate::{EXIT_SEAL_ERROR, EXIT_TIMEOUT};
@@ -118,7 +121,30 @@ fn either<T: Clone>(cli: Vec<T>, policy: &[T]) -> Vec<T> {
     }
 }
 
+/// What `seal jupyter` adds to a run.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// A directory bound read-write (the notebook directory), its protected names read-only.
+    pub notebook_dir: Option<PathBuf>,
+    /// Variables set inside, after the policy's and the command line's.
+    pub env: Vec<(String, String)>,
+    /// Ports published in addition to --publish.
+    pub publishes: Vec<Publish>,
+    /// Called on its own thread once the program has started, with the connector into the
+    /// sandbox and the host address ports are published on.
+    #[allow(clippy::type_complexity)]
+    pub on_start: Option<Box<dyn FnOnce(Arc<seal_sandbox::Connector>, std::net::IpAddr) + Send>>,
+}
+
 pub fn run(args: SandboxOptions, command: Vec<OsString>) -> Result<i32> {
+    run_extended(args, command, Extras::default())
+}
+
+pub(crate) fn run_extended(
+    args: SandboxOptions,
+    command: Vec<OsString>,
+    extras: Extras,
+) -> Result<i32> {
     let project_dir = args.project.unwrap_or_else(|| PathBuf::from("."));
     let project = project::locate(Some(&project_dir))?;
     let policy = crate::policy::load(&project)?;
@@ -138,6 +164,22 @@ pub fn run(args: SandboxOptions, command: Vec<OsString>) -> Result<i32> {
         .collect();
     set_env.retain(|(k, _)| !args.set_env.iter().any(|(ck, _)| ck == k));
     set_env.extend(args.set_env);
+    set_env.retain(|(k, _)| !extras.env.iter().any(|(ek, _)| ek == k));
+    set_env.extend(extras.env);
+    let mut publishes = if args.publishes.is_empty() {
+        // Checked when the policy was loaded.
+        run.publish
+            .iter()
+            .filter_map(|p| publish::parse(p).ok())
+            .collect()
+    } else {
+        args.publishes
+    };
+    publishes.extend(extras.publishes);
+    let publish_addr = publish::address(
+        args.publish_addr
+            .or_else(|| run.publish_addr.as_deref().and_then(|a| a.parse().ok())),
+    )?;
     let memory = args.memory.or_else(|| size(&limits.memory));
     let out_quota = args
         .out_quota
@@ -179,10 +221,61 @@ pub fn run(args: SandboxOptions, command: Vec<OsString>) -> Result<i32> {
             .disk
             .or_else(|| size(&limits.disk))
             .unwrap_or(DEFAULT_DISK),
-        landlock_required: args.require_landlock,
+        landlock_required: args.require_landlock || args.require.iter().any(|r| r == "landlock"),
+        notebook_dir: extras.notebook_dir,
     };
-    let spec = run_layout::build(&python, &request)?;
-    let outcome = seal_sandbox::run(&spec)?;
+    let requested = isolation::Requested::parse(args.isolation.as_deref());
+    let required = isolation::Required::from_flags(&args.require);
+    let mut fallback: Option<(String, bool)> =
+        (requested == isolation::Requested::Landlock).then(|| ("requested".to_string(), true));
+    let mut missing_protected = Vec::new();
+    let mut ran = None;
+    if fallback.is_none() {
+        let spec = run_layout::build(&python, &request)?;
+        missing_protected = run_layout::missing_protected(&request);
+        // Host ports are taken before the sandbox starts: a port in use is an error, not a
+        // half-started run.
+        let bound = publish::bind(publish_addr, &publishes)?;
+        match run_namespaces(spec, bound, extras.on_start, publish_addr) {
+            Ok(r) => ran = Some(r),
+            Err(e) => match (requested, isolation::failure_is_namespaces(&e)) {
+                (isolation::Requested::Auto, Some(reason)) => fallback = Some((reason, false)),
+                _ => return Err(e.into()),
+            },
+        }
+    }
+    // Held until the copy-back is done: the fallback's private HOME and TMPDIR.
+    let mut _scratch = None;
+    let (outcome, bridges) = match ran {
+        Some(r) => r,
+        None => {
+            let (reason, explicit) = fallback.unwrap_or_default();
+            if !publishes.is_empty() {
+                anyhow::bail!(
+                    "--publish needs a network namespace of its own, and user namespaces are unavailable here (see `seal doctor`)"
+                );
+            }
+            isolation::check_fallback(&required)?;
+            let scratch = tempfile::Builder::new()
+                .prefix("seal-fallback-")
+                .tempdir()
+                .map_err(|e| anyhow::anyhow!("cannot create a private scratch directory: {e}"))?;
+            let spec = run_layout::build_fallback(&python, &request, scratch.path())?;
+            _scratch = Some(scratch);
+            isolation::warn_degraded(&reason, explicit, args.quiet);
+            (seal_sandbox::run_fallback(&spec)?, None)
+        }
+    };
+    // Closes the host ports and prints the last refusals.
+    drop(bridges);
+    for name in missing_protected {
+        if std::fs::symlink_metadata(&name).is_ok() {
+            eprintln!(
+                "seal: warning: the sandboxed program created {}; tools on your machine may run code from it: review or delete it",
+                name.display()
+            );
+        }
+    }
 
     let policy = ExportPolicy {
         links: if out_links == "refuse" {
@@ -216,6 +309,43 @@ pub fn run(args: SandboxOptions, command: Vec<OsString>) -> Result<i32> {
         eprintln!("{}", json_report(&outcome, &exports, code));
     }
     Ok(code)
+}
+
+/// The namespace sandbox, with published ports served once the program has started.
+#[allow(clippy::type_complexity)]
+fn run_namespaces(
+    mut spec: seal_sandbox::Spec,
+    bound: Vec<(Publish, std::net::TcpListener)>,
+    on_start: Option<Box<dyn FnOnce(Arc<seal_sandbox::Connector>, std::net::IpAddr) + Send>>,
+    publish_addr: std::net::IpAddr,
+) -> Result<(Outcome, Option<publish::Bridges>), seal_sandbox::Error> {
+    spec.handoff.loopback_connector = !bound.is_empty() || on_start.is_some();
+    seal_sandbox::run_with(&spec, |started| {
+        let connector = Arc::new(started.connector?);
+        let bridges = if bound.is_empty() {
+            None
+        } else {
+            for (p, _) in &bound {
+                eprintln!(
+                    "seal: publishing http://{} -> port {} inside the sandbox",
+                    publish::host_and_port(publish_addr, p.host_port),
+                    p.port
+                );
+            }
+            match publish::start(publish_addr, bound, connector.clone()) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    eprintln!("seal: cannot publish ports: {e:#}");
+                    None
+                }
+            }
+        };
+        if let Some(f) = on_start {
+            let c = connector.clone();
+            std::thread::spawn(move || f(c, publish_addr));
+        }
+        bridges
+    })
 }
 
 fn report(
@@ -282,22 +412,38 @@ fn report(
             python.prefix.display()
         );
         eprintln!("seal: namespaces       {}", e.namespaces);
-        eprintln!(
-            "seal: file system      new tmpfs root via pivot_root; system and project read-only"
-        );
+        if e.namespaces.starts_with("none") {
+            eprintln!("seal: file system      Landlock grants on host paths (no /proc; system and project read-only)");
+        } else {
+            eprintln!(
+                "seal: file system      new tmpfs root via pivot_root; system and project read-only"
+            );
+        }
         eprintln!("seal: landlock         {}", e.landlock.as_str());
         eprintln!("seal: seccomp          denies {}", e.seccomp);
-        eprintln!(
-            "seal: privileges       no capabilities, no_new_privs, uid {} inside",
-            run_layout::SANDBOX_UID
-        );
+        let fallback = e.namespaces.starts_with("none");
+        if fallback {
+            eprintln!("seal: privileges       no capabilities, no_new_privs, your own uid");
+        } else {
+            eprintln!(
+                "seal: privileges       no capabilities, no_new_privs, uid {} inside",
+                run_layout::SANDBOX_UID
+            );
+        }
         eprintln!("seal: pids limit       {}", e.pids);
         eprintln!("seal: memory limit     {}", e.memory);
         eprintln!("seal: cpu limit        {}", e.cpus);
-        eprintln!(
-            "seal: disk limit       {} for /tmp, HOME, /dev/shm, each --in-copy (tmpfs size)",
-            export::human(req.disk)
-        );
+        if fallback {
+            eprintln!(
+                "seal: disk limit       {} per file written (RLIMIT_FSIZE; no tmpfs without namespaces)",
+                export::human(req.disk)
+            );
+        } else {
+            eprintln!(
+                "seal: disk limit       {} for /tmp, HOME, /dev/shm, each --in-copy (tmpfs size)",
+                export::human(req.disk)
+            );
+        }
         eprintln!("seal: core dumps       disabled (RLIMIT_CORE=0)");
         match outcome.status {
             Status::Exited(c) if c > 128 => {

@@ -61,6 +61,53 @@ pub struct RunRequest {
     pub timeout: Option<Duration>,
     pub pids: Option<u64>,
     pub landlock_required: bool,
+    /// Bound read-write (Jupyter's notebook directory) except for [`PROTECTED`] names.
+    pub notebook_dir: Option<PathBuf>,
+}
+
+/// Names in a writable notebook directory that stay read-only: seal's own environment and
+/// policy (a run must not widen the next one), and files that tools on the host execute or
+/// obey (git hooks and config, direnv, editors' task files, build scripts). Names that do not
+/// exist yet cannot be covered without creating them on the host; seal warns after the run if
+/// the program created one.
+pub const PROTECTED: &[&str] = &[
+    ".seal",
+    "seal.toml",
+    "seal.lock",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "requirements.txt",
+    ".git",
+    ".gitmodules",
+    ".envrc",
+    ".env",
+    ".vscode",
+    ".idea",
+    "Makefile",
+    ".pre-commit-config.yaml",
+    "tox.ini",
+    "noxfile.py",
+];
+
+/// The writable notebook directory, if any, as a real path.
+fn notebook_dir(req: &RunRequest) -> Result<Option<PathBuf>> {
+    req.notebook_dir
+        .as_deref()
+        .map(|d| output_dir(d, "--notebook-dir"))
+        .transpose()
+}
+
+/// Protected names absent from the notebook directory before the run (checked again after).
+pub fn missing_protected(req: &RunRequest) -> Vec<PathBuf> {
+    let Ok(Some(dir)) = notebook_dir(req) else {
+        return Vec::new();
+    };
+    PROTECTED
+        .iter()
+        .map(|n| dir.join(n))
+        .filter(|p| std::fs::symlink_metadata(p).is_err())
+        .collect()
 }
 
 pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
@@ -329,11 +376,32 @@ pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
             access: Access::ReadOnly,
         });
     }
-    mounts.push(Mount::Bind {
-        src: project.clone(),
-        dst: project.clone(),
-        access: Access::ReadOnly,
-    });
+    let notebooks = notebook_dir(req)?;
+    if notebooks.as_ref() != Some(&project) {
+        mounts.push(Mount::Bind {
+            src: project.clone(),
+            dst: project.clone(),
+            access: Access::ReadOnly,
+        });
+    }
+    if let Some(dir) = &notebooks {
+        mounts.push(Mount::Bind {
+            src: dir.clone(),
+            dst: dir.clone(),
+            access: Access::ReadWrite,
+        });
+        for name in PROTECTED {
+            let p = dir.join(name);
+            // Not followed: a link planted earlier must not pull another file in.
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| !m.file_type().is_symlink()) {
+                mounts.push(Mount::Bind {
+                    src: p.clone(),
+                    dst: p,
+                    access: Access::ReadOnly,
+                });
+            }
+        }
+    }
 
     // Each host path may be exposed once: as an input, a copy, an output or a share.
     let mut seen: Vec<(PathBuf, &'static str)> = Vec::new();
@@ -412,4 +480,132 @@ pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
             LandlockMode::BestEffort
         },
     ))
+}
+
+/// The run phase without namespaces (the Landlock + seccomp fallback): the same view where
+/// the host allows it, expressed as grants on host paths. What needs a file system of its own
+/// is refused with a one-line reason instead of being weakened: staged outputs, input copies
+/// and published ports. HOME and TMPDIR are private directories under `scratch`.
+pub fn build_fallback(python: &Interpreter, req: &RunRequest, scratch: &Path) -> Result<Spec> {
+    let why =
+        "needs a mount namespace, and user namespaces are unavailable here (see `seal doctor`)";
+    if !req.outputs.is_empty() {
+        bail!("staged --out {why}; use --out-live DIR (direct writes, checked by Landlock)");
+    }
+    if !req.input_copies.is_empty() {
+        bail!("--in-copy {why}; use --in (read-only)");
+    }
+    if req.notebook_dir.is_some() {
+        bail!("seal jupyter needs a network namespace of its own, and user namespaces are unavailable here (see `seal doctor`)");
+    }
+    let project = absolute(&req.project).context("project directory")?;
+    project::check_not_home(&project)?;
+    let home = scratch.join("home");
+    let tmp = scratch.join("tmp");
+    for d in [&home, &tmp] {
+        std::fs::create_dir_all(d).with_context(|| format!("{}", d.display()))?;
+    }
+    // The interpreter links of /seal/bin and the generated /etc files need a root of their own.
+    let mut mounts: Vec<Mount> = system_mounts(python)
+        .into_iter()
+        .filter(|m| !m.dst().starts_with(SEAL_BIN))
+        .collect();
+    mounts.push(Mount::Proc {
+        dst: "/proc".into(),
+    });
+    mounts.push(Mount::Dev {
+        dst: "/dev".into(),
+        shm_size_bytes: req.disk,
+    });
+    for d in [&home, &tmp] {
+        mounts.push(Mount::Tmpfs {
+            dst: d.clone(),
+            mode: 0o700,
+            size_bytes: req.disk,
+        });
+    }
+    let bind = |path: PathBuf, access: Access| Mount::Bind {
+        src: path.clone(),
+        dst: path,
+        access,
+    };
+    mounts.push(bind(project.clone(), Access::ReadOnly));
+    if let Some(env) = &req.env_dir {
+        mounts.push(bind(absolute(env)?, Access::ReadOnly));
+    }
+    for p in &req.inputs {
+        let path = absolute(p).with_context(|| format!("--in {}", p.display()))?;
+        mounts.push(bind(path, Access::ReadOnly));
+    }
+    for p in &req.live_outputs {
+        mounts.push(bind(
+            output_dir(p, "--out-live")?,
+            Access::ReadWriteNoSymlinks,
+        ));
+    }
+    for p in &req.shares {
+        let path = absolute(p).with_context(|| format!("--share {}", p.display()))?;
+        mounts.push(bind(path, Access::ReadWrite));
+    }
+
+    let mut env = environment(python, req)?;
+    let mut path = String::new();
+    if let Some(e) = &req.env_dir {
+        path.push_str(&format!("{}:", absolute(e)?.join("bin").display()));
+    }
+    if !python.prefix.starts_with("/usr") {
+        path.push_str(&format!("{}:", python.prefix.join("bin").display()));
+    }
+    path.push_str("/usr/local/bin:/usr/bin:/bin");
+    for (k, v) in [
+        ("PATH", path),
+        ("HOME", home.display().to_string()),
+        ("TMPDIR", tmp.display().to_string()),
+    ] {
+        // A --env or --pass-env of the same name still wins.
+        let user_set =
+            req.set_env.iter().any(|(n, _)| n == k) || req.pass_env.iter().any(|n| n == k);
+        if !user_set {
+            env.retain(|(n, _)| n != k);
+            env.push((k.into(), v.into()));
+        }
+    }
+    let command = fallback_command(&req.command, req.env_dir.as_deref())?;
+    Ok(spec(
+        command,
+        env,
+        project,
+        mounts,
+        Limits {
+            pids: req.pids,
+            timeout: req.timeout,
+            memory_bytes: req.memory,
+            memory_cgroup: req.memory_explicit,
+            cpus: req.cpus,
+            ..Limits::default()
+        },
+        LandlockMode::Required,
+    ))
+}
+
+/// Programs of the environment are named by their path inside the namespace sandbox
+/// (/seal/env/bin/...); without one they run from the environment's host path, and console
+/// scripts through its interpreter, since their `#!` line names the inside path.
+fn fallback_command(command: &[OsString], env_dir: Option<&Path>) -> Result<Vec<OsString>> {
+    let Some(first) = command.first() else {
+        return Ok(Vec::new());
+    };
+    let inside_bin = Path::new(ENV_MOUNT).join("bin");
+    let Ok(name) = Path::new(first).strip_prefix(&inside_bin) else {
+        return Ok(command.to_vec());
+    };
+    let env = absolute(env_dir.context("no environment for a program of /seal/env")?)?;
+    let host = env.join("bin").join(name);
+    let mut out: Vec<OsString> = Vec::new();
+    if !name.to_string_lossy().starts_with("python") {
+        out.push(env.join("bin").join("python").into_os_string());
+    }
+    out.push(host.into_os_string());
+    out.extend(command.iter().skip(1).cloned());
+    Ok(out)
 }

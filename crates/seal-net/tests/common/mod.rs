@@ -59,7 +59,7 @@ impl Resp {
 }
 
 /// Reads up to and including the blank line, one byte at a time, so tunnel bytes stay unread.
-pub fn read_head(s: &mut TcpStream) -> Option<String> {
+pub fn read_head(s: &mut impl Read) -> Option<String> {
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -97,7 +97,7 @@ pub fn parse_head(head: &str) -> Resp {
 }
 
 /// Reads one response without a tunnel after it: head, then the body.
-pub fn read_response(s: &mut TcpStream, head_request: bool) -> Resp {
+pub fn read_response(s: &mut impl Read, head_request: bool) -> Resp {
     let head = read_head(s).expect("no response head");
     let mut r = parse_head(&head);
     if head_request || r.status == 204 || r.status == 304 {
@@ -119,7 +119,7 @@ pub fn read_response(s: &mut TcpStream, head_request: bool) -> Resp {
     r
 }
 
-fn read_chunked(s: &mut TcpStream) -> Vec<u8> {
+fn read_chunked(s: &mut impl Read) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let mut line = Vec::new();
@@ -390,7 +390,7 @@ pub fn client_hello(sni: Option<&str>) -> Vec<u8> {
 }
 
 /// Writes `out` and expects exactly it back (the echo origin).
-pub fn roundtrip(s: &mut TcpStream, out: &[u8]) {
+pub fn roundtrip(s: &mut (impl Read + Write), out: &[u8]) {
     s.write_all(out).unwrap();
     let mut back = vec![0u8; out.len()];
     s.read_exact(&mut back).unwrap();

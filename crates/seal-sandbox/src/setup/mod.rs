@@ -15,6 +15,7 @@ use crate::report::Message;
 use crate::spec::Spec;
 use crate::sys::{self, Forked, SigSet, WaitStatus};
 
+pub mod connector;
 mod netns;
 mod rootfs;
 
@@ -71,6 +72,8 @@ fn fail(plan: &ChildPlan<'_>, code: i32, msg: String) -> ! {
 pub const TAG_STAGING: u8 = b'S';
 pub const TAG_LISTENER: u8 = b'L';
 pub const TAG_NETNS: u8 = b'N';
+pub const TAG_CONNECTOR: u8 = b'K';
+pub use connector::TAG_SOCKET;
 
 fn handoff(plan: &ChildPlan<'_>, tag: u8, fd: &OwnedFd, what: &str) -> Result<(), SetupError> {
     sys::send_fd(&plan.staging_tx, tag, fd.as_raw_fd())
@@ -162,6 +165,10 @@ fn init_setup(plan: &ChildPlan<'_>) -> Result<(), SetupError> {
         let ns = std::fs::File::open("/proc/self/ns/net")
             .map_err(|e| SetupError::new("cannot open the network namespace".into(), e))?;
         handoff(plan, TAG_NETNS, &OwnedFd::from(ns), "the network namespace")?;
+    }
+    if spec.handoff.loopback_connector {
+        let channel = connector::start(&plan.seccomp_filter)?;
+        handoff(plan, TAG_CONNECTOR, &channel, "the connector")?;
     }
     Ok(())
 }

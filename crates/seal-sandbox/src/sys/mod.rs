@@ -6,8 +6,10 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Duration;
+
+pub mod fallback;
 
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret == -1 {
@@ -733,4 +735,81 @@ pub fn seccomp_action_available(action: u32) -> bool {
         )
     };
     r == 0
+}
+
+/// An unconnected IPv4 TCP socket (close-on-exec) of the calling process's network namespace.
+/// A socket keeps the namespace it was made in, wherever it is used later.
+pub fn tcp_socket_v4() -> io::Result<OwnedFd> {
+    // SAFETY: socket has no pointer arguments.
+    let fd =
+        cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: fd was just returned by socket() and is owned here only.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The family and type of a socket, to check a descriptor received from elsewhere.
+pub fn socket_family_and_type(fd: &OwnedFd) -> io::Result<(libc::c_int, libc::c_int)> {
+    let get = |opt: libc::c_int| -> io::Result<libc::c_int> {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: v and len are valid for writes of one int and its length.
+        cvt(unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        })?;
+        Ok(v)
+    };
+    Ok((get(libc::SO_DOMAIN)?, get(libc::SO_TYPE)?))
+}
+
+/// connect(2) a TCP socket to 127.0.0.1:`port` (blocking; bounded by the socket's
+/// SO_SNDTIMEO, which Linux applies to connect).
+pub fn connect_loopback_v4(fd: &OwnedFd, port: u16) -> io::Result<()> {
+    let addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    loop {
+        // SAFETY: addr is a valid sockaddr_in and its exact size is passed.
+        let rc = unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Move `fd` to descriptor 3 and close every other descriptor above 2: for a helper process
+/// that must hold nothing of its parent's but its own channel.
+pub fn keep_only_as_fd3(fd: OwnedFd) -> io::Result<OwnedFd> {
+    const TARGET: RawFd = 3;
+    // From here on the number is managed by hand: close_range below closes the original.
+    let raw = fd.into_raw_fd();
+    if raw != TARGET {
+        // SAFETY: dup3 onto a fixed number; whatever was at 3 is closed by it, and nothing in
+        // this single-purpose child uses descriptors other than the one handed back.
+        cvt(unsafe { libc::dup3(raw, TARGET, libc::O_CLOEXEC) })?;
+    }
+    // SAFETY: close_range only closes descriptors of this process above 3.
+    cvt_long(unsafe { libc::syscall(libc::SYS_close_range, 4u32, libc::c_uint::MAX, 0u32) })?;
+    // SAFETY: descriptor 3 now refers to the channel and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(TARGET) })
 }

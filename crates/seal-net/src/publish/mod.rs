@@ -1,0 +1,226 @@
+//! A published port: host 127.0.0.1:HOSTPORT forwarded, as HTTP/1.1, to a server on the
+//! sandbox's own loopback. The server is untrusted and the client is the user's browser, so the
+//! bridge guards the browser side: only requests addressed to this port by name (Host and Origin)
+//! reach the server, and every response carries a Content-Security-Policy that keeps the pages'
+//! scripts from talking to any other origin.
+
+mod check;
+mod csp;
+mod forward;
+
+use std::convert::Infallible;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use csp::default_csp;
+
+use crate::http::{refusal, shown, ProxyBody};
+use crate::log::{Decision, DecisionLog, Source};
+use crate::runner::Runner;
+use crate::server::{self, Cap, ConnCtx};
+
+/// Opens a connection to the server inside the sandbox. It may block; it runs on tokio's blocking
+/// pool. Its error text is shown to the user after `seal: `, e.g.
+/// `nothing is listening on port 8888 inside the sandbox`.
+pub type Connector = Arc<dyn Fn() -> io::Result<std::net::TcpStream> + Send + Sync>;
+
+/// What a published port lets through.
+#[derive(Clone, Debug)]
+pub struct PublishPolicy {
+    /// Host header values accepted, e.g. `["127.0.0.1:8888", "localhost:8888"]`, compared without
+    /// regard to case; a value without a port stands for port 80. Origin, when sent, must be
+    /// `http://` and one of these.
+    pub allowed_hosts: Vec<String>,
+    /// Content-Security-Policy added to every response, next to any the server sends
+    /// (browsers enforce each, so this one only narrows). `None` adds none.
+    pub csp: Option<String>,
+    /// Browser connections served at once; upgraded ones (WebSockets) count until they close.
+    pub max_connections: usize,
+    /// A connection with no bytes moving in either direction for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl PublishPolicy {
+    /// For a page the user opens as `http://127.0.0.1:PORT` or `http://localhost:PORT`, with
+    /// [`default_csp`]. Jupyter's server pings its WebSockets every 30 s by default, well inside the
+    /// idle timeout; the cap leaves room for many notebook tabs, each holding a WebSocket.
+    pub fn new(host_port: u16) -> Self {
+        let allowed_hosts = vec![
+            format!("127.0.0.1:{host_port}"),
+            format!("localhost:{host_port}"),
+        ];
+        let origins: Vec<String> = allowed_hosts
+            .iter()
+            .map(|h| format!("http://{h}"))
+            .collect();
+        PublishPolicy {
+            allowed_hosts,
+            csp: Some(default_csp(&origins)),
+            max_connections: 256,
+            idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A running published port. [`PublishHandle::stop`] or dropping it stops the bridge and closes
+/// every connection, WebSockets included.
+pub struct PublishHandle {
+    runner: Runner,
+    log: DecisionLog,
+}
+
+impl PublishHandle {
+    /// Every refusal so far, oldest first. Requests let through are not recorded: a notebook
+    /// makes thousands.
+    pub fn decisions(&self) -> Vec<Decision> {
+        self.log.snapshot()
+    }
+
+    /// The refusals as lines for the user, e.g. `seal: publish refused GET / from
+    /// 127.0.0.1:5555: Host header evil.example:8888 is not this port's`.
+    pub fn decision_lines(&self) -> Vec<String> {
+        self.log
+            .snapshot()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Stops accepting, closes open connections, and waits for the bridge's thread. Idempotent;
+    /// the decisions stay readable afterwards.
+    pub fn stop(&mut self) {
+        self.runner.stop();
+    }
+}
+
+pub(crate) struct Ctx {
+    connect: Connector,
+    hosts: check::Hosts,
+    csp: Option<HeaderValue>,
+    idle_timeout: Duration,
+    log: DecisionLog,
+}
+
+/// Serves `listener` (the host side, e.g. 127.0.0.1:8888) on a dedicated thread with a
+/// current-thread tokio runtime, forwarding each browser connection over its own connection from
+/// `connect`. Fails if the policy is unusable (no allowed host, a CSP that is not a header value,
+/// zero connection cap) or the runtime cannot be built.
+pub fn publish(
+    listener: std::net::TcpListener,
+    connect: Connector,
+    policy: PublishPolicy,
+) -> io::Result<PublishHandle> {
+    let invalid =
+        |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("seal-net: {why}"));
+    if policy.max_connections == 0 {
+        return Err(invalid("max_connections is 0"));
+    }
+    let hosts = check::Hosts::new(&policy.allowed_hosts);
+    if hosts.is_empty() {
+        return Err(invalid("a published port needs at least one allowed Host"));
+    }
+    let csp = match &policy.csp {
+        Some(c) => Some(
+            HeaderValue::from_str(c)
+                .map_err(|_| invalid("the Content-Security-Policy is not a valid header value"))?,
+        ),
+        None => None,
+    };
+    let log = DecisionLog::new(Source::Publish);
+    let ctx = Arc::new(Ctx {
+        connect,
+        hosts,
+        csp,
+        idle_timeout: policy.idle_timeout,
+        log: log.clone(),
+    });
+    let max = policy.max_connections;
+    let runner = Runner::start("seal-net-publish", Some(listener), move |l, stop| {
+        serve(l, ctx, max, stop)
+    })?;
+    Ok(PublishHandle { runner, log })
+}
+
+async fn serve(
+    listener: Option<TcpListener>,
+    ctx: Arc<Ctx>,
+    max: usize,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut extra = String::from("Cache-Control: no-store\r\n");
+    if let Some(csp) = ctx.csp.as_ref().and_then(|v| v.to_str().ok()) {
+        extra.push_str(&format!("Content-Security-Policy: {csp}\r\n"));
+    }
+    let cap = Cap::new(max, Source::Publish, &extra);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            (stream, peer) = server::accept(listener.as_ref()) => {
+                let peer = peer.to_string();
+                if let Some((stream, conn)) = cap.admit(stream, &peer, &ctx.log) {
+                    tokio::spawn(serve_conn(stream, peer, ctx.clone(), conn));
+                }
+            }
+        }
+    }
+}
+
+async fn serve_conn(stream: tokio::net::TcpStream, peer: String, ctx: Arc<Ctx>, conn: ConnCtx) {
+    let upstream = Arc::new(forward::Upstream::default());
+    let (svc_ctx, svc_conn, svc_peer) = (ctx.clone(), conn.clone(), Arc::<str>::from(&*peer));
+    let handler = move |req| {
+        handle(
+            req,
+            svc_ctx.clone(),
+            svc_conn.clone(),
+            upstream.clone(),
+            svc_peer.clone(),
+        )
+    };
+    server::serve_http(stream, &conn, ctx.idle_timeout, &ctx.log, &peer, handler).await;
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    ctx: Arc<Ctx>,
+    conn: ConnCtx,
+    upstream: Arc<forward::Upstream>,
+    peer: Arc<str>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let mut resp = match check::request(&req, &ctx.hosts) {
+        Ok(()) => forward::forward(req, &ctx, &conn, &upstream).await,
+        Err(reason) => {
+            let target = format!("{} from {peer}", shown(req.uri()));
+            let m = req.method().as_str();
+            refusal(&ctx.log, m, &target, StatusCode::FORBIDDEN, &reason)
+        }
+    };
+    guard(resp.headers_mut(), ctx.csp.as_ref());
+    Ok(resp)
+}
+
+/// What every response gets, whoever wrote it.
+///
+/// The CSP is appended, never replacing the server's: browsers enforce every policy they receive.
+///
+/// `Cache-Control: no-store` replaces the server's caching: a script cached from this origin would
+/// be run again by the next server on the same port, outside the sandbox (a later unsandboxed
+/// Jupyter would run the sandboxed one's code with the user's rights). Reloads cost a re-fetch
+/// from loopback.
+///
+/// `X-Content-Type-Options: nosniff` is not added: it protects a site from content it serves but
+/// did not write, and here the server writes all of it and picks every Content-Type already;
+/// it could only break servers that label their scripts loosely.
+fn guard(h: &mut HeaderMap, csp: Option<&HeaderValue>) {
+    if let Some(csp) = csp {
+        h.append(header::CONTENT_SECURITY_POLICY, csp.clone());
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}

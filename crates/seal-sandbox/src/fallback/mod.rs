@@ -1,0 +1,420 @@
+//! The fallback engine, for hosts where user namespaces are blocked (Ubuntu 23.10+ with
+//! AppArmor's `restrict_unprivileged_userns`, containers whose seccomp policy refuses them,
+//! `user.max_user_namespaces=0`): the strongest isolation that needs no namespace at all.
+//!
+//! - Files: Landlock is the boundary, and it is required. Paths are host paths: nothing can be
+//!   mounted, moved, generated or hidden, so the spec's mounts become grants on the same paths
+//!   (see [`translate`]) and what cannot be expressed is refused or reported. There is no
+//!   /proc at all: that, with Landlock's ptrace restriction, is what keeps the program from
+//!   reading the environment and command lines of the user's other processes.
+//! - Network: none. socket() is refused for every family, since the host's network and its
+//!   pathname Unix sockets (session bus, docker.sock) are the program's; Landlock also handles
+//!   TCP with no port allowed. A caller that must give network access offers a connection
+//!   channel instead ([`crate::HandoffRequest::connection_channel`]).
+//! - Other processes: Landlock's signal and abstract-socket scopes (ABI 6), its ptrace
+//!   restriction, and seccomp (ptrace, process_vm_*, prlimit on others).
+//! - Lifetime: a keeper process, child subreaper of every descendant, kills and reaps all of
+//!   them when the program ends, when the time limit expires and when the caller dies.
+//! - Identity: the program runs as the caller's uid; the spec's uid, gid, hostname and root
+//!   size do not apply. Capabilities are dropped and no_new_privs is set.
+
+mod child;
+mod reap;
+mod rules;
+mod translate;
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::landlock_rules::Level;
+use crate::limits;
+use crate::report::Message;
+use crate::setup::EXIT_SETUP_FAILED;
+use crate::spec::{LandlockMode, Spec};
+use crate::supervisor::{Enforcement, Outcome, Started, Status};
+use crate::sys::{self, fallback as fsys, SigSet, WaitStatus};
+use crate::Error;
+
+/// What [`Enforcement::namespaces`] says in this mode.
+pub const NO_NAMESPACES: &str = "none (user namespaces unavailable): Landlock + seccomp fallback";
+
+/// The same signals the namespace mode passes on to the program.
+const FORWARDED: &[libc::c_int] = &[
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// Run `spec` to completion without namespaces (see the module documentation).
+pub fn run_fallback(spec: &Spec) -> Result<Outcome, Error> {
+    run_fallback_with(spec, |_| ()).map(|(outcome, ())| outcome)
+}
+
+/// Like [`crate::run_with`], without namespaces. `on_start` receives only
+/// [`Started::connection_channel`] (when asked for); listeners, network namespaces and
+/// connectors need a network namespace and are refused as spec errors.
+pub fn run_fallback_with<G>(
+    spec: &Spec,
+    on_start: impl FnOnce(Started) -> G,
+) -> Result<(Outcome, G), Error> {
+    check(spec)?;
+    let abi = sys::landlock_abi().map_err(|e| Error::Setup {
+        code: EXIT_SETUP_FAILED,
+        text: format!(
+            "without user namespaces seal needs Landlock, and this kernel has none ({})",
+            match e.raw_os_error() {
+                Some(libc::ENOSYS) => "not built in".to_string(),
+                Some(libc::EOPNOTSUPP) => "not enabled at boot: add landlock to lsm=".to_string(),
+                _ => e.to_string(),
+            }
+        ),
+    })?;
+    let plan = translate::translate(&spec.mounts)?;
+    let mut staged = Vec::with_capacity(plan.staged.len());
+    for (dst, dir) in &plan.staged {
+        staged.push((dst.clone(), open_dir(dir)?));
+    }
+    let uid = sys::getuid();
+    let mut limits = limits::plan(&spec.limits, uid, false);
+    if uid != 0 {
+        per_user_nproc(&mut limits, spec.limits.pids);
+    }
+    let mut rlimits = Vec::new();
+    if let Some(n) = spec.limits.open_files {
+        rlimits.push((libc::RLIMIT_NOFILE, n));
+    }
+    if let Some(n) = limits.nproc_rlimit {
+        rlimits.push((libc::RLIMIT_NPROC, n));
+    }
+    if let Some(n) = limits.data_rlimit {
+        rlimits.push((libc::RLIMIT_DATA, n));
+    }
+    if let Some(n) = plan.file_size_cap {
+        rlimits.push((libc::RLIMIT_FSIZE, n));
+    }
+    let filter = crate::seccomp::build_fallback_filter(abi);
+    let program = resolve_program(spec)?;
+    let argv: Vec<CString> = spec.argv.iter().map(|a| cstring(a)).collect();
+    let envp: Vec<CString> = spec
+        .env
+        .iter()
+        .map(|(k, v)| {
+            let mut kv = k.clone();
+            kv.push("=");
+            kv.push(v);
+            cstring(&kv)
+        })
+        .collect();
+
+    let forwarded = SigSet::of(FORWARDED);
+    let original_mask = forwarded
+        .block()
+        .map_err(|e| Error::Io("blocking signals".into(), e))?;
+    let result = (|| {
+        let io_err = |what: &str| {
+            let what = what.to_string();
+            move |e| Error::Io(what, e)
+        };
+        let (alive_rx, alive_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
+        let (report_rx, report_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
+        let channel = if spec.handoff.connection_channel {
+            Some(fsys::seqpacket_pair_cloexec().map_err(io_err("socketpair"))?)
+        } else {
+            None
+        };
+        let launch = child::Launch {
+            program: cstring(program.as_os_str()),
+            argv,
+            envp,
+            cwd: &spec.cwd,
+            grants: &plan.grants,
+            landlock: spec.landlock,
+            seccomp_filter: &filter,
+            rlimits,
+            affinity: limits.affinity,
+            tasks_fds: limits.tasks_fds.iter().map(|fd| fd.as_raw_fd()).collect(),
+            original_mask,
+            forwarded: FORWARDED,
+            alive_rx: alive_rx.as_raw_fd(),
+            report_tx: report_tx.as_raw_fd(),
+            channel: channel.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
+        };
+        let keeper = match fsys::fork_from_threaded() {
+            Ok(sys::Forked::Child) => child::keeper_main(&launch),
+            Ok(sys::Forked::Parent(pid)) => pid,
+            Err(e) => return Err(Error::Io("cannot fork the sandbox's keeper".into(), e)),
+        };
+        drop(alive_rx);
+        drop(report_tx);
+        let ours = channel.map(|(ours, _theirs)| ours);
+        let started = Instant::now();
+        // Waiting on the keeper's pidfd rather than SIGCHLD: several runs in one process must
+        // not consume each other's notifications.
+        let pidfd = match fsys::pidfd_open(keeper) {
+            Ok(fd) => fd,
+            Err(e) => {
+                drop(alive_tx);
+                let _ = sys::waitpid(keeper, false);
+                return Err(Error::Io("pidfd_open".into(), e));
+            }
+        };
+        let signals = match fsys::signalfd(&forwarded) {
+            Ok(fd) => fd,
+            Err(e) => {
+                drop(alive_tx);
+                let _ = sys::waitpid(keeper, false);
+                return Err(Error::Io("signalfd".into(), e));
+            }
+        };
+
+        let mut wire = String::new();
+        let _ = std::fs::File::from(report_rx).read_to_string(&mut wire);
+        let mut landlock = Level::Disabled;
+        for msg in Message::decode_all(&wire) {
+            match msg {
+                Message::Landlock(l) => landlock = l,
+                Message::Error { code, text } => {
+                    drop(alive_tx);
+                    let _ = sys::waitpid(keeper, false);
+                    return Err(Error::Setup { code, text });
+                }
+            }
+        }
+        let guard = on_start(Started {
+            connection_channel: ours,
+            ..Default::default()
+        });
+        let deadline = spec.limits.timeout.map(|t| started + t);
+        let status = supervise(keeper, &pidfd, &signals, alive_tx, deadline);
+        Ok((status, landlock, guard))
+    })();
+    let _ = original_mask.set_mask();
+    let (status, landlock, guard) = result?;
+    let (pids_limit_hits, oom_kills) = limits.events();
+    let mut limitations = plan.limitations;
+    limitations.extend(rules::missing_features(abi));
+    limitations.extend(general_limitations());
+    Ok((
+        Outcome {
+            status,
+            enforcement: Enforcement {
+                namespaces: NO_NAMESPACES,
+                landlock,
+                seccomp: crate::seccomp::describe_fallback(),
+                pids: limits.describe_pids.clone(),
+                memory: limits.describe_memory.clone(),
+                cpus: limits.describe_cpus.clone(),
+                limitations,
+            },
+            pids_limit_hits,
+            oom_kills,
+            staged,
+            supervisor_peak_rss_kib: sys::peak_rss_kib(),
+        },
+        guard,
+    ))
+}
+
+/// What the fallback cannot do at all, whatever the spec.
+fn general_limitations() -> Vec<String> {
+    vec![
+        "network: none; socket() is refused for every family, loopback included".into(),
+        "identity: the program runs as your own uid with the host's hostname; the spec's uid, \
+         gid and hostname do not apply"
+            .into(),
+        "files: Landlock does not govern stat, readlink or inotify, so the program can learn \
+         which paths exist anywhere, with their sizes and times; nor chmod, chown and utime: it \
+         can change the modes (never world-writable or set-id), group and times of files you \
+         own, even outside the granted paths"
+            .into(),
+        "processes: your other processes are out of reach of signals, ptrace, /proc and prlimit, \
+         but their scheduling priority and CPU affinity can still be lowered"
+            .into(),
+        "lifetime: every descendant is killed when the program ends, the time limit expires or \
+         seal dies, unless someone else SIGKILLs seal's keeper process first"
+            .into(),
+    ]
+}
+
+fn check(spec: &Spec) -> Result<(), Error> {
+    if spec.argv.is_empty() {
+        return Err(Error::Spec("no program to run".into()));
+    }
+    let h = &spec.handoff;
+    if !h.listen_ports.is_empty() || h.netns || h.loopback_connector {
+        return Err(Error::Spec(
+            "fallback mode has no network namespace to hand over listeners, namespaces or \
+             connectors from (use a connection channel)"
+                .into(),
+        ));
+    }
+    if spec.landlock == LandlockMode::Off {
+        return Err(Error::Spec(
+            "fallback mode cannot run with Landlock off: it is the only file system boundary \
+             without namespaces"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+fn open_dir(dir: &Path) -> Result<OwnedFd, Error> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+        .map(OwnedFd::from)
+        .map_err(|e| {
+            Error::Io(
+                format!("cannot open the staging directory {}", dir.display()),
+                e,
+            )
+        })
+}
+
+/// Without a user namespace RLIMIT_NPROC counts every process and thread of the uid on the
+/// host, so the limit becomes what the user already runs plus the sandbox's allowance.
+fn per_user_nproc(limits: &mut limits::LimitPlan, pids: Option<u64>) {
+    let Some(n) = pids else { return };
+    match tasks_of_uid(sys::getuid()) {
+        Some(existing) => {
+            limits.nproc_rlimit = Some(existing + n);
+            limits.describe_pids = format!(
+                "{n} more processes and threads than this user ran at the start ({existing}) \
+                 (RLIMIT_NPROC: without a user namespace it counts all of the user's processes)"
+            );
+        }
+        None => {
+            limits.nproc_rlimit = None;
+            limits.describe_pids = "NOT ENFORCED: cannot count this user's processes in /proc \
+                                    (RLIMIT_NPROC counts all of them without a user namespace)"
+                .into();
+        }
+    }
+}
+
+/// Threads of every process whose real uid is `uid`, from /proc.
+fn tasks_of_uid(uid: u32) -> Option<u64> {
+    let mut total = 0;
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        if !e.file_name().as_bytes().iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
+            continue; // ended meanwhile
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        if field("Uid:") == Some(u64::from(uid)) {
+            total += field("Threads:").unwrap_or(1);
+        }
+    }
+    Some(total)
+}
+
+/// Pass on signals, enforce the deadline, and wait for the keeper to end. On the deadline the
+/// alive pipe is closed: the keeper then kills every descendant and exits. The keeper itself
+/// is never killed from here, since its descendants would outlive it.
+fn supervise(
+    keeper: libc::pid_t,
+    pidfd: &OwnedFd,
+    signals: &OwnedFd,
+    alive_tx: OwnedFd,
+    deadline: Option<Instant>,
+) -> Status {
+    let mut alive_tx = Some(alive_tx);
+    loop {
+        let remaining = match (deadline, &alive_tx) {
+            (Some(d), Some(_)) => match d.checked_duration_since(Instant::now()) {
+                Some(r) if r > Duration::ZERO => Some(r),
+                _ => {
+                    alive_tx = None;
+                    continue;
+                }
+            },
+            _ => None,
+        };
+        let ready = match fsys::poll_readable(&[pidfd.as_raw_fd(), signals.as_raw_fd()], remaining)
+        {
+            Ok(r) => r,
+            Err(_) => continue, // EINTR
+        };
+        if ready[0] {
+            break;
+        }
+        if ready[1] {
+            while let Ok(Some(info)) = fsys::read_signal(signals) {
+                // A terminal's ^C or hang-up already reached the program's process group.
+                if info.code != sys::SI_KERNEL {
+                    let _ = sys::kill(keeper, info.signo);
+                }
+            }
+        }
+    }
+    let timed_out = alive_tx.is_none();
+    let status = match sys::waitpid(keeper, false) {
+        Ok(Some((_, WaitStatus::Exited(code)))) => Status::Exited(code),
+        Ok(Some((_, WaitStatus::Signaled(sig)))) => Status::Exited(128 + sig),
+        _ => Status::Exited(EXIT_SETUP_FAILED),
+    };
+    if timed_out {
+        Status::TimedOut
+    } else {
+        status
+    }
+}
+
+fn cstring(s: &OsStr) -> CString {
+    // Arguments and environment come from the OS or validated CLI input and cannot hold NUL;
+    // replace one defensively, as the namespace mode does.
+    let bytes: Vec<u8> = s
+        .as_bytes()
+        .iter()
+        .map(|&b| if b == 0 { b'?' } else { b })
+        .collect();
+    CString::new(bytes).expect("NUL bytes were replaced")
+}
+
+/// Find `argv[0]` as execvp would, in the spec's PATH. The host's tree is the sandbox's here,
+/// so this can happen before the fork; relative PATH entries count from the spec's cwd.
+fn resolve_program(spec: &Spec) -> Result<PathBuf, Error> {
+    let name = &spec.argv[0];
+    if name.as_bytes().contains(&b'/') {
+        return Ok(PathBuf::from(name));
+    }
+    let path: OsString = spec
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "/usr/bin:/bin".into());
+    for dir in std::env::split_paths(&path) {
+        let candidate = spec.cwd.join(dir).join(name);
+        let executable = std::fs::metadata(&candidate)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+        if executable {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Setup {
+        code: 127,
+        text: format!(
+            "program {:?} not found in the sandbox's PATH ({})",
+            name,
+            Path::new(&path).display()
+        ),
+    })
+}

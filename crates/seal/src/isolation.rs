@@ -1,0 +1,83 @@
+//! Which isolation a run gets: the namespace sandbox, or, where the kernel refuses user
+//! namespaces, the Landlock + seccomp fallback. Never silently nothing.
+//!
+//! `auto` tries the namespace sandbox first and probes only after it failed, so the usual
+//! case costs nothing extra; the fallback is announced on every run, and refused when the
+//! user required a guarantee it cannot give.
+
+use anyhow::{bail, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requested {
+    Auto,
+    Namespaces,
+    Landlock,
+}
+
+impl Requested {
+    pub fn parse(s: Option<&str>) -> Requested {
+        match s {
+            Some("namespaces") => Requested::Namespaces,
+            Some("landlock") => Requested::Landlock,
+            _ => Requested::Auto,
+        }
+    }
+}
+
+/// Guarantees the user asked for with `--require`.
+#[derive(Clone, Debug, Default)]
+pub struct Required {
+    pub network_isolation: bool,
+}
+
+impl Required {
+    pub fn from_flags(values: &[String]) -> Required {
+        Required {
+            network_isolation: values.iter().any(|v| v == "network-isolation"),
+        }
+    }
+}
+
+/// Why the namespace sandbox cannot be used here, if it cannot: decided by trying.
+pub fn namespaces_blocked() -> Option<String> {
+    seal_sandbox::host_probe::check_namespaces().err()
+}
+
+/// Whether a failed namespace run failed because namespaces are unavailable (and not, say,
+/// because a path was missing), answered by probing.
+pub fn failure_is_namespaces(err: &seal_sandbox::Error) -> Option<String> {
+    match err {
+        seal_sandbox::Error::Namespaces(_) | seal_sandbox::Error::Setup { .. } => {
+            namespaces_blocked()
+        }
+        _ => None,
+    }
+}
+
+/// Check that the fallback can give what was required, before running anything.
+pub fn check_fallback(required: &Required) -> Result<()> {
+    if required.network_isolation && !seal_sandbox::host_probe::seccomp_filter_available() {
+        bail!(
+            "--require network-isolation cannot be met: user namespaces are unavailable and this \
+             kernel has no seccomp filtering to deny sockets; run `seal doctor` for the fix"
+        );
+    }
+    Ok(())
+}
+
+/// The one-line warning of every degraded run; silenced by -q only when the user asked for
+/// the fallback explicitly.
+pub fn warn_degraded(reason: &str, explicit: bool, quiet: bool) {
+    if explicit && quiet {
+        return;
+    }
+    let why = if explicit {
+        "requested with --isolation landlock".to_string()
+    } else {
+        format!("user namespaces are unavailable: {reason}")
+    };
+    eprintln!(
+        "seal: warning: degraded isolation ({why}): Landlock + seccomp fallback, no network; \
+         no private /tmp, /proc or PID namespace; see `seal doctor`"
+    );
+}

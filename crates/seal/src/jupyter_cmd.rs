@@ -1,0 +1,155 @@
+//! `seal jupyter`: a Jupyter server in the run-phase sandbox, published on one host loopback
+//! port through seal's bridge.
+//!
+//! The server and its kernels get the run phase's isolation (no network, no host files but
+//! the project and --in data), the notebook directory writable with its protected names
+//! read-only, and a random token that never appears on a command line (it is passed in the
+//! environment, which other users cannot read through /proc).
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::net::{IpAddr, TcpListener};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::JupyterArgs;
+use crate::project::{self, ENV_MOUNT};
+use crate::publish::{self, Publish};
+use crate::run_cmd::{self, Extras};
+
+/// The server's port inside: the sandbox has its own loopback, so a fixed port cannot clash.
+const INNER_PORT: u16 = 8888;
+/// Host ports tried when --port is not given, like Jupyter's own port retries.
+const HOST_PORTS: std::ops::Range<u16> = 8888..8988;
+/// Jupyter with many extensions can take a while to import on a cold cache.
+const READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// 32 random bytes from the kernel, as hex.
+fn token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom for the token")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Which server the environment has: JupyterLab, else the classic Notebook.
+fn server_module(env: &std::path::Path) -> Option<(&'static str, &'static str)> {
+    let bin = env.join("bin");
+    if bin.join("jupyter-lab").is_file() {
+        Some(("jupyterlab", "lab"))
+    } else if bin.join("jupyter-notebook").is_file() {
+        Some(("notebook", "tree"))
+    } else {
+        None
+    }
+}
+
+fn free_host_port(addr: IpAddr, taken: &[u16]) -> Result<u16> {
+    HOST_PORTS
+        .clone()
+        .filter(|p| !taken.contains(p))
+        .find(|&p| TcpListener::bind((addr, p)).is_ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no free port in {}-{} on {addr}; choose one with --port",
+                HOST_PORTS.start,
+                HOST_PORTS.end - 1
+            )
+        })
+}
+
+pub fn run(args: JupyterArgs) -> Result<i32> {
+    let JupyterArgs {
+        sandbox,
+        port,
+        notebook_dir,
+        jupyter_args,
+    } = args;
+    let project_dir = sandbox
+        .project
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
+    let project = project::locate(Some(&project_dir))?;
+    if !project.has_env() {
+        bail!(
+            "seal jupyter needs Jupyter in the project's environment, and {} has none: run `seal install jupyterlab`",
+            project.root.display()
+        );
+    }
+    let Some((module, landing)) = server_module(&project.env_dir()) else {
+        bail!(
+            "the environment of {} has neither JupyterLab nor Notebook: run `seal install jupyterlab`",
+            project.root.display()
+        );
+    };
+    if sandbox.publishes.iter().any(|p| Some(p.host_port) == port) {
+        bail!(
+            "--port {} is also given with --publish",
+            port.unwrap_or_default()
+        );
+    }
+    let addr = publish::address(sandbox.publish_addr)?;
+    let taken: Vec<u16> = sandbox.publishes.iter().map(|p| p.host_port).collect();
+    let host_port = match port {
+        Some(p) => p,
+        None => free_host_port(addr, &taken)?,
+    };
+    let notebooks = notebook_dir.unwrap_or_else(|| project.root.clone());
+    let notebooks_abs = std::fs::create_dir_all(&notebooks)
+        .and_then(|()| notebooks.canonicalize())
+        .with_context(|| format!("--notebook-dir {}", notebooks.display()))?;
+    let token = token()?;
+
+    let mut command: Vec<OsString> = vec![
+        format!("{ENV_MOUNT}/bin/python").into(),
+        "-m".into(),
+        module.into(),
+        "--no-browser".into(),
+        "--ip=127.0.0.1".into(),
+        format!("--port={INNER_PORT}").into(),
+        "--ServerApp.port_retries=0".into(),
+        format!("--ServerApp.root_dir={}", notebooks_abs.display()).into(),
+        // Jupyter prints its own links with the inner port; point them at the host's.
+        format!(
+            "--ServerApp.custom_display_url=http://{}/",
+            publish::host_and_port(addr, host_port)
+        )
+        .into(),
+    ];
+    command.extend(jupyter_args);
+
+    let url = format!(
+        "http://{}/{landing}?token={token}",
+        publish::host_and_port(addr, host_port)
+    );
+    let extras = Extras {
+        notebook_dir: Some(notebooks_abs),
+        env: vec![
+            ("JUPYTER_TOKEN".into(), token),
+            // Runtime and config live in the sandbox's private tmpfs, never the host's.
+            ("JUPYTER_RUNTIME_DIR".into(), "/tmp/jupyter-runtime".into()),
+            (
+                "JUPYTER_CONFIG_DIR".into(),
+                format!("{}/.jupyter", crate::run_layout::SANDBOX_HOME),
+            ),
+        ],
+        publishes: vec![Publish {
+            host_port,
+            port: INNER_PORT,
+        }],
+        on_start: Some(Box::new(move |connector, _addr| {
+            if publish::wait_ready(&connector, INNER_PORT, READY_TIMEOUT) {
+                eprintln!("\nseal: Jupyter is ready in the sandbox (no network, project writable):\nseal:     {url}\n");
+            } else {
+                eprintln!(
+                    "seal: the Jupyter server did not start listening within {}s",
+                    READY_TIMEOUT.as_secs()
+                );
+            }
+        })),
+    };
+    run_cmd::run_extended(sandbox, command, extras)
+}
