@@ -112,7 +112,14 @@ fn driver(uid: Option<u32>, home: &Path, tmp: &Path, args: &[String]) -> Output 
     ]);
     inner.extend(args.iter().cloned());
     Command::new("unshare")
-        .args(["--net", "--", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"])
+        .args([
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$@\"",
+            "sh",
+        ])
         .args(&inner)
         .stdin(Stdio::null())
         .output()
@@ -190,7 +197,10 @@ fn jupyter_in_a_real_browser_runs_cells_and_keeps_the_host_out_of_reach() {
             ),
         ];
         let mut write = Command::new("/usr/bin/python3");
-        write.arg(DRIVER).arg("write-notebook").arg(project.join("probe.ipynb"));
+        write
+            .arg(DRIVER)
+            .arg("write-notebook")
+            .arg(project.join("probe.ipynb"));
         for c in &cells {
             write.arg("--cell").arg(c);
         }
@@ -260,6 +270,9 @@ fn jupyter_in_a_real_browser_runs_cells_and_keeps_the_host_out_of_reach() {
             text(&o)
         );
         let notebook = std::fs::read_to_string(project.join("probe.ipynb")).unwrap();
-        assert!(notebook.contains("print(2+2)"), "the notebook is still there");
+        assert!(
+            notebook.contains("print(2+2)"),
+            "the notebook is still there"
+        );
     }
 }
