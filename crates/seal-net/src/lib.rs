@@ -72,11 +72,7 @@ impl ProxyHandle {
     /// The decisions as lines for the user, e.g.
     /// `seal: proxy refused CONNECT evil.example:443: host not in the index allowlist`.
     pub fn decision_lines(&self) -> Vec<String> {
-        self.log
-            .snapshot()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        self.log.lines()
     }
 
     /// Serves `stream` as one more client, like an accepted TCP connection; see [`StreamInjector`].

@@ -107,6 +107,11 @@ impl DecisionLog {
     pub(crate) fn snapshot(&self) -> Vec<Decision> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    /// The decisions as the lines shown to the user.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.snapshot().iter().map(ToString::to_string).collect()
+    }
 }
 
 /// Request text comes from the sandbox; escape control characters so a line printed to the user's

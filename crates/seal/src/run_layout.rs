@@ -363,6 +363,17 @@ pub(crate) fn spec(
     }
 }
 
+fn limits(req: &RunRequest) -> Limits {
+    Limits {
+        pids: req.pids,
+        timeout: req.timeout,
+        memory_bytes: req.memory,
+        memory_cgroup: req.memory_explicit,
+        cpus: req.cpus,
+        ..Limits::default()
+    }
+}
+
 /// Translate a `seal run` request into the sandbox spec.
 pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
     let project = absolute(&req.project).context("project directory")?;
@@ -466,14 +477,7 @@ pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
         environment(python, req)?,
         project,
         mounts,
-        Limits {
-            pids: req.pids,
-            timeout: req.timeout,
-            memory_bytes: req.memory,
-            memory_cgroup: req.memory_explicit,
-            cpus: req.cpus,
-            ..Limits::default()
-        },
+        limits(req),
         if req.landlock_required {
             LandlockMode::Required
         } else {
@@ -576,14 +580,7 @@ pub fn build_fallback(python: &Interpreter, req: &RunRequest, scratch: &Path) ->
         env,
         project,
         mounts,
-        Limits {
-            pids: req.pids,
-            timeout: req.timeout,
-            memory_bytes: req.memory,
-            memory_cgroup: req.memory_explicit,
-            cpus: req.cpus,
-            ..Limits::default()
-        },
+        limits(req),
         LandlockMode::Required,
     ))
 }

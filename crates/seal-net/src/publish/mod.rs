@@ -86,11 +86,7 @@ impl PublishHandle {
     /// The refusals as lines for the user, e.g. `seal: publish refused GET / from
     /// 127.0.0.1:5555: Host header evil.example:8888 is not this port's`.
     pub fn decision_lines(&self) -> Vec<String> {
-        self.log
-            .snapshot()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        self.log.lines()
     }
 
     /// Stops accepting, closes open connections, and waits for the bridge's thread. Idempotent;
