@@ -108,29 +108,33 @@ fn fallback_rows(f: &HostFacts) -> Vec<Row> {
             area: "file system",
             run: "DEGRADED: Landlock grants on host paths: system files and project read-only, --in read-only, --out-live/--share writable, private HOME/TMPDIR; no /proc; staged --out and --in-copy unavailable"
                 .into(),
-            install: "REFUSED: seal install needs a network namespace; fix user namespaces".into(),
+            install: "DEGRADED: Landlock grants on host paths: system files read-only, the environment under construction (built in .seal, relocated to /seal/env) and private HOME/TMPDIR writable; never the project or your HOME".into(),
         },
         Row {
             area: "network",
             run: format!("seccomp denies socket() for every family (no TCP, UDP, Unix){tcp}"),
-            install: "REFUSED (see file system)".into(),
+            install: "seccomp denies socket(); the download step gets connections only from seal's host-side proxy (through an inherited channel), which reaches only the index (SNI checked); build and install steps have none".into(),
         },
         Row {
             area: "processes",
             run: format!(
                 "DEGRADED: runs as your uid, no PID namespace; {scopes}; ptrace of outside processes denied; no capabilities; no_new_privs; every descendant killed at exit"
             ),
-            install: "REFUSED (see file system)".into(),
+            install: "same as run; chmod/chown are no-ops while package build code runs".into(),
         },
         Row {
             area: "limits",
             run: "pids: RLIMIT_NPROC (counts all your processes); memory: RLIMIT_DATA per process; cpus: affinity; disk: RLIMIT_FSIZE per file; --timeout kills every descendant"
                 .into(),
-            install: "REFUSED (see file system)".into(),
+            install: "memory: RLIMIT_DATA per process; --timeout kills every descendant of each step".into(),
         },
         Row {
             area: "not stopped",
-            run: "reading world-readable system files under /usr and /etc entries seal grants; a kernel bug in Landlock or seccomp is the only boundary; --publish and seal jupyter are unavailable"
+            run: "stat, readlink and inotify of any path (Landlock does not cover metadata); \
+                  utime of files you own outside the grants; the priority (renice), CPU affinity, ioprio of \
+                  your other processes; no /dev/shm (multiprocessing locks fail); world-readable \
+                  system files seal grants; a kernel bug in Landlock or seccomp is the only \
+                  boundary; --publish and seal jupyter are unavailable"
                 .into(),
             install: "-".into(),
         },
@@ -177,6 +181,7 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
     let remedies = remedies(&f);
     if args.json {
         let v = serde_json::json!({
+            "mode": mode(&f),
             "facts": f,
             "isolation": rows.iter().map(|r| serde_json::json!({"area": r.area, "run": r.run, "install": r.install})).collect::<Vec<_>>(),
             "remedies": remedies,
@@ -237,12 +242,10 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
     println!();
     println!(
         "mode                   {}",
-        if f.userns.allowed {
-            "namespaces (full isolation)"
-        } else if fallback_possible(&f) {
-            "Landlock + seccomp FALLBACK (degraded; every run warns)"
-        } else {
-            "NONE: seal refuses to run here"
+        match mode(&f) {
+            "namespaces" => "namespaces (full isolation)",
+            "fallback" => "Landlock + seccomp FALLBACK (degraded; every run warns)",
+            _ => "NONE: seal refuses to run here",
         }
     );
     println!("isolation              seal run / seal install");
@@ -259,6 +262,17 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
         }
     }
     Ok(exit_code(&f))
+}
+
+/// The isolation `seal run` will use here: "namespaces", "fallback" or "none".
+fn mode(f: &HostFacts) -> &'static str {
+    if f.userns.allowed {
+        "namespaces"
+    } else if fallback_possible(f) {
+        "fallback"
+    } else {
+        "none"
+    }
 }
 
 /// 0: full isolation; 2: only the degraded fallback; 1: seal cannot isolate here.

@@ -256,8 +256,9 @@ pub(crate) fn run_extended(
                 );
             }
             isolation::check_fallback(&required)?;
+            sweep_stale_scratch();
             let scratch = tempfile::Builder::new()
-                .prefix("seal-fallback-")
+                .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
                 .tempdir()
                 .map_err(|e| anyhow::anyhow!("cannot create a private scratch directory: {e}"))?;
             let spec = run_layout::build_fallback(&python, &request, scratch.path())?;
@@ -309,6 +310,45 @@ pub(crate) fn run_extended(
         eprintln!("{}", json_report(&outcome, &exports, code));
     }
     Ok(code)
+}
+
+/// The fallback's private HOME and TMPDIR live in `$TMPDIR/seal-fallback-PID-XXXX`.
+const SCRATCH_PREFIX: &str = "seal-fallback-";
+
+/// Remove scratch directories of fallback runs whose seal died without cleaning up (killed by
+/// SIGKILL): ours (same owner) whose PID no longer exists.
+fn sweep_stale_scratch() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = std::env::temp_dir();
+    let Ok(entries) = std::fs::read_dir(&tmp) else {
+        return;
+    };
+    let me = current_uid();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(SCRATCH_PREFIX)
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let ours = e
+            .path()
+            .symlink_metadata()
+            .is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if ours && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// The effective uid, read from /proc (this crate has no unsafe code).
+fn current_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
 }
 
 /// The namespace sandbox, with published ports served once the program has started.
@@ -445,6 +485,9 @@ fn report(
             );
         }
         eprintln!("seal: core dumps       disabled (RLIMIT_CORE=0)");
+        for l in &e.limitations {
+            eprintln!("seal: not enforced     {l}");
+        }
         match outcome.status {
             Status::Exited(c) if c > 128 => {
                 eprintln!(
@@ -474,6 +517,8 @@ fn json_report(outcome: &Outcome, exports: &[ExportReport], code: i32) -> String
             "oom_kills": outcome.oom_kills,
         },
         "landlock": e.landlock.as_str(),
+        "namespaces": e.namespaces,
+        "not_enforced": e.limitations,
         "outputs": exports,
     });
     v.to_string()

@@ -506,8 +506,20 @@ pub fn build_fallback(python: &Interpreter, req: &RunRequest, scratch: &Path) ->
     project::check_not_home(&project)?;
     let home = scratch.join("home");
     let tmp = scratch.join("tmp");
-    for d in [&home, &tmp] {
-        std::fs::create_dir_all(d).with_context(|| format!("{}", d.display()))?;
+    // Private to the user, as the namespace mode's tmpfs HOME and /tmp are: the scratch
+    // directory lives in the host's /tmp, and directories are otherwise created with the
+    // umask's mode (0755 under the usual 022), which lets every local user read what the
+    // program writes there.
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::set_permissions(scratch, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("{}", scratch.display()))?;
+        for d in [&home, &tmp] {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(d)
+                .with_context(|| format!("{}", d.display()))?;
+        }
     }
     // The interpreter links of /seal/bin and the generated /etc files need a root of their own.
     let mut mounts: Vec<Mount> = system_mounts(python)

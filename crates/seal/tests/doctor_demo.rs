@@ -54,7 +54,7 @@ fn doctor_reports_the_protections_in_force() {
 /// cause, give a remedy and exit non-zero, and `seal run` must refuse rather than run
 /// unprotected.
 #[test]
-fn doctor_and_run_explain_blocked_user_namespaces() {
+fn doctor_and_run_explain_blocked_user_namespaces_and_fall_back() {
     let (dir, bin) = shared_binary();
     for uid in users() {
         let o = run(
@@ -71,7 +71,8 @@ fn doctor_and_run_explain_blocked_user_namespaces() {
             ],
         );
         let t = text(&o);
-        assert_eq!(o.status.code(), Some(1), "{t}");
+        // Inside seal, Landlock and seccomp still work: the fallback is possible (exit 2).
+        assert_eq!(o.status.code(), Some(2), "{t}");
         assert!(
             t.contains("BLOCKED by sysctl user.max_user_namespaces=0"),
             "{t}"
@@ -80,10 +81,7 @@ fn doctor_and_run_explain_blocked_user_namespaces() {
             t.contains("sudo sysctl -w user.max_user_namespaces="),
             "{t}"
         );
-        assert!(
-            t.contains("seal refuses to run without user namespaces"),
-            "{t}"
-        );
+        assert!(t.contains("Landlock + seccomp FALLBACK"), "{t}");
 
         let nested = run(
             &bin,
@@ -96,6 +94,8 @@ fn doctor_and_run_explain_blocked_user_namespaces() {
                 "--",
                 bin.to_str().unwrap(),
                 "run",
+                "--isolation",
+                "namespaces",
                 "--python",
                 "/usr/bin/python3",
                 "--",
@@ -112,6 +112,30 @@ fn doctor_and_run_explain_blocked_user_namespaces() {
             1,
             "{t}"
         );
+
+        // Without --isolation namespaces, the nested run falls back, and says so.
+        let nested = run(
+            &bin,
+            uid,
+            dir.path(),
+            &[
+                "run",
+                "--python",
+                "/usr/bin/python3",
+                "--",
+                bin.to_str().unwrap(),
+                "run",
+                "--python",
+                "/usr/bin/python3",
+                "--",
+                "/bin/echo",
+                "RAN-IN-FALLBACK",
+            ],
+        );
+        let t = text(&nested);
+        assert_eq!(nested.status.code(), Some(0), "{t}");
+        assert!(t.contains("RAN-IN-FALLBACK"), "{t}");
+        assert!(t.contains("seal: warning: degraded isolation"), "{t}");
     }
 }
 

@@ -205,6 +205,45 @@ fn unprivileged_seal() -> PathBuf {
     .clone()
 }
 
+/// tests/support/no_userns.py (a seccomp filter that makes the kernel refuse user namespaces
+/// to what it execs), copied where every uid can read it. One copy per test process.
+pub fn no_userns_wrapper() -> PathBuf {
+    static COPY: OnceLock<PathBuf> = OnceLock::new();
+    COPY.get_or_init(|| {
+        let dir = work_root().join("support");
+        fs::create_dir(&dir).expect("creating the support directory");
+        set_mode(&dir, 0o755);
+        let dst = dir.join("no_userns.py");
+        fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/no_userns.py"),
+            &dst,
+        )
+        .expect("copying no_userns.py");
+        set_mode(&dst, 0o644);
+        dst
+    })
+    .clone()
+}
+
+/// How every degraded (Landlock + seccomp fallback) run announces itself on stderr.
+pub const DEGRADED_WARNING: &str = "seal: warning: degraded isolation (";
+
+/// The run used the fallback, chosen by seal itself (auto mode): exactly one warning line,
+/// naming the reason.
+pub fn assert_fell_back(out: &Output) {
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with(DEGRADED_WARNING))
+        .collect();
+    assert!(
+        warnings.len() == 1 && warnings[0].contains("user namespaces are unavailable"),
+        "expected one degraded-isolation warning naming the missing user namespaces (no_userns.py \
+         blocks them on x86_64 only)\n{}",
+        out.describe()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Variants: who runs seal
 
@@ -1028,6 +1067,38 @@ impl TestEnv {
     pub fn seal_bare(&self) -> Run {
         let cmd = self.base_command(&self.v.seal);
         Run::new(cmd, format!("[{}] seal", self.v.name))
+    }
+
+    /// Like [`TestEnv::seal`], on a simulated host without user namespaces: `python3
+    /// no_userns.py SEAL run --python /usr/bin/python3`, the wrapper installing a seccomp
+    /// filter that makes clone/unshare with CLONE_NEWUSER fail with EPERM before it execs seal
+    /// (see [`no_userns_wrapper`]).
+    pub fn seal_no_userns(&self) -> Run {
+        self.seal_bare_no_userns()
+            .args(&["run", "--python", PYTHON])
+    }
+
+    /// [`TestEnv::seal_bare`] under the no-user-namespace wrapper.
+    pub fn seal_bare_no_userns(&self) -> Run {
+        let cmd = self.base_command(Path::new(PYTHON));
+        Run::new(cmd, format!("[{}] no_userns.py", self.v.name))
+            .args(&["-I", "-S"])
+            .arg(no_userns_wrapper())
+            .arg(&self.v.seal)
+    }
+
+    /// [`TestEnv::run_probe`] under the no-user-namespace wrapper (auto mode: seal must pick
+    /// the fallback by itself).
+    pub fn run_probe_no_userns(&self, probe: &Path, args: &str, flags: &[&str]) -> Output {
+        let out = self
+            .seal_no_userns()
+            .args(flags)
+            .arg("--")
+            .arg(probe)
+            .arg(args)
+            .output();
+        self.assert_no_canary(&out);
+        out
     }
 
     /// `seal run --python /usr/bin/python3 FLAGS -- PROGRAM...`
