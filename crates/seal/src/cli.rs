@@ -166,6 +166,17 @@ pub struct InstallArgs {
     /// Show pip's output and every proxy decision
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Isolation: `auto` uses namespaces, and where the kernel refuses user namespaces the
+    /// Landlock + seccomp fallback with a warning (the index still reached only through seal's
+    /// proxy); `namespaces` never falls back; `landlock` asks for the fallback [default: auto]
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "namespaces", "landlock"])]
+    pub isolation: Option<String>,
+
+    /// Do not print the degraded-isolation warning (only when --isolation landlock was asked
+    /// for explicitly)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -210,6 +221,11 @@ pub struct JupyterArgs {
     /// The writable notebook directory [default: the project directory]
     #[arg(long, value_name = "DIR")]
     pub notebook_dir: Option<PathBuf>,
+
+    /// Do not open a browser (by default seal opens one with xdg-open in a graphical
+    /// session; the URL is printed either way)
+    #[arg(long)]
+    pub no_browser: bool,
 
     /// Extra arguments for the Jupyter server (after --)
     #[arg(last = true, value_name = "JUPYTER_ARGS")]

@@ -66,8 +66,10 @@ pub fn run(args: JupyterArgs) -> Result<i32> {
         sandbox,
         port,
         notebook_dir,
+        no_browser,
         jupyter_args,
     } = args;
+    let open_browser = !no_browser && has_display();
     let project_dir = sandbox
         .project
         .clone()
@@ -143,6 +145,9 @@ pub fn run(args: JupyterArgs) -> Result<i32> {
         on_start: Some(Box::new(move |connector, _addr| {
             if publish::wait_ready(&connector, INNER_PORT, READY_TIMEOUT) {
                 eprintln!("\nseal: Jupyter is ready in the sandbox (no network, project writable):\nseal:     {url}\n");
+                if open_browser {
+                    open_in_browser(&url);
+                }
             } else {
                 eprintln!(
                     "seal: the Jupyter server did not start listening within {}s",
@@ -152,4 +157,49 @@ pub fn run(args: JupyterArgs) -> Result<i32> {
         })),
     };
     run_cmd::run_extended(sandbox, command, extras)
+}
+
+/// A graphical session: worth opening a browser in.
+fn has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
+}
+
+/// Open the URL in the user's browser (on the host: it is the user's own browser) without
+/// putting the token on a command line, which every user can read: like Jupyter itself, hand
+/// the browser a private redirect file instead, removed once the browser had time to read it.
+fn open_in_browser(url: &str) {
+    use std::io::Write;
+    let html = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={url}\"></head>\
+         <body><a href=\"{url}\">Open Jupyter</a></body></html>\n"
+    );
+    let dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let file = tempfile::Builder::new()
+        .prefix("seal-jupyter-")
+        .suffix(".html")
+        .tempfile_in(dir);
+    let Ok(mut file) = file else {
+        return;
+    };
+    if file.write_all(html.as_bytes()).is_err() {
+        return;
+    }
+    let path = file.into_temp_path();
+    let opened = std::process::Command::new("xdg-open")
+        .arg(&*path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if opened.is_err() {
+        eprintln!("seal: could not start xdg-open; open the URL above yourself");
+        return;
+    }
+    std::thread::sleep(Duration::from_secs(30));
+    drop(path);
 }

@@ -210,7 +210,7 @@ fn jupyter_in_a_real_browser_runs_cells_and_keeps_the_host_out_of_reach() {
 
         let sink_log = tmp.join("sink.log");
         let server = format!(
-            "sh -c 'python3 -m http.server {SINK_PORT} --bind 127.0.0.1 >{} 2>&1 & exec {} jupyter --port {HOST_PORT} --project {}'",
+            "sh -c 'python3 -u -m http.server {SINK_PORT} --bind 127.0.0.1 >{} 2>&1 & exec {} jupyter --port {HOST_PORT} --project {}'",
             sink_log.display(),
             bin.display(),
             project.display()
@@ -274,5 +274,85 @@ fn jupyter_in_a_real_browser_runs_cells_and_keeps_the_host_out_of_reach() {
             notebook.contains("print(2+2)"),
             "the notebook is still there"
         );
+
+        opens_the_browser_without_the_token_on_a_command_line(&bin, &project, &home, &tmp, v.uid);
     }
+}
+
+/// In a graphical session seal opens the user's browser with xdg-open, handing it a private
+/// redirect file: the token never appears on a command line (readable by every user).
+fn opens_the_browser_without_the_token_on_a_command_line(
+    bin: &Path,
+    project: &Path,
+    home: &Path,
+    tmp: &Path,
+    uid: Option<u32>,
+) {
+    let fake_bin = tmp.join("fakebin");
+    std::fs::create_dir_all(&fake_bin).unwrap();
+    let log = tmp.join("xdg-open.log");
+    std::fs::write(
+        fake_bin.join("xdg-open"),
+        format!(
+            "#!/bin/sh\n{{ echo \"ARG $1\"; stat -c 'MODE %a' \"$1\"; cat \"$1\"; }} > {0}.part && mv {0}.part {0}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        fake_bin.join("xdg-open"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    if let Some(u) = uid {
+        chown_tree(&fake_bin, u);
+    }
+    let mut c = Command::new(bin);
+    c.args(["jupyter", "--port", &HOST_PORT.to_string()])
+        .current_dir(project)
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", fake_bin.display()))
+        .env("HOME", home)
+        .env("DISPLAY", ":99")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    as_user(uid, &mut c);
+    let child = c.spawn().unwrap();
+    let start = std::time::Instant::now();
+    while !log.exists() && start.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let got = std::fs::read_to_string(&log).unwrap_or_default();
+    let token: String = stderr
+        .lines()
+        .find(|l| l.starts_with("seal:     http"))
+        .and_then(|l| l.split("/lab?token=").nth(1))
+        .unwrap_or("")
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    assert_eq!(
+        token.len(),
+        64,
+        "seal printed the URL with its token: {stderr}"
+    );
+    let arg = got.lines().next().unwrap_or("");
+    assert!(
+        arg.starts_with("ARG /") && !arg.contains(&token),
+        "xdg-open got a file, not the token: {got}"
+    );
+    assert!(
+        got.contains("MODE 600"),
+        "the redirect file is private: {got}"
+    );
+    assert!(
+        got.contains(&format!("http://127.0.0.1:{HOST_PORT}/lab?token={token}")),
+        "the redirect file leads to the lab: {got}"
+    );
 }
