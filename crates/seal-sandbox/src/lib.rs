@@ -25,7 +25,10 @@ mod sys;
 use std::io;
 
 pub use connector::Connector;
-pub use fallback::{run_fallback, run_fallback_with};
+pub use fallback::{
+    run_fallback, run_fallback_with, run_fallback_with_options, send_stream,
+    serve_connection_channel, FallbackOptions, ModeChanges,
+};
 pub use landlock_rules::Level as LandlockLevel;
 pub use setup::EXIT_SETUP_FAILED;
 pub use spec::{Access, HandoffRequest, LandlockMode, Limits, Mount, Network, Spec};

@@ -308,8 +308,40 @@ const fn off_arg_hi(i: u32) -> u32 {
 /// The socket type without SOCK_NONBLOCK/SOCK_CLOEXEC.
 const SOCK_TYPE_MASK: u32 = 0xf;
 /// World-writable: a file made so outside the granted paths (Landlock does not govern chmod)
-/// would let any other local account plant content the user later trusts.
+/// would let any other local account plant content the user later trusts. Refused where
+/// chmod is performed at all ([`ModeChanges::Restricted`]).
 const WORLD_WRITABLE: u32 = 0o002;
+
+/// What the fallback filter does with chmod and chown. Landlock governs neither, so in the
+/// fallback they reach every file the user owns, granted or not: `chmod 644 ~/.ssh/id_rsa`,
+/// or for a root caller `/etc/shadow`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ModeChanges {
+    /// Skipped, answering success: no mode or owner ever changes, inside the grants or out.
+    /// Success rather than an error, since copying tools (shutil.copy, cp -p, tar) copy modes
+    /// as a matter of course and would fail on an error.
+    #[default]
+    Ignored,
+    /// Performed, except setuid/setgid and world-writable modes; chown as the kernel allows.
+    /// Only for a program trusted not to aim them outside its writable grants (an installer
+    /// making console scripts executable), since nothing else stops it.
+    Restricted,
+}
+
+/// chmod and chown in all their forms (the path-based ones exist on x86_64 only).
+fn mode_and_owner_changes() -> Vec<u32> {
+    let n = |x: libc::c_long| x as u32;
+    let mut v = vec![
+        n(libc::SYS_fchmod),
+        n(libc::SYS_fchmodat),
+        SYS_FCHMODAT2,
+        n(libc::SYS_fchown),
+        n(libc::SYS_fchownat),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    v.extend([n(libc::SYS_chmod), n(libc::SYS_chown), n(libc::SYS_lchown)]);
+    v
+}
 const SYS_SETXATTRAT: u32 = 463;
 const SYS_REMOVEXATTRAT: u32 = 466;
 
@@ -382,8 +414,9 @@ fn set_id_when_creating(flags_arg: u32, mode_arg: u32) -> Vec<sock_filter> {
 
 /// Build the fallback filter. `landlock_abi` is the kernel's Landlock ABI version: below 3
 /// Landlock cannot refuse truncate(2), so the filter refuses it by path (ftruncate on a
-/// descriptor Landlock let the program open for writing stays allowed).
-pub fn build_fallback_filter(landlock_abi: u32) -> Vec<sock_filter> {
+/// descriptor Landlock let the program open for writing stays allowed). `modes` says what
+/// chmod and chown do.
+pub fn build_fallback_filter(landlock_abi: u32, modes: ModeChanges) -> Vec<sock_filter> {
     let mut f = vec![
         stmt(BPF_LD_W_ABS, OFF_ARCH),
         jump(BPF_JEQ_K, AUDIT_ARCH, 1, 0),
@@ -457,19 +490,31 @@ pub fn build_fallback_filter(landlock_abi: u32) -> Vec<sock_filter> {
             ret(RET_ALLOW),
         ],
     );
-    let chmod_refused = SET_ID_BITS | WORLD_WRITABLE;
-    block(&mut f, libc::SYS_fchmod as u32, mode_has(1, chmod_refused));
-    block(
-        &mut f,
-        libc::SYS_fchmodat as u32,
-        mode_has(2, chmod_refused),
-    );
-    block(&mut f, SYS_FCHMODAT2, mode_has(2, chmod_refused));
+    match modes {
+        // RET_ERRNO with 0 skips the call and returns 0 (see ModeChanges::Ignored). The set-id
+        // checks of file creation below still apply.
+        ModeChanges::Ignored => {
+            for nr in mode_and_owner_changes() {
+                block(&mut f, nr, vec![ret(errno(0))]);
+            }
+        }
+        ModeChanges::Restricted => {
+            let chmod_refused = SET_ID_BITS | WORLD_WRITABLE;
+            block(&mut f, libc::SYS_fchmod as u32, mode_has(1, chmod_refused));
+            block(
+                &mut f,
+                libc::SYS_fchmodat as u32,
+                mode_has(2, chmod_refused),
+            );
+            block(&mut f, SYS_FCHMODAT2, mode_has(2, chmod_refused));
+            #[cfg(target_arch = "x86_64")]
+            block(&mut f, libc::SYS_chmod as u32, mode_has(1, chmod_refused));
+        }
+    }
     block(&mut f, libc::SYS_mknodat as u32, mode_has(2, SET_ID_BITS));
     block(&mut f, libc::SYS_openat as u32, set_id_when_creating(2, 3));
     #[cfg(target_arch = "x86_64")]
     {
-        block(&mut f, libc::SYS_chmod as u32, mode_has(1, chmod_refused));
         block(&mut f, libc::SYS_mknod as u32, mode_has(1, SET_ID_BITS));
         block(&mut f, libc::SYS_creat as u32, mode_has(1, SET_ID_BITS));
         block(&mut f, libc::SYS_open as u32, set_id_when_creating(1, 2));
@@ -496,12 +541,18 @@ pub fn build_fallback_filter(landlock_abi: u32) -> Vec<sock_filter> {
 }
 
 /// What the fallback filter refuses, for `seal run -v` and the docs.
-pub fn describe_fallback() -> String {
+pub fn describe_fallback(modes: ModeChanges) -> String {
+    let modes = match modes {
+        ModeChanges::Ignored => {
+            "chmod and chown (skipped, answering success: no mode or owner changes, inside the \
+             granted paths or outside)"
+        }
+        ModeChanges::Restricted => "world-writable and setuid/setgid modes",
+    };
     format!(
         "every socket() (EACCES; socketpair only for AF_UNIX stream/seqpacket), System V IPC, \
          POSIX message queues, setting extended attributes and ACLs (EOPNOTSUPP), prlimit on \
-         other processes, world-writable and setuid/setgid modes, and as in the namespace \
-         mode: {}",
+         other processes, {modes}, and as in the namespace mode: {}",
         describe()
     )
 }
@@ -694,7 +745,7 @@ mod tests {
     }
     #[test]
     fn fallback_refuses_every_socket_but_connected_unix_pairs() {
-        let f = build_fallback_filter(6);
+        let f = build_fallback_filter(6, ModeChanges::Ignored);
         let eacces = errno(libc::EACCES);
         let socket = nr(libc::SYS_socket);
         for family in [
@@ -728,7 +779,7 @@ mod tests {
 
     #[test]
     fn fallback_keeps_the_namespace_filters_refusals() {
-        let f = build_fallback_filter(6);
+        let f = build_fallback_filter(6, ModeChanges::Ignored);
         for (s, _) in denied_syscalls()
             .into_iter()
             .chain(fallback_denied_syscalls())
@@ -789,7 +840,7 @@ mod tests {
 
     #[test]
     fn fallback_prlimit_only_on_itself_or_read_only() {
-        let f = build_fallback_filter(6);
+        let f = build_fallback_filter(6, ModeChanges::Ignored);
         let call = nr(libc::SYS_prlimit64);
         let ptr = 0x7fff_1234_5678u64;
         for (args, want) in [
@@ -807,8 +858,73 @@ mod tests {
     }
 
     #[test]
+    fn fallback_skips_chmod_and_chown_answering_success() {
+        let f = build_fallback_filter(6, ModeChanges::Ignored);
+        // RET_ERRNO with data 0: the kernel skips the call and returns 0.
+        let skipped = RET_ERRNO;
+        assert_eq!(errno(0), skipped);
+        for call in mode_and_owner_changes() {
+            for mode in [0o644, 0o600, 0o777, 0o4755, 0] {
+                // The mode (or uid) sits in argument 1 or 2 depending on the call.
+                for args in [[3, mode, 0, 0, 0, 0], [0, 0, mode, 0, 0, 0]] {
+                    assert_eq!(
+                        run(&f, AUDIT_ARCH, call, args),
+                        skipped,
+                        "syscall {call} {args:?}"
+                    );
+                }
+            }
+        }
+        let mut names = vec![
+            libc::SYS_fchmod,
+            libc::SYS_fchmodat,
+            libc::SYS_fchown,
+            libc::SYS_fchownat,
+        ];
+        #[cfg(target_arch = "x86_64")]
+        names.extend([libc::SYS_chmod, libc::SYS_chown, libc::SYS_lchown]);
+        for s in names {
+            assert_eq!(run(&f, AUDIT_ARCH, nr(s), [0; 6]), skipped, "syscall {s}");
+        }
+        assert_eq!(run(&f, AUDIT_ARCH, SYS_FCHMODAT2, [0; 6]), skipped);
+        // Creating files is untouched, set-id modes still refused.
+        let creat = libc::O_CREAT as u64 | libc::O_WRONLY as u64;
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_openat),
+                [0, 0, creat, 0o644, 0, 0]
+            ),
+            RET_ALLOW
+        );
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_openat),
+                [0, 0, creat, 0o4755, 0, 0]
+            ),
+            errno(libc::EPERM)
+        );
+        assert_eq!(
+            run(
+                &f,
+                AUDIT_ARCH,
+                nr(libc::SYS_mknodat),
+                [0, 0, 0o102755, 0, 0, 0]
+            ),
+            errno(libc::EPERM)
+        );
+        // Reading modes and owners stays allowed.
+        for s in [libc::SYS_fstat, libc::SYS_statx, libc::SYS_newfstatat] {
+            assert_eq!(run(&f, AUDIT_ARCH, nr(s), [0; 6]), RET_ALLOW);
+        }
+    }
+
+    #[test]
     fn fallback_refuses_world_writable_modes_xattrs_and_old_kernel_truncate() {
-        let f = build_fallback_filter(6);
+        let f = build_fallback_filter(6, ModeChanges::Restricted);
         let eperm = errno(libc::EPERM);
         let creat = libc::O_CREAT as u64 | libc::O_WRONLY as u64;
         let mut cases: Vec<(u32, [u64; 6], u32)> = vec![
@@ -818,6 +934,7 @@ mod tests {
             (nr(libc::SYS_fchmodat), [0, 0, 0o4755, 0, 0, 0], eperm),
             (nr(libc::SYS_fchmodat), [0, 0, 0o755, 0, 0, 0], RET_ALLOW),
             (SYS_FCHMODAT2, [0, 0, 0o646, 0, 0, 0], eperm),
+            (nr(libc::SYS_fchown), [3, 1000, 1000, 0, 0, 0], RET_ALLOW),
             // Creating with 0o666 is ordinary (the umask applies); only set-id bits are refused.
             (nr(libc::SYS_openat), [0, 0, creat, 0o666, 0, 0], RET_ALLOW),
             (nr(libc::SYS_openat), [0, 0, creat, 0o2755, 0, 0], eperm),
@@ -838,17 +955,32 @@ mod tests {
                 "syscall {call} {args:?}"
             );
         }
-        let old = build_fallback_filter(2);
-        assert_eq!(run(&old, AUDIT_ARCH, nr(libc::SYS_truncate), [0; 6]), eperm);
-        assert_eq!(
-            run(&old, AUDIT_ARCH, nr(libc::SYS_ftruncate), [0; 6]),
-            RET_ALLOW
-        );
+        // The ignored variant refuses extended attributes the same way.
+        let ignored = build_fallback_filter(6, ModeChanges::Ignored);
+        for s in xattr_writes() {
+            assert_eq!(
+                run(&ignored, AUDIT_ARCH, s, [0; 6]),
+                errno(libc::EOPNOTSUPP)
+            );
+        }
+        for modes in [ModeChanges::Ignored, ModeChanges::Restricted] {
+            let old = build_fallback_filter(2, modes);
+            assert_eq!(run(&old, AUDIT_ARCH, nr(libc::SYS_truncate), [0; 6]), eperm);
+            assert_eq!(
+                run(&old, AUDIT_ARCH, nr(libc::SYS_ftruncate), [0; 6]),
+                RET_ALLOW
+            );
+        }
     }
 
     #[test]
     fn fallback_jumps_stay_inside_the_program() {
-        for f in [build_fallback_filter(1), build_fallback_filter(6)] {
+        for f in [
+            build_fallback_filter(1, ModeChanges::Ignored),
+            build_fallback_filter(6, ModeChanges::Ignored),
+            build_fallback_filter(1, ModeChanges::Restricted),
+            build_fallback_filter(6, ModeChanges::Restricted),
+        ] {
             for (i, ins) in f.iter().enumerate() {
                 if ins.code != BPF_RET_K && ins.code != BPF_LD_W_ABS && ins.code != BPF_ALU_AND_K {
                     assert!(i + 1 + (ins.jt.max(ins.jf) as usize) < f.len());

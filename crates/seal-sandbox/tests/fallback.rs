@@ -12,7 +12,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use seal_sandbox::export::{copy_back, ExportPolicy, LinkPolicy};
 use seal_sandbox::{
-    host_probe, run_fallback, run_fallback_with, Access, Error, HandoffRequest, LandlockLevel,
-    LandlockMode, Limits, Mount, Network, Spec, Status,
+    host_probe, run_fallback, run_fallback_with, run_fallback_with_options, Access, Error,
+    FallbackOptions, HandoffRequest, LandlockLevel, LandlockMode, Limits, ModeChanges, Mount,
+    Network, Spec, Status,
 };
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -316,8 +317,11 @@ t("acl", lambda: os.setxattr("{rw}/new", "user.x", b"1"))
             "{r:?}"
         );
         assert_eq!(r["unlink_canary"], "EACCES");
-        assert_eq!(r["world_writable"], "EPERM");
-        assert_eq!(r["setuid"], "EPERM");
+        // chmod is a no-op answering success (see chmod_and_chown_change_nothing).
+        assert_eq!(r["world_writable"], "OK");
+        assert_eq!(r["setuid"], "OK");
+        let mode = fs::metadata(s.p("rw/new")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o6002, 0, "mode {mode:o}");
         // Python names errno 95 ENOTSUP (the same number as EOPNOTSUPP on Linux).
         assert!(
             matches!(r["acl"].as_str(), "ENOTSUP" | "EOPNOTSUPP"),
@@ -329,6 +333,123 @@ t("acl", lambda: os.setxattr("{rw}/new", "user.x", b"1"))
         );
         assert_eq!(fs::read_to_string(s.p("ro/data.txt")).unwrap(), "visible");
         assert!(!s.p("secret/moved").exists() && !s.p("new").exists());
+    });
+}
+
+#[test]
+fn chmod_and_chown_change_nothing() {
+    each_variant("chmod_and_chown_change_nothing", || {
+        let s = Scratch::new();
+        let canary = s.p("secret/canary");
+        set_mode(&canary, 0o600);
+        let inside = s.p("rw/mine.sh");
+        fs::write(&inside, "#!/bin/sh\nexit 0\n").unwrap();
+        set_mode(&inside, 0o640);
+        let meta = |p: &Path| {
+            let m = fs::metadata(p).unwrap();
+            (m.permissions().mode() & 0o7777, m.uid(), m.gid())
+        };
+        let (canary_before, inside_before) = (meta(&canary), meta(&inside));
+        let spec = s.python(&format!(
+            r#"
+import shutil
+uid, gid = os.getuid(), os.getgid()
+t("chmod_outside", lambda: os.chmod("{canary}", 0o644))
+t("chmod_outside_nofollow", lambda: os.chmod("{canary}", 0o644, follow_symlinks=False))
+t("chmod_outside_setuid", lambda: os.chmod("{canary}", 0o4777))
+t("chown_outside", lambda: os.chown("{canary}", 0, 0))
+t("lchown_outside", lambda: os.lchown("{canary}", uid, 0))
+t("chmod_inside", lambda: os.chmod("{inside}", 0o755))
+def fchmod_inside():
+    with open("{inside}", "rb") as f:
+        os.fchmod(f.fileno(), 0o777)
+        os.fchown(f.fileno(), uid, 0)
+t("fchmod_inside", fchmod_inside)
+t("mode_seen_inside", lambda: oct(os.stat("{inside}").st_mode & 0o7777))
+t("exec_inside", lambda: os.access("{inside}", os.X_OK))
+t("shutil_copy", lambda: shutil.copy("{ro}/data.txt", "{rw}/copy.txt") and None)
+"#,
+            canary = canary.display(),
+            inside = inside.display(),
+            ro = s.p("ro").display(),
+            rw = s.p("rw").display(),
+        ));
+        let outcome = run_fallback(&spec).unwrap();
+        assert_eq!(exited(&outcome), 0);
+        let r = s.results();
+        for k in [
+            "chmod_outside",
+            "chmod_outside_nofollow",
+            "chmod_outside_setuid",
+            "chown_outside",
+            "lchown_outside",
+            "chmod_inside",
+            "fchmod_inside",
+            "shutil_copy",
+        ] {
+            assert_eq!(r[k], "OK", "{k}: {r:?}");
+        }
+        assert_eq!(r["mode_seen_inside"], "OK 0o640");
+        assert_eq!(r["exec_inside"], "OK False");
+        assert_eq!(
+            meta(&canary),
+            canary_before,
+            "the canary's mode or owner changed"
+        );
+        assert_eq!(
+            meta(&inside),
+            inside_before,
+            "the granted file's mode or owner changed"
+        );
+        assert_eq!(fs::read_to_string(s.p("rw/copy.txt")).unwrap(), "visible");
+        let e = &outcome.enforcement;
+        assert!(
+            e.seccomp.contains("chmod and chown (skipped"),
+            "{}",
+            e.seccomp
+        );
+
+        // Positive control: the same call outside the sandbox changes the mode.
+        let st = Command::new(PYTHON)
+            .args(["-I", "-c", "import os, sys; os.chmod(sys.argv[1], 0o644)"])
+            .arg(&canary)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert_eq!(
+            meta(&canary).0,
+            0o644,
+            "positive control: chmod did not apply"
+        );
+    });
+}
+
+#[test]
+fn a_trusted_caller_may_set_modes_inside_its_grants() {
+    each_variant("a_trusted_caller_may_set_modes_inside_its_grants", || {
+        let s = Scratch::new();
+        let inside = s.p("rw/tool.sh");
+        fs::write(&inside, "#!/bin/sh\nexit 0\n").unwrap();
+        set_mode(&inside, 0o644);
+        let spec = s.python(&format!(
+            r#"
+t("exec_bit", lambda: os.chmod("{inside}", 0o755))
+t("world_writable", lambda: os.chmod("{inside}", 0o666))
+t("setuid", lambda: os.chmod("{inside}", 0o4755))
+"#,
+            inside = inside.display(),
+        ));
+        let options = FallbackOptions {
+            mode_changes: ModeChanges::Restricted,
+        };
+        let (outcome, ()) = run_fallback_with_options(&spec, options, |_| ()).unwrap();
+        assert_eq!(exited(&outcome), 0);
+        let r = s.results();
+        assert_eq!(r["exec_bit"], "OK");
+        assert_eq!(r["world_writable"], "EPERM");
+        assert_eq!(r["setuid"], "EPERM");
+        let mode = fs::metadata(&inside).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o755);
     });
 }
 
@@ -692,6 +813,64 @@ t("channel", via_channel)
         assert_eq!(r["channel"], "OK pong:ping");
         assert_eq!(r["leaked"], "OK []");
     });
+}
+
+#[test]
+fn serve_connection_channel_answers_every_request_until_the_program_ends() {
+    each_variant(
+        "serve_connection_channel_answers_every_request_until_the_program_ends",
+        || {
+            let s = Scratch::new();
+            let mut spec = s.python(
+                r#"
+import socket
+ch = socket.socket(fileno=3)
+def ask():
+    ch.send(b"c")
+    _, anc, _, _ = ch.recvmsg(1, socket.CMSG_SPACE(4))
+    if not anc:
+        raise ConnectionRefusedError(111, "no stream")
+    conn = socket.socket(fileno=int.from_bytes(anc[0][2][:4], "little"))
+    conn.sendall(b"ping")
+    return conn.recv(64).decode()
+t("first", ask)
+t("second", ask)
+t("refused", ask)
+"#,
+            );
+            spec.handoff.connection_channel = true;
+            let (outcome, server) = run_fallback_with(&spec, |started| {
+                let channel = started.connection_channel.expect("a channel was asked for");
+                std::thread::spawn(move || {
+                    let mut served = 0;
+                    let r = seal_sandbox::serve_connection_channel(&channel, || {
+                        served += 1;
+                        if served > 2 {
+                            return Err(std::io::Error::other("no more"));
+                        }
+                        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+                        let n = served;
+                        std::thread::spawn(move || {
+                            let mut ours = ours;
+                            let mut buf = [0u8; 4];
+                            ours.read_exact(&mut buf).unwrap();
+                            ours.write_all(format!("pong{n}").as_bytes()).unwrap();
+                        });
+                        Ok(theirs)
+                    });
+                    (r.is_ok(), served)
+                })
+            })
+            .unwrap();
+            assert_eq!(exited(&outcome), 0);
+            // It returned on its own: the program's end closed the channel.
+            assert_eq!(server.join().unwrap(), (true, 3));
+            let r = s.results();
+            assert_eq!(r["first"], "OK pong1");
+            assert_eq!(r["second"], "OK pong2");
+            assert_eq!(r["refused"], "ECONNREFUSED");
+        },
+    );
 }
 
 #[test]

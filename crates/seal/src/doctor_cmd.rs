@@ -136,7 +136,7 @@ fn fallback_rows(f: &HostFacts) -> Vec<Row> {
                   system files seal grants; a kernel bug in Landlock or seccomp is the only \
                   boundary; --publish and seal jupyter are unavailable"
                 .into(),
-            install: "-".into(),
+            install: "the same as run, while the build code of --allow-sdist packages runs (the only package code an install runs)".into(),
         },
     ]
 }

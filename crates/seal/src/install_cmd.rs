@@ -9,16 +9,24 @@
 //!
 //! The environment is built in a temporary directory and swapped into `.seal/env` only when
 //! everything succeeded, so a failed or interrupted install leaves the previous one intact.
+//!
+//! Where the kernel refuses user namespaces (or with `--isolation landlock`), the same steps
+//! run in the Landlock + seccomp fallback under the same rules; `install_fallback` says how.
 
+use std::cell::Cell;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use seal_sandbox::{Access, HandoffRequest, LandlockMode, Limits, Mount, Spec, Status};
+use seal_sandbox::{
+    Access, HandoffRequest, LandlockMode, Limits, ModeChanges, Mount, Spec, Status,
+};
 use sha2::{Digest, Sha256};
 
 use crate::cli::InstallArgs;
+use crate::install_fallback;
+use crate::isolation;
 use crate::persistence_scan;
 use crate::project::{self, Project, ENV_MOUNT};
 use crate::python::{self, Interpreter};
@@ -139,22 +147,6 @@ fn pip_environment(
     env
 }
 
-fn ro(src: &Path, dst: &str) -> Mount {
-    Mount::Bind {
-        src: src.to_path_buf(),
-        dst: dst.into(),
-        access: Access::ReadOnly,
-    }
-}
-
-fn rw(src: &Path, dst: &str) -> Mount {
-    Mount::Bind {
-        src: src.to_path_buf(),
-        dst: dst.into(),
-        access: Access::ReadWrite,
-    }
-}
-
 const GIB: u64 = 1 << 30;
 
 fn install_spec(
@@ -172,13 +164,17 @@ fn install_spec(
         // The private /tmp: every install sandbox has it, none sees the project.
         "/tmp".into(),
         mounts,
-        Limits {
-            timeout: Some(timeout),
-            memory_bytes: Some(seal_sandbox::host_memory_bytes() / 2).filter(|&m| m > 0),
-            ..Limits::default()
-        },
+        install_limits(timeout),
         LandlockMode::BestEffort,
     )
+}
+
+fn install_limits(timeout: Duration) -> Limits {
+    Limits {
+        timeout: Some(timeout),
+        memory_bytes: Some(seal_sandbox::host_memory_bytes() / 2).filter(|&m| m > 0),
+        ..Limits::default()
+    }
 }
 
 fn sha256_file(p: &Path) -> Result<String> {
@@ -359,12 +355,27 @@ struct Dirs {
     built: PathBuf,
     env: PathBuf,
     cache: PathBuf,
+    /// seal's scripts of the fallback (the connection shim, the relocation), written when it
+    /// is used.
+    scripts: PathBuf,
 }
 
 const WORK_MOUNT: &str = "/seal/work";
 const SDISTS_MOUNT: &str = "/seal/sdists";
 const BUILD_DEPS_MOUNT: &str = "/seal/build-deps";
 const BUILT_MOUNT: &str = "/seal/built";
+
+/// Which sandbox the steps run in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Namespaces,
+    /// The Landlock + seccomp fallback (see `install_fallback`).
+    Fallback,
+}
+
+/// A step's command line and what it sees, made for the mode in force: when auto mode falls
+/// back after the first step failed to create namespaces, that step is made again.
+type Step<'s> = dyn Fn(&Ctx<'_>) -> (Vec<String>, Vec<Mount>) + 's;
 
 /// Shared settings of the steps.
 struct Ctx<'a> {
@@ -374,6 +385,12 @@ struct Ctx<'a> {
     allowed: &'a [(String, u16)],
     ca: Option<PathBuf>,
     dirs: Dirs,
+    /// The install's temporary directory: the fallback's scratch directories go there.
+    tmp: &'a Path,
+    requested: isolation::Requested,
+    mode: Cell<Mode>,
+    /// Set once a sandbox ran: only the first may still switch auto mode to the fallback.
+    settled: Cell<bool>,
 }
 
 impl Ctx<'_> {
@@ -381,23 +398,147 @@ impl Ctx<'_> {
         self.python.executable.to_string_lossy().into_owned()
     }
 
-    /// Run `argv` with network only to the index, through the host-side proxy.
-    fn networked(&self, what: &str, argv: Vec<String>, mut mounts: Vec<Mount>) -> Result<()> {
-        mounts.push(rw(&self.dirs.cache, CACHE_MOUNT));
-        if let Some(ca) = &self.ca {
-            mounts.push(Mount::Bind {
-                src: ca.clone(),
-                dst: ca.clone(),
-                access: Access::ReadOnly,
-            });
+    fn fallback(&self) -> bool {
+        self.mode.get() == Mode::Fallback
+    }
+
+    /// Where the host directory `host` appears in a step's sandbox: at `mount` with
+    /// namespaces, at its own path in the fallback (which cannot mount).
+    fn at(&self, host: &Path, mount: &str) -> String {
+        if self.fallback() {
+            host.to_string_lossy().into_owned()
+        } else {
+            mount.to_string()
         }
-        let mut spec = install_spec(
-            self.python,
-            argv,
-            pip_environment(self.python, self.ca.as_deref(), true),
-            mounts,
-            self.args.timeout.unwrap_or(DEFAULT_TIMEOUT),
-        );
+    }
+
+    fn bind(&self, host: &Path, mount: &str, access: Access) -> Mount {
+        Mount::Bind {
+            src: host.to_path_buf(),
+            dst: self.at(host, mount).into(),
+            access,
+        }
+    }
+
+    fn ro(&self, host: &Path, mount: &str) -> Mount {
+        self.bind(host, mount, Access::ReadOnly)
+    }
+
+    fn rw(&self, host: &Path, mount: &str) -> Mount {
+        self.bind(host, mount, Access::ReadWrite)
+    }
+
+    /// The base interpreter with `flags`, running `target` (`-m MODULE` or a script) in a
+    /// networked step: in the fallback through the connection shim, which must run first.
+    fn python_networked(&self, flags: &[&str], target: &[String]) -> Vec<String> {
+        let mut argv = vec![self.py()];
+        argv.extend(flags.iter().map(|f| f.to_string()));
+        if self.fallback() {
+            if !flags.contains(&"-I") {
+                argv.push("-I".into());
+            }
+            argv.push(
+                self.dirs
+                    .scripts
+                    .join(install_fallback::CONNECT_SHIM_NAME)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        argv.extend(target.iter().cloned());
+        argv
+    }
+
+    fn timeout(&self) -> Duration {
+        self.args.timeout.unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    /// Run a step with network only to the index, through the host-side proxy. No package
+    /// code runs in these steps, and none sets file modes.
+    fn networked(&self, what: &str, step: &Step<'_>) -> Result<()> {
+        self.run_step(what, true, ModeChanges::Ignored, step)
+    }
+
+    /// Run a step with no network at all. `modes` says what chmod does in the fallback, where
+    /// Landlock does not govern it (so it would reach every file of the user): only steps that
+    /// must make files executable and run no package code (pip or uv installing wheels, seal
+    /// unpacking uv) get [`ModeChanges::Restricted`]; package build code gets no-ops.
+    fn offline(&self, what: &str, modes: ModeChanges, step: &Step<'_>) -> Result<()> {
+        self.run_step(what, false, modes, step)
+    }
+
+    fn run_step(
+        &self,
+        what: &str,
+        networked: bool,
+        modes: ModeChanges,
+        step: &Step<'_>,
+    ) -> Result<()> {
+        if !self.fallback() {
+            let first = !self.settled.replace(true);
+            let (argv, mounts) = step(self);
+            let err = match self.run_namespaces(networked, argv, mounts) {
+                Ok(status) => return check(what, status),
+                Err(e) => e,
+            };
+            let reason = match (first, self.requested, err.downcast_ref()) {
+                (true, isolation::Requested::Auto, Some(sandbox_err)) => {
+                    isolation::failure_is_namespaces(sandbox_err)
+                }
+                _ => None,
+            };
+            let Some(reason) = reason else {
+                return Err(err);
+            };
+            self.enter_fallback()?;
+            isolation::warn_degraded(&reason, false, self.args.quiet);
+        }
+        let (argv, mounts) = step(self);
+        self.run_fallback(what, networked, modes, argv, mounts)
+    }
+
+    /// Switch to the fallback for the rest of the install.
+    fn enter_fallback(&self) -> Result<()> {
+        self.mode.set(Mode::Fallback);
+        let mut paths = vec![self.tmp, &self.dirs.cache, &self.python.executable];
+        paths.extend(self.ca.as_deref());
+        // Paths become parts of command lines there, which are text.
+        if let Some(p) = paths.iter().find(|p| p.to_str().is_none()) {
+            bail!(
+                "{}: without user namespaces seal install needs paths that are valid UTF-8",
+                p.display()
+            );
+        }
+        let dir = &self.dirs.scripts;
+        std::fs::create_dir_all(dir)?;
+        for (name, text) in [
+            (
+                install_fallback::CONNECT_SHIM_NAME,
+                install_fallback::CONNECT_SHIM,
+            ),
+            (install_fallback::RELOCATE_NAME, install_fallback::RELOCATE),
+        ] {
+            std::fs::write(dir.join(name), text)?;
+        }
+        Ok(())
+    }
+
+    /// The namespace sandbox; a failure to create it comes back as a [`seal_sandbox::Error`].
+    fn run_namespaces(
+        &self,
+        networked: bool,
+        argv: Vec<String>,
+        mut mounts: Vec<Mount>,
+    ) -> Result<Status> {
+        if !networked {
+            let env = pip_environment(self.python, None, false);
+            let spec = install_spec(self.python, argv, env, mounts, self.timeout());
+            return Ok(seal_sandbox::run(&spec)?.status);
+        }
+        mounts.push(self.rw(&self.dirs.cache, CACHE_MOUNT));
+        mounts.extend(self.ca_mount());
+        let env = pip_environment(self.python, self.ca.as_deref(), true);
+        let mut spec = install_spec(self.python, argv, env, mounts, self.timeout());
         spec.handoff = HandoffRequest {
             listen_ports: vec![PROXY_PORT],
             ..Default::default()
@@ -410,11 +551,90 @@ impl Ctx<'_> {
                 .next()
                 .map(|(_, listener)| seal_net::start(listener, policy))
         })?;
-        let decisions = match proxy {
-            Some(Ok(handle)) => handle.decisions(),
+        match proxy {
+            Some(Ok(handle)) => self.report_decisions(&handle.decisions()),
             Some(Err(e)) => bail!("cannot start the index proxy: {e}"),
             None => bail!("the install sandbox did not hand over its proxy listener"),
+        }
+        Ok(outcome.status)
+    }
+
+    /// The fallback: Landlock grants on host paths, fresh private HOME and TMPDIR, and for a
+    /// networked step a connection channel served by the index proxy.
+    fn run_fallback(
+        &self,
+        what: &str,
+        networked: bool,
+        modes: ModeChanges,
+        argv: Vec<String>,
+        step_mounts: Vec<Mount>,
+    ) -> Result<()> {
+        let scratch = install_fallback::Scratch::new(self.tmp)?;
+        let mut mounts = install_fallback::system_mounts(self.python);
+        mounts.extend(scratch.mounts());
+        mounts.extend(step_mounts);
+        mounts.push(Mount::Bind {
+            src: self.dirs.scripts.clone(),
+            dst: self.dirs.scripts.clone(),
+            access: Access::ReadOnly,
+        });
+        if networked {
+            mounts.push(self.rw(&self.dirs.cache, CACHE_MOUNT));
+            mounts.extend(self.ca_mount());
+        }
+        let env = install_fallback::adapt_environment(
+            pip_environment(
+                self.python,
+                self.ca.as_deref().filter(|_| networked),
+                networked,
+            ),
+            self.python,
+            &scratch,
+        );
+        let mut spec = run_layout::spec(
+            argv.into_iter().map(OsString::from).collect(),
+            env,
+            scratch.tmp(),
+            mounts,
+            install_limits(self.timeout()),
+            LandlockMode::BestEffort,
+        );
+        let options = seal_sandbox::FallbackOptions {
+            mode_changes: modes,
         };
+        if !networked {
+            let (outcome, ()) = seal_sandbox::run_fallback_with_options(&spec, options, |_| ())?;
+            return check(what, outcome.status);
+        }
+        spec.handoff.connection_channel = true;
+        let policy = crate::index_proxy::policy(self.allowed)?;
+        let mut proxy = seal_net::start_without_listener(policy)
+            .map_err(|e| anyhow!("cannot start the index proxy: {e}"))?;
+        let injector = proxy.stream_injector();
+        let (outcome, server) = seal_sandbox::run_fallback_with_options(&spec, options, |s| {
+            s.connection_channel
+                .map(|channel| install_fallback::serve_channel(channel, injector))
+        })?;
+        // Every process of the step is gone, so the channel is at its end and the server
+        // thread finishing.
+        if let Some(server) = server {
+            let _ = server.join();
+        }
+        proxy.stop();
+        self.report_decisions(&proxy.decisions());
+        check(what, outcome.status)
+    }
+
+    /// The CA bundle in force on the host, read-only at its own path.
+    fn ca_mount(&self) -> Option<Mount> {
+        self.ca.as_ref().map(|ca| Mount::Bind {
+            src: ca.clone(),
+            dst: ca.clone(),
+            access: Access::ReadOnly,
+        })
+    }
+
+    fn report_decisions(&self, decisions: &[seal_net::Decision]) {
         for d in decisions.iter().filter(|d| !d.allowed) {
             eprintln!(
                 "seal: proxy refused {} {}: {}",
@@ -426,28 +646,13 @@ impl Ctx<'_> {
                 eprintln!("seal: proxy allowed {} {}", d.method, d.target);
             }
         }
-        check(what, outcome.status)
-    }
-
-    /// Run `argv` with no network at all.
-    fn offline(&self, what: &str, argv: Vec<String>, mounts: Vec<Mount>) -> Result<()> {
-        let spec = install_spec(
-            self.python,
-            argv,
-            pip_environment(self.python, None, false),
-            mounts,
-            self.args.timeout.unwrap_or(DEFAULT_TIMEOUT),
-        );
-        check(what, seal_sandbox::run(&spec)?.status)
     }
 
     /// `pip download` of wheels only (nothing is built or imported) from the index into
     /// `dest`, through seal's cache; `what` is the rest of the command line.
     fn pip_download(&self, dest: &str, what: &[String]) -> Vec<String> {
-        let mut argv = vec![
-            self.py(),
-            "-m".into(),
-            "pip".into(),
+        let mut argv = self.python_networked(&[], &strings(&["-m", "pip"]));
+        argv.extend([
             "download".into(),
             "--only-binary=:all:".into(),
             "--dest".into(),
@@ -455,8 +660,8 @@ impl Ctx<'_> {
             "--index-url".into(),
             self.index.to_string(),
             "--cache-dir".into(),
-            CACHE_MOUNT.into(),
-        ];
+            self.at(&self.dirs.cache, CACHE_MOUNT),
+        ]);
         argv.extend(what.iter().cloned());
         self.quiet(&mut argv);
         argv
@@ -492,27 +697,31 @@ fn strings(v: &[&str]) -> Vec<String> {
 fn build_sdists(ctx: &Ctx<'_>, specs: &[String]) -> Result<Vec<SdistInfo>> {
     let d = &ctx.dirs;
     std::fs::write(d.input.join("fetch_sdists.py"), FETCH_SDISTS)?;
-    let py = ctx.py();
-    let mut fetcher = format!(
-        "\"{py}\" -I -S {INPUT_MOUNT}/fetch_sdists.py '{}' {SDISTS_MOUNT} {WORK_MOUNT}/build-requirements.txt",
-        ctx.index
-    );
-    for s in specs {
-        fetcher.push_str(&format!(" '{}'", s.replace('\'', "")));
-    }
-    ctx.networked(
-        "downloading source archives",
-        vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            format!("{fetcher} > {WORK_MOUNT}/sdists.json"),
-        ],
-        vec![
-            ro(&d.input, INPUT_MOUNT),
-            rw(&d.work, WORK_MOUNT),
-            rw(&d.sdists, SDISTS_MOUNT),
-        ],
-    )?;
+    ctx.networked("downloading source archives", &|c: &Ctx<'_>| {
+        let d = &c.dirs;
+        let work = c.at(&d.work, WORK_MOUNT);
+        let script = format!("{}/fetch_sdists.py", c.at(&d.input, INPUT_MOUNT));
+        let mut fetcher = c.python_networked(&["-I", "-S"], &[script]);
+        fetcher.extend([
+            c.index.to_string(),
+            c.at(&d.sdists, SDISTS_MOUNT),
+            format!("{work}/build-requirements.txt"),
+        ]);
+        fetcher.extend(specs.iter().cloned());
+        let command = format!(
+            "{} > {}",
+            install_fallback::sh_join(&fetcher),
+            install_fallback::sh_quote(&format!("{work}/sdists.json"))
+        );
+        (
+            vec!["/bin/sh".into(), "-c".into(), command],
+            vec![
+                c.ro(&d.input, INPUT_MOUNT),
+                c.rw(&d.work, WORK_MOUNT),
+                c.rw(&d.sdists, SDISTS_MOUNT),
+            ],
+        )
+    })?;
     let infos: Vec<SdistInfo> = std::fs::read_to_string(d.work.join("sdists.json"))?
         .lines()
         .map(serde_json::from_str)
@@ -540,42 +749,51 @@ fn build_sdists(ctx: &Ctx<'_>, specs: &[String]) -> Result<Vec<SdistInfo>> {
             build_reqs.join("\n") + "\n",
         )?;
         // Build requirements are wheels like everything else: nothing runs while fetching.
-        let argv = ctx.pip_download(
-            BUILD_DEPS_MOUNT,
-            &["-r".into(), format!("{WORK_MOUNT}/build-requirements.txt")],
-        );
-        ctx.networked(
-            "downloading build requirements",
-            argv,
-            vec![ro(&d.work, WORK_MOUNT), rw(&d.build_deps, BUILD_DEPS_MOUNT)],
-        )?;
+        ctx.networked("downloading build requirements", &|c: &Ctx<'_>| {
+            let d = &c.dirs;
+            let reqs = format!("{}/build-requirements.txt", c.at(&d.work, WORK_MOUNT));
+            (
+                c.pip_download(&c.at(&d.build_deps, BUILD_DEPS_MOUNT), &["-r".into(), reqs]),
+                vec![
+                    c.ro(&d.work, WORK_MOUNT),
+                    c.rw(&d.build_deps, BUILD_DEPS_MOUNT),
+                ],
+            )
+        })?;
     }
-    // Third-party build code runs here: no network, and only /seal/built is writable.
-    let mut argv = vec![
-        ctx.py(),
-        "-m".into(),
-        "pip".into(),
-        "wheel".into(),
-        "--no-index".into(),
-        "--find-links".into(),
-        BUILD_DEPS_MOUNT.into(),
-        "--no-deps".into(),
-        "--no-cache-dir".into(),
-        "--wheel-dir".into(),
-        BUILT_MOUNT.into(),
-    ];
-    for i in &infos {
-        argv.push(format!("{SDISTS_MOUNT}/{}", i.file));
-    }
-    ctx.quiet(&mut argv);
+    // Third-party build code runs here: no network, and only the output directory writable.
     ctx.offline(
         "building source archives (offline)",
-        argv,
-        vec![
-            ro(&d.sdists, SDISTS_MOUNT),
-            ro(&d.build_deps, BUILD_DEPS_MOUNT),
-            rw(&d.built, BUILT_MOUNT),
-        ],
+        ModeChanges::Ignored,
+        &|c: &Ctx<'_>| {
+            let d = &c.dirs;
+            let mut argv = vec![
+                c.py(),
+                "-m".into(),
+                "pip".into(),
+                "wheel".into(),
+                "--no-index".into(),
+                "--find-links".into(),
+                c.at(&d.build_deps, BUILD_DEPS_MOUNT),
+                "--no-deps".into(),
+                "--no-cache-dir".into(),
+                "--wheel-dir".into(),
+                c.at(&d.built, BUILT_MOUNT),
+            ];
+            let sdists = c.at(&d.sdists, SDISTS_MOUNT);
+            for i in &infos {
+                argv.push(format!("{sdists}/{}", i.file));
+            }
+            c.quiet(&mut argv);
+            (
+                argv,
+                vec![
+                    c.ro(&d.sdists, SDISTS_MOUNT),
+                    c.ro(&d.build_deps, BUILD_DEPS_MOUNT),
+                    c.rw(&d.built, BUILT_MOUNT),
+                ],
+            )
+        },
     )?;
     Ok(infos)
 }
@@ -612,28 +830,25 @@ fn report_shadowing(ctx: &Ctx<'_>, extra: &[String]) -> Result<()> {
         .collect();
     names.sort();
     names.dedup();
-    let mut argv = vec![
-        ctx.py(),
-        "-I".into(),
-        "-S".into(),
-        format!("{INPUT_MOUNT}/shadow_check.py"),
-        ctx.index.to_string(),
-    ];
-    argv.extend(extra.iter().cloned());
-    argv.push("--".into());
-    argv.extend(names);
-    let out = format!("{WORK_MOUNT}/shadowed.txt");
-    let script = argv
-        .iter()
-        .map(|a| format!("'{}'", a.replace('\'', "")))
-        .collect::<Vec<_>>()
-        .join(" ")
-        + &format!(" > {out}");
-    ctx.networked(
-        "checking the indexes for shadowed names",
-        vec!["/bin/sh".into(), "-c".into(), script],
-        vec![ro(&d.input, INPUT_MOUNT), rw(&d.work, WORK_MOUNT)],
-    )?;
+    ctx.networked("checking the indexes for shadowed names", &|c: &Ctx<'_>| {
+        let d = &c.dirs;
+        let script = format!("{}/shadow_check.py", c.at(&d.input, INPUT_MOUNT));
+        let mut argv = c.python_networked(&["-I", "-S"], &[script]);
+        argv.push(c.index.to_string());
+        argv.extend(extra.iter().cloned());
+        argv.push("--".into());
+        argv.extend(names.iter().cloned());
+        let out = format!("{}/shadowed.txt", c.at(&d.work, WORK_MOUNT));
+        let command = format!(
+            "{} > {}",
+            install_fallback::sh_join(&argv),
+            install_fallback::sh_quote(&out)
+        );
+        (
+            vec!["/bin/sh".into(), "-c".into(), command],
+            vec![c.ro(&d.input, INPUT_MOUNT), c.rw(&d.work, WORK_MOUNT)],
+        )
+    })?;
     for line in std::fs::read_to_string(d.work.join("shadowed.txt"))?.lines() {
         let mut parts = line.split('\t');
         let name = parts.next().unwrap_or_default();
@@ -674,13 +889,18 @@ fn fetch_uv(ctx: &Ctx<'_>) -> Result<PathBuf> {
     let d = &ctx.dirs;
     let uv_dir = d.work.join("uv");
     std::fs::create_dir_all(&uv_dir)?;
-    let argv = ctx.pip_download(&format!("{WORK_MOUNT}/uv"), &strings(&["--no-deps", "uv"]));
     eprintln!(
         "seal: fetching uv from {} (once; kept in {})",
         ctx.index,
         uv_cache(&d.cache).display()
     );
-    ctx.networked("downloading uv", argv, vec![rw(&d.work, WORK_MOUNT)])?;
+    ctx.networked("downloading uv", &|c: &Ctx<'_>| {
+        let dest = format!("{}/uv", c.at(&c.dirs.work, WORK_MOUNT));
+        (
+            c.pip_download(&dest, &strings(&["--no-deps", "uv"])),
+            vec![c.rw(&c.dirs.work, WORK_MOUNT)],
+        )
+    })?;
     let target = uv_cache(&d.cache);
     let target_dir = target
         .parent()
@@ -688,24 +908,114 @@ fn fetch_uv(ctx: &Ctx<'_>) -> Result<PathBuf> {
         .to_path_buf();
     std::fs::create_dir_all(&target_dir)?;
     let unpack = "import glob, os, sys, zipfile\n\
-w = glob.glob('/seal/work/uv/uv-*.whl')\n\
+work, tools = sys.argv[1:3]\n\
+w = glob.glob(os.path.join(work, 'uv', 'uv-*.whl'))\n\
 z = zipfile.ZipFile(w[0])\n\
 name = [n for n in z.namelist() if n.endswith('.data/scripts/uv')][0]\n\
-open('/seal/tools/uv.new', 'wb').write(z.read(name))\n\
-os.chmod('/seal/tools/uv.new', 0o755)\n\
-os.rename('/seal/tools/uv.new', '/seal/tools/uv')\n";
-    ctx.offline(
-        "unpacking uv",
-        vec![
-            ctx.py(),
+new = os.path.join(tools, 'uv.new')\n\
+open(new, 'wb').write(z.read(name))\n\
+os.chmod(new, 0o755)\n\
+os.rename(new, os.path.join(tools, 'uv'))\n";
+    ctx.offline("unpacking uv", ModeChanges::Restricted, &|c: &Ctx<'_>| {
+        (
+            vec![
+                c.py(),
+                "-I".into(),
+                "-S".into(),
+                "-c".into(),
+                unpack.into(),
+                c.at(&c.dirs.work, WORK_MOUNT),
+                c.at(&target_dir, TOOLS_MOUNT),
+            ],
+            vec![
+                c.ro(&c.dirs.work, WORK_MOUNT),
+                c.rw(&target_dir, TOOLS_MOUNT),
+            ],
+        )
+    })?;
+    Ok(target)
+}
+
+/// The offline install step: a fresh venv, then pip or uv installing exactly the downloaded
+/// files into it; its command line and what it sees.
+fn install_step(c: &Ctx<'_>, uv: Option<&Path>, locked: bool) -> (Vec<String>, Vec<Mount>) {
+    use install_fallback::sh_quote;
+    let d = &c.dirs;
+    let env = c.at(&d.env, ENV_MOUNT);
+    let wheels = c.at(&d.wheels, WHEELS_MOUNT);
+    let req = format!("{}/requirements.txt", c.at(&d.input, INPUT_MOUNT));
+    let py = sh_quote(&c.py());
+    let env_python = sh_quote(&format!("{env}/bin/python"));
+    let uv_inside = format!("{TOOLS_MOUNT}/uv");
+    let mut installer = match uv {
+        Some(uv) => format!(
+            "{} pip install --python {env_python} --offline --no-index --find-links {} \
+             --only-binary :all:",
+            sh_quote(&c.at(uv, &uv_inside)),
+            sh_quote(&wheels)
+        ),
+        None => format!(
+            "{py} -m pip --python {env_python} install --no-index --find-links {} \
+             --only-binary=:all: --no-cache-dir --no-warn-script-location",
+            sh_quote(&wheels)
+        ),
+    };
+    // In the fallback the environment is not at /seal/env: pip's bytecode would name the
+    // temporary path (tracebacks read the source there), so the relocation compiles it.
+    let compile_later = c.fallback() && uv.is_none();
+    if compile_later {
+        installer.push_str(" --no-compile");
+    }
+    if locked {
+        installer.push_str(&format!(
+            " -r {} --require-hashes --no-deps",
+            sh_quote(&req)
+        ));
+    } else if uv.is_some() {
+        installer.push_str(&format!(" -r {}", sh_quote(&req)));
+    } else {
+        // The download step resolved the set already: install exactly those files, without
+        // resolving again (pip's resolver is most of its time).
+        installer.push_str(&format!(" --no-deps {}/*.whl", sh_quote(&wheels)));
+    }
+    if !c.args.verbose && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        installer.push_str(" --quiet");
+    }
+    let mut command = format!(
+        "{py} -m venv --without-pip {} && {installer}",
+        sh_quote(&env)
+    );
+    if c.fallback() {
+        let mut relocate = vec![
+            c.py(),
             "-I".into(),
             "-S".into(),
-            "-c".into(),
-            unpack.into(),
-        ],
-        vec![ro(&d.work, WORK_MOUNT), rw(&target_dir, TOOLS_MOUNT)],
-    )?;
-    Ok(target)
+            c.dirs
+                .scripts
+                .join(install_fallback::RELOCATE_NAME)
+                .to_string_lossy()
+                .into_owned(),
+        ];
+        if compile_later {
+            relocate.push("--compile".into());
+        }
+        relocate.extend([
+            env.clone(),
+            ENV_MOUNT.into(),
+            wheels.clone(),
+            WHEELS_MOUNT.into(),
+        ]);
+        command.push_str(&format!(" && {}", install_fallback::sh_join(&relocate)));
+    }
+    let mut mounts = vec![
+        c.ro(&d.input, INPUT_MOUNT),
+        c.ro(&d.wheels, WHEELS_MOUNT),
+        c.rw(&d.env, ENV_MOUNT),
+    ];
+    if let Some(uv) = uv {
+        mounts.push(c.ro(uv, &uv_inside));
+    }
+    (vec!["/bin/sh".into(), "-c".into(), command], mounts)
 }
 
 pub fn install(mut args: InstallArgs) -> Result<i32> {
@@ -773,15 +1083,22 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
     let tmp = TempState {
         dir: state.join(format!("tmp-install-{}", std::process::id())),
     };
+    std::fs::create_dir_all(&tmp.dir).with_context(|| format!("creating {}", tmp.dir.display()))?;
+    // Real paths: the fallback grants and names them as they are.
+    let tmp_dir = tmp
+        .dir
+        .canonicalize()
+        .with_context(|| format!("{}", tmp.dir.display()))?;
     let dirs = Dirs {
-        input: tmp.dir.join("input"),
-        work: tmp.dir.join("work"),
-        wheels: tmp.dir.join("wheels"),
-        sdists: tmp.dir.join("sdists"),
-        build_deps: tmp.dir.join("build-deps"),
-        built: tmp.dir.join("built"),
-        env: tmp.dir.join("env"),
+        input: tmp_dir.join("input"),
+        work: tmp_dir.join("work"),
+        wheels: tmp_dir.join("wheels"),
+        sdists: tmp_dir.join("sdists"),
+        build_deps: tmp_dir.join("build-deps"),
+        built: tmp_dir.join("built"),
+        env: tmp_dir.join("env"),
         cache: cache_dir(&project),
+        scripts: tmp_dir.join("scripts"),
     };
     for d in [
         &dirs.input,
@@ -795,6 +1112,13 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
     ] {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
+    let dirs = Dirs {
+        cache: dirs
+            .cache
+            .canonicalize()
+            .with_context(|| format!("{}", dirs.cache.display()))?,
+        ..dirs
+    };
     let locked = reqs.locked().is_some();
     eprintln!(
         "seal: installing from {} via {} (network: only {})",
@@ -806,14 +1130,23 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let requested = isolation::Requested::parse(args.isolation.as_deref());
     let ctx = Ctx {
         args: &args,
         python: &python,
         index: &index,
         allowed: &allowed,
-        ca: host_ca_bundle(),
+        ca: host_ca_bundle().and_then(|p| p.canonicalize().ok()),
         dirs,
+        tmp: &tmp_dir,
+        requested,
+        mode: Cell::new(Mode::Namespaces),
+        settled: Cell::new(false),
     };
+    if requested == isolation::Requested::Landlock {
+        ctx.enter_fallback()?;
+        isolation::warn_degraded("requested", true, args.quiet);
+    }
     let d = &ctx.dirs;
 
     // 1. Source archives the user allowed: fetched with no code running, built offline.
@@ -826,6 +1159,10 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
     if locked {
         // Wheels built here have no hash in the lock; pin them to what was just built.
         for f in std::fs::read_dir(&d.built)?.flatten() {
+            // Build code wrote this directory: a link must not make seal hash another file.
+            if !f.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
             let file = f.file_name().to_string_lossy().into_owned();
             if let Some((n, v)) = wheel_name_version(&file) {
                 lines.push(format!(
@@ -839,28 +1176,29 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
 
     // 2. Wheels: network to the index only, nothing built or imported.
     eprintln!("seal: [1/2] downloading wheels (network: index only; no package code runs)");
-    let mut what = vec![
-        "--find-links".to_string(),
-        BUILT_MOUNT.into(),
-        "-r".into(),
-        format!("{INPUT_MOUNT}/requirements.txt"),
-    ];
-    for extra in &args.extra_index_urls {
-        what.extend(["--extra-index-url".to_string(), extra.clone()]);
-    }
-    if locked {
-        what.extend(strings(&["--require-hashes", "--no-deps"]));
-    }
-    let fetch = ctx.pip_download(WHEELS_MOUNT, &what);
-    ctx.networked(
-        "downloading",
-        fetch,
-        vec![
-            ro(&d.input, INPUT_MOUNT),
-            rw(&d.wheels, WHEELS_MOUNT),
-            ro(&d.built, BUILT_MOUNT),
-        ],
-    )?;
+    ctx.networked("downloading", &|c: &Ctx<'_>| {
+        let d = &c.dirs;
+        let mut what = vec![
+            "--find-links".to_string(),
+            c.at(&d.built, BUILT_MOUNT),
+            "-r".into(),
+            format!("{}/requirements.txt", c.at(&d.input, INPUT_MOUNT)),
+        ];
+        for extra in &c.args.extra_index_urls {
+            what.extend(["--extra-index-url".to_string(), extra.clone()]);
+        }
+        if locked {
+            what.extend(strings(&["--require-hashes", "--no-deps"]));
+        }
+        (
+            c.pip_download(&c.at(&d.wheels, WHEELS_MOUNT), &what),
+            vec![
+                c.ro(&d.input, INPUT_MOUNT),
+                c.rw(&d.wheels, WHEELS_MOUNT),
+                c.ro(&d.built, BUILT_MOUNT),
+            ],
+        )
+    })?;
 
     if !args.extra_index_urls.is_empty() {
         report_shadowing(&ctx, &args.extra_index_urls)?;
@@ -884,57 +1222,15 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
         }),
         _ => find_uv(&d.cache),
     };
-    let py = ctx.py();
-    let req = format!("{INPUT_MOUNT}/requirements.txt");
-    let mut installer = match &uv {
-        Some(_) => format!(
-            "{TOOLS_MOUNT}/uv pip install --python {ENV_MOUNT}/bin/python --offline --no-index \
-             --find-links {WHEELS_MOUNT} --only-binary :all:"
-        ),
-        None => format!(
-            "\"{py}\" -m pip --python {ENV_MOUNT}/bin/python install --no-index --find-links {WHEELS_MOUNT} \
-             --only-binary=:all: --no-cache-dir --no-warn-script-location"
-        ),
-    };
-    if locked {
-        installer.push_str(&format!(" -r {req} --require-hashes --no-deps"));
-    } else if uv.is_some() {
-        installer.push_str(&format!(" -r {req}"));
-    } else {
-        // The download step resolved the set already: install exactly those files, without
-        // resolving again (pip's resolver is most of its time).
-        installer.push_str(&format!(" --no-deps {WHEELS_MOUNT}/*.whl"));
-    }
-    if !args.verbose && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        installer.push_str(" --quiet");
-    }
-    let mut mounts = vec![
-        ro(&d.input, INPUT_MOUNT),
-        ro(&d.wheels, WHEELS_MOUNT),
-        rw(&d.env, ENV_MOUNT),
-    ];
-    if let Some(uv) = &uv {
-        mounts.push(Mount::Bind {
-            src: uv.clone(),
-            dst: PathBuf::from(TOOLS_MOUNT).join("uv"),
-            access: Access::ReadOnly,
-        });
-    }
     eprintln!(
         "seal: installer: {}",
         uv.as_ref()
             .map(|p| format!("uv ({})", p.display()))
             .unwrap_or_else(|| "pip".into())
     );
-    ctx.offline(
-        "installing",
-        vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            format!("\"{py}\" -m venv --without-pip {ENV_MOUNT} && {installer}"),
-        ],
-        mounts,
-    )?;
+    ctx.offline("installing", ModeChanges::Restricted, &|c: &Ctx<'_>| {
+        install_step(c, uv.as_deref(), locked)
+    })?;
 
     link_project_sources(&d.env, &project, &python)?;
     let findings = persistence_scan::scan(&d.env);

@@ -77,7 +77,7 @@ pub fn warn_degraded(reason: &str, explicit: bool, quiet: bool) {
         format!("user namespaces are unavailable: {reason}")
     };
     eprintln!(
-        "seal: warning: degraded isolation ({why}): Landlock + seccomp fallback, no network; \
-         no private /tmp, /proc or PID namespace; see `seal doctor`"
+        "seal: warning: degraded isolation ({why}): Landlock + seccomp fallback without \
+         namespaces (no sockets but seal's, no private /proc, /tmp or PID namespace); see `seal doctor`"
     );
 }

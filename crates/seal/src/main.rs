@@ -6,6 +6,7 @@ mod doctor_cmd;
 mod env_cmd;
 mod index_proxy;
 mod install_cmd;
+mod install_fallback;
 mod isolation;
 mod jupyter_cmd;
 mod persistence_scan;

@@ -526,6 +526,14 @@ pub fn build_fallback(python: &Interpreter, req: &RunRequest, scratch: &Path) ->
         .into_iter()
         .filter(|m| !m.dst().starts_with(SEAL_BIN))
         .collect();
+    // Here they exist, and EACCES instead of ENOENT would stop programs that read them
+    // (pip's vendored `distro`, for one).
+    for f in crate::install_fallback::OS_IDENTITY {
+        mounts.push(Mount::BindIfExists {
+            src: f.into(),
+            dst: f.into(),
+        });
+    }
     mounts.push(Mount::Proc {
         dst: "/proc".into(),
     });
@@ -593,7 +601,13 @@ pub fn build_fallback(python: &Interpreter, req: &RunRequest, scratch: &Path) ->
         project,
         mounts,
         limits(req),
-        LandlockMode::Required,
+        // The engine refuses to run without Landlock at all; what the kernel's ABI lacks is
+        // listed as not enforced (older kernels such as Ubuntu 24.04's must still work).
+        if req.landlock_required {
+            LandlockMode::Required
+        } else {
+            LandlockMode::BestEffort
+        },
     ))
 }
 

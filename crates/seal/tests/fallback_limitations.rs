@@ -11,6 +11,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::symlink;
 
+use common::probes::{self, Mode};
 use common::*;
 
 const IDENTITY: &str = r#"
@@ -28,15 +29,10 @@ fn the_program_runs_as_the_callers_uid_with_the_hosts_hostname() {
         let env = TestEnv::new(v, "fbdoc-identity");
         let probe = env.probe("identity", IDENTITY);
 
-        let inside = env.run_probe_no_userns(&probe, "{}", &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
+        let p = Mode::Fallback.run_ok(&env, &probe, "{}", &[]).probe();
 
         // The same as without seal.
-        let direct = env.run_direct(&probe, "{}");
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, "{}");
         for k in ["uid", "gid", "euid", "hostname"] {
             p.expect_eq(k, c.get(k));
         }
@@ -69,10 +65,7 @@ fn stat_and_readlink_outside_the_grants_still_work() {
         let args = jobj(&[("host_home", jpath(&env.home)), ("link", jpath(&link))]);
         let size = fs::metadata(env.home.join(".ssh/id_rsa")).unwrap().len();
 
-        let inside = env.run_probe_no_userns(&probe, &args, &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
+        let p = Mode::Fallback.run_ok(&env, &probe, &args, &[]).probe();
         // Not stopped (documented):
         p.expect_eq("stat_size", &size.to_string());
         p.expect_eq("exists_key", "yes");
@@ -83,9 +76,7 @@ fn stat_and_readlink_outside_the_grants_still_work() {
         p.expect_eq("listdir", "EACCES");
 
         // Control: without seal, all of it.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, &args);
         c.expect_eq("stat_size", &size.to_string());
         c.expect_eq("read", &env.canary_file_content(".ssh/id_rsa"));
         c.expect_eq("listdir", "id_rsa");
@@ -114,34 +105,21 @@ fn dev_shm_is_absent_so_multiprocessing_locks_fail() {
         let probe = env.probe("shm", SHM);
         let args = jobj(&[("nonce", jstr(&env.nonce))]);
 
-        let inside = env.run_probe_no_userns(&probe, &args, &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
+        let p = Mode::Fallback.run_ok(&env, &probe, &args, &[]).probe();
         for k in ["ls_dev_shm", "lock", "pool", "shm_file"] {
             p.expect_eq(k, "EACCES");
         }
 
         // Control: the host's /dev/shm works without seal.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, &args);
         for k in ["lock", "pool", "shm_file"] {
             c.expect_eq(k, "OK");
         }
     });
 }
 
-const LOOPBACK: &str = r#"
-def loopback_echo():
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-    c = socket.create_connection(srv.getsockname(), timeout=3)
-    a, _ = srv.accept()
-    c.sendall(b"ping")
-    return a.recv(4).decode()
-attempt("loopback_echo", loopback_echo)
+/// After [`probes::LOOPBACK_ECHO`].
+const SOCKETPAIRS: &str = r#"
 attempt("unix_dgram_pair", lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM) and None)
 def stream_pair():
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -157,19 +135,17 @@ attempt("unix_stream_pair", stream_pair)
 fn no_network_at_all_not_even_the_programs_own_loopback() {
     each_variant(|v| {
         let env = TestEnv::new(v, "fbdoc-loopback");
-        let probe = env.probe("loopback", LOOPBACK);
+        let probe = env.probe(
+            "loopback",
+            &format!("{}{SOCKETPAIRS}", probes::LOOPBACK_ECHO),
+        );
 
-        let inside = env.run_probe_no_userns(&probe, "{}", &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
+        let p = Mode::Fallback.run_ok(&env, &probe, "{}", &[]).probe();
         p.expect_eq("loopback_echo", "EACCES");
         p.expect_eq("unix_dgram_pair", "EACCES");
         p.expect_eq("unix_stream_pair", "pong");
 
-        let direct = env.run_direct(&probe, "{}");
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, "{}");
         c.expect_eq("loopback_echo", "ping");
         c.expect_eq("unix_dgram_pair", "OK");
     });
@@ -188,18 +164,14 @@ fn there_is_no_proc_even_for_the_program_itself() {
         let env = TestEnv::new(v, "fbdoc-proc");
         let probe = env.probe("own_proc", OWN_PROC);
 
-        let inside = env.run_probe_no_userns(&probe, "{}", &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
+        let p = Mode::Fallback.run_ok(&env, &probe, "{}", &[]).probe();
         p.expect_eq("self_status", "EACCES");
         p.expect_eq("cpuinfo", "EACCES");
         // What does not need /proc still works.
         p.expect_eq("cpu_count", "OK");
 
-        let direct = env.run_direct(&probe, "{}");
-        direct.expect_success();
-        direct.probe().expect_contains("self_status", "Name:");
+        env.direct_ok(&probe, "{}")
+            .expect_contains("self_status", "Name:");
     });
 }
 
@@ -232,10 +204,7 @@ fn host_processes_can_still_be_reniced_unless_they_hold_capabilities() {
             "the sleeper starts at the lowest priority"
         );
 
-        let inside = env.run_probe_no_userns(&probe, &args, &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
+        let p = Mode::Fallback.run_ok(&env, &probe, &args, &[]).probe();
         p.expect_in("raise_host_sleeper", &["EACCES", "EPERM"]);
         if v.is_root() {
             p.expect_eq("renice_host_sleeper", "EPERM");
@@ -250,9 +219,7 @@ fn host_processes_can_still_be_reniced_unless_they_hold_capabilities() {
         }
 
         // Control: as root, without seal, the priority can also be raised.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, &args);
         c.expect_eq("renice_host_sleeper", "OK");
         if v.is_root() {
             c.expect_eq("raise_host_sleeper", "OK");
@@ -277,11 +244,15 @@ fn links_created_in_out_live_reach_the_host_as_they_are() {
         let probe = env.probe("live_link", LIVE_LINK);
         let args = jobj(&[("live", jpath(&env.out)), ("target", jpath(&target))]);
 
-        let inside =
-            env.run_probe_no_userns(&probe, &args, &["--out-live", env.out.to_str().unwrap()]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        inside.probe().expect_eq("plant_link", "OK");
+        Mode::Fallback
+            .run_ok(
+                &env,
+                &probe,
+                &args,
+                &["--out-live", env.out.to_str().unwrap()],
+            )
+            .probe()
+            .expect_eq("plant_link", "OK");
         let planted = env.out.join("planted-link");
         assert_eq!(fs::read_link(&planted).unwrap(), target);
     });
@@ -314,11 +285,14 @@ fn chmod_is_a_no_op_but_utime_outside_the_grants_still_works() {
         let mode = |p: &std::path::Path| fs::metadata(p).unwrap().mode() & 0o7777;
         assert_eq!(mode(&outside), 0o600);
 
-        let inside =
-            env.run_probe_no_userns(&probe, &args, &["--out-live", env.out.to_str().unwrap()]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
+        let p = Mode::Fallback
+            .run_ok(
+                &env,
+                &probe,
+                &args,
+                &["--out-live", env.out.to_str().unwrap()],
+            )
+            .probe();
         // Stopped: success is answered, nothing changes.
         p.expect_eq("chmod_outside", "OK");
         assert_eq!(
@@ -333,9 +307,7 @@ fn chmod_is_a_no_op_but_utime_outside_the_grants_still_works() {
         assert_eq!(fs::metadata(&outside).unwrap().mtime(), 1_000_000_000);
 
         // Control: without seal chmod works.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, &args);
         c.expect_eq("chmod_own_file", "0o755");
         assert_eq!(mode(&outside), 0o644);
     });

@@ -12,6 +12,7 @@ mod common;
 use std::fs;
 use std::net::TcpListener;
 
+use common::probes::Mode;
 use common::*;
 
 const WHERE_AM_I: &str = r#"
@@ -42,11 +43,9 @@ fn auto_mode_picks_the_fallback_and_warns_once_even_with_quiet() {
         let probe = env.probe("where", WHERE_AM_I);
 
         for flags in [&[][..], &["-q"][..]] {
-            let out = env.run_probe_no_userns(&probe, "{}", flags);
-            out.expect_success();
             // One line, the reason included, and -q does not hide it: the user did not ask
             // for less isolation.
-            assert_fell_back(&out);
+            let out = Mode::Fallback.run_ok(&env, &probe, "{}", flags);
             assert_eq!(stderr_lines(&out).len(), 1, "{}", out.describe());
             let w = warnings(&out)[0];
             for needle in ["Landlock + seccomp fallback", "seal doctor"] {
@@ -58,8 +57,7 @@ fn auto_mode_picks_the_fallback_and_warns_once_even_with_quiet() {
         }
 
         // Positive control: without the wrapper the same command runs in the namespaces.
-        let ns = env.run_probe(&probe, "{}", &[]);
-        ns.expect_success();
+        let ns = Mode::Namespaces.run_ok(&env, &probe, "{}", &[]);
         assert!(warnings(&ns).is_empty(), "{}", ns.describe());
         let p = ns.probe();
         p.expect_eq("uid", "1000");
@@ -73,14 +71,10 @@ fn quiet_silences_the_warning_only_when_the_fallback_was_requested() {
         let env = TestEnv::new(v, "fbmode-quiet");
         let probe = env.probe("where", WHERE_AM_I);
 
-        for wrapped in [true, false] {
+        for mode in [Mode::Fallback, Mode::Namespaces] {
             let run = |flags: &[&str]| {
-                let r = if wrapped {
-                    env.seal_no_userns()
-                } else {
-                    env.seal()
-                };
-                let out = r
+                let out = mode
+                    .seal(&env)
                     .args(&["--isolation", "landlock"])
                     .args(flags)
                     .arg("--")
@@ -170,9 +164,7 @@ fn isolation_landlock_runs_the_fallback_on_a_host_with_user_namespaces() {
         p.expect_eq("canary", "EACCES");
 
         // Control: the default mode on this host is the namespace sandbox.
-        let ns = env.run_probe(&probe, &args, &[]);
-        ns.expect_success();
-        let c = ns.probe();
+        let c = Mode::Namespaces.run_ok(&env, &probe, &args, &[]).probe();
         c.expect_eq("uid", "1000");
         c.expect_eq("socket", "OK");
         c.expect_eq("canary", "ENOENT");
@@ -187,7 +179,8 @@ fn require_network_isolation_and_landlock_are_met_by_the_fallback() {
             "where",
             &format!("{WHERE_AM_I}\nattempt(\"socket\", lambda: socket.socket() and None)"),
         );
-        let out = env.run_probe_no_userns(
+        let out = Mode::Fallback.run_ok(
+            &env,
             &probe,
             "{}",
             &[
@@ -198,8 +191,6 @@ fn require_network_isolation_and_landlock_are_met_by_the_fallback() {
                 "--require-landlock",
             ],
         );
-        out.expect_success();
-        assert_fell_back(&out);
         out.probe().expect_eq("socket", "EACCES");
     });
 }

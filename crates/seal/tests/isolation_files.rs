@@ -4,46 +4,25 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 
+use common::probes::{self, Mode};
 use common::*;
 
 const READ_DENIED: &[&str] = &["ENOENT", "EACCES"];
 const WRITE_DENIED: &[&str] = &["EROFS", "EACCES"];
 
-const READ_CANARIES: &str = r#"
-for rel in A["files"]:
-    attempt("tilde:" + rel, read_head, os.path.expanduser("~/" + rel))
-    attempt("abs:" + rel, read_head, os.path.join(A["host_home"], rel))
-"#;
-
 #[test]
 fn canary_files_are_not_readable() {
     each_variant(|v| {
         let env = TestEnv::new(v, "canary-files");
-        let probe = env.probe("read_canaries", READ_CANARIES);
-        let args = jobj(&[
-            ("files", jarr(CANARY_FILES)),
-            ("host_home", jpath(&env.home)),
-        ]);
+        let (probe, args) = probes::read_canaries_probe(&env, "");
 
-        let inside = env.run_probe(&probe, &args, &[]);
-        inside.expect_success();
-        let p = inside.probe();
-        for rel in CANARY_FILES {
-            // ~ is the sandbox's private HOME; the host path of the real HOME shows nothing.
-            p.expect_in(&format!("tilde:{rel}"), READ_DENIED);
-            p.expect_in(&format!("abs:{rel}"), READ_DENIED);
-        }
+        let p = Mode::Namespaces.run_ok(&env, &probe, &args, &[]).probe();
+        // ~ is the sandbox's private HOME; the host path of the real HOME shows nothing.
+        probes::expect_canaries_unread(&p, READ_DENIED, READ_DENIED);
 
         // Positive control: the same probe without seal reads every canary.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
-        for rel in CANARY_FILES {
-            c.expect_eq(&format!("tilde:{rel}"), &env.canary_file_content(rel));
-            c.expect_eq(&format!("abs:{rel}"), &env.canary_file_content(rel));
-        }
+        probes::expect_canaries_read(&env.direct_ok(&probe, &args), &env);
     });
 }
 
@@ -77,8 +56,7 @@ fn home_and_root_listings_hold_no_user_files() {
             ("project", jpath(&env.project)),
         ]);
 
-        let inside = env.run_probe(&probe, &args, &[]);
-        inside.expect_success();
+        let inside = Mode::Namespaces.run_ok(&env, &probe, &args, &[]);
         let p = inside.probe();
         // Only the sandbox's own (empty, private) home.
         p.expect_eq("ls:/home", "sandbox");
@@ -98,9 +76,7 @@ fn home_and_root_listings_hold_no_user_files() {
         }
 
         // Positive control: without seal the fake HOME lists its canaries.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, &args);
         c.expect_contains("ls:host_home", ".ssh");
         c.expect_contains("files:host_home", ".ssh/id_rsa");
         if v.is_root() {
@@ -109,76 +85,17 @@ fn home_and_root_listings_hold_no_user_files() {
     });
 }
 
-const WRITE_PROJECT: &str = r##"
-p = A["project"]
-existing = os.path.join(p, "existing.txt")
-def create():
-    path = os.path.join(p, "created-" + A["nonce"])
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-    os.unlink(path)
-attempt("create", create)
-def append_existing():
-    fd = os.open(existing, os.O_WRONLY | os.O_APPEND)
-    try:
-        os.write(fd, b"tampered\n")
-    finally:
-        os.close(fd)
-attempt("append_existing", append_existing)
-def mkdir():
-    d = os.path.join(p, "dir-" + A["nonce"])
-    os.mkdir(d)
-    os.rmdir(d)
-attempt("mkdir", mkdir)
-def rename():
-    os.rename(existing, existing + ".moved")
-    os.rename(existing + ".moved", existing)
-attempt("rename", rename)
-def git_hook():
-    with open(os.path.join(p, ".git", "hooks", "pre-commit"), "w") as f:
-        f.write("#!/bin/sh\necho hooked\n")
-attempt("git_hook", git_hook)
-attempt("chmod", os.chmod, existing, 0o666)
-"##;
-
 #[test]
 fn project_dir_is_read_only() {
     each_variant(|v| {
         let env = TestEnv::new(v, "project-ro");
-        let existing = env.project.join("existing.txt");
-        env.write_owned(&existing, "original\n", 0o644);
-        env.mkdir_owned(&env.project.join(".git"), 0o755);
-        env.mkdir_owned(&env.project.join(".git/hooks"), 0o755);
-        let probe = env.probe("write_project", WRITE_PROJECT);
-        let args = jobj(&[
-            ("project", jpath(&env.project)),
-            ("nonce", jstr(&env.nonce)),
-        ]);
+        let (probe, args, existing) = probes::write_project_probe(&env, "");
 
-        let inside = env.run_probe(&probe, &args, &[]);
-        inside.expect_success();
-        let p = inside.probe();
-        for k in ["create", "append_existing", "mkdir", "rename", "git_hook"] {
-            p.expect_in(k, WRITE_DENIED);
-        }
-        p.expect_in("chmod", &["EROFS", "EPERM", "EACCES"]);
-        assert_eq!(fs::read_to_string(&existing).unwrap(), "original\n");
-        assert!(!env.project.join(".git/hooks/pre-commit").exists());
-        assert_eq!(fs::metadata(&existing).unwrap().mode() & 0o777, 0o644);
+        let p = Mode::Namespaces.run_ok(&env, &probe, &args, &[]).probe();
+        probes::expect_project_unchanged(&p, &env, WRITE_DENIED, &["EROFS", "EPERM", "EACCES"]);
 
         // Positive control: without seal every write succeeds.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
-        for k in [
-            "create",
-            "append_existing",
-            "mkdir",
-            "rename",
-            "git_hook",
-            "chmod",
-        ] {
-            c.expect_eq(k, "OK");
-        }
+        probes::expect_project_written(&env.direct_ok(&probe, &args));
         assert_eq!(
             fs::read_to_string(&existing).unwrap(),
             "original\ntampered\n"
@@ -186,9 +103,7 @@ fn project_dir_is_read_only() {
     });
 }
 
-const WRITE_SYSTEM: &str = r#"
-for t in A["targets"]:
-    attempt("wr:" + t, open_for_write_only, t)
+const WRITE_INPUT: &str = r#"
 def create_in_input():
     path = os.path.join(A["input_dir"], "created-" + A["nonce"])
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
@@ -205,45 +120,36 @@ fn system_files_and_inputs_are_read_only() {
         env.mkdir_owned(&input_dir, 0o755);
         env.write_owned(&input_dir.join("data.txt"), "input data\n", 0o644);
         // Existing, non-executable host files: opened for writing, never written.
-        let mut targets = vec!["/etc/ld.so.cache".to_string(), "/etc/passwd".to_string()];
-        let os_py = fs::read_dir("/usr/lib")
-            .unwrap()
-            .flatten()
-            .map(|e| e.path().join("os.py"))
-            .find(|p| p.exists())
-            .expect("a /usr/lib/python3.X/os.py");
-        targets.push(os_py.to_str().unwrap().to_string());
+        let mut targets = vec![
+            "/etc/ld.so.cache".to_string(),
+            "/etc/passwd".to_string(),
+            probes::system_os_py(),
+        ];
         if std::path::Path::new("/usr/lib/os-release").is_file() {
             targets.push("/usr/lib/os-release".into());
         }
-        let probe = env.probe("write_system", WRITE_SYSTEM);
+        let probe = env.probe(
+            "write_system",
+            &format!("{}{WRITE_INPUT}", probes::WRITE_TARGETS),
+        );
         let args = jobj(&[
             ("targets", jarr(&targets)),
             ("input_dir", jpath(&input_dir)),
             ("nonce", jstr(&env.nonce)),
         ]);
 
-        let inside = env.run_probe(&probe, &args, &["--in", input_dir.to_str().unwrap()]);
-        inside.expect_success();
-        let p = inside.probe();
-        for t in &targets {
-            p.expect_in(&format!("wr:{t}"), WRITE_DENIED);
-        }
+        let p = Mode::Namespaces
+            .run_ok(&env, &probe, &args, &["--in", input_dir.to_str().unwrap()])
+            .probe();
+        probes::expect_targets_unwritable(&p, &targets, WRITE_DENIED);
         p.expect_in("create_in_input", WRITE_DENIED);
         p.expect_in("append_input", WRITE_DENIED);
 
         // Positive control: as root the host lets the probe open them for writing; as an
         // unprivileged user the host's own permissions already refuse (EACCES), and the test
         // owned input directory is writable either way.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
-        for t in &targets {
-            c.expect_eq(
-                &format!("wr:{t}"),
-                if v.is_root() { "OK" } else { "EACCES" },
-            );
-        }
+        let c = env.direct_ok(&probe, &args);
+        probes::expect_targets_as_the_host_allows(&c, v, &targets);
         c.expect_eq("create_in_input", "OK");
         c.expect_eq("append_input", "OK");
     });
@@ -270,9 +176,7 @@ fn bashrc_append_stays_in_the_private_home() {
         let probe = env.probe("bashrc", BASHRC);
         let args = jobj(&[("host_home", jpath(&env.home)), ("nonce", jstr(&env.nonce))]);
 
-        let inside = env.run_probe(&probe, &args, &[]);
-        inside.expect_success();
-        let p = inside.probe();
+        let p = Mode::Namespaces.run_ok(&env, &probe, &args, &[]).probe();
         p.expect_eq("home", "/home/sandbox");
         p.expect_eq("read_before", "ENOENT");
         p.expect_eq("append", "OK");
@@ -286,13 +190,11 @@ fn bashrc_append_stays_in_the_private_home() {
         env.canary_files_intact();
 
         // The private HOME does not persist: a second run starts empty again.
-        let again = env.run_probe(&probe, &args, &[]);
+        let again = Mode::Namespaces.run(&env, &probe, &args, &[]);
         again.probe().expect_eq("read_before", "ENOENT");
 
         // Positive control: without seal the append lands in the real (fake) HOME.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, &args);
         c.expect_eq("read_before", &original);
         c.expect_eq("append", "OK");
         assert!(fs::read_to_string(&host_rc)
@@ -319,8 +221,7 @@ fn tmp_is_private() {
         let args = jobj(&[("nonce", jstr(&env.nonce))]);
         let host_file = std::path::PathBuf::from(format!("/tmp/seal-probe-{}", env.nonce));
 
-        let inside = env.run_probe(&probe, &args, &[]);
-        inside.expect_success();
+        let inside = Mode::Namespaces.run_ok(&env, &probe, &args, &[]);
         let p = inside.probe();
         p.expect_eq("write_tmp", "OK");
         p.expect_eq("tmpdir", "/tmp");
@@ -346,45 +247,25 @@ fn tmp_is_private() {
         }
 
         // Positive control: without seal the file lands in the host's /tmp.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
+        env.direct_ok(&probe, &args);
         assert!(host_file.exists(), "positive control did not write /tmp");
         let _ = fs::remove_file(&host_file);
     });
 }
 
-const INPUTS: &str = r#"
-attempt("read_input", read_head, A["input"])
-attempt("read_sibling", read_head, A["sibling"])
-attempt("ls_parent", lambda: ",".join(sorted(os.listdir(os.path.dirname(A["input"])))))
-"#;
-
 #[test]
 fn only_the_named_input_is_visible() {
     each_variant(|v| {
         let env = TestEnv::new(v, "inputs");
-        let data = env.dir.join("data");
-        env.mkdir_owned(&data, 0o755);
-        let input = data.join("input.txt");
-        let sibling = data.join("secret.txt");
-        env.write_owned(&input, "the input\n", 0o644);
-        env.write_owned(&sibling, &format!("{}-sibling\n", env.tag), 0o644);
-        let probe = env.probe("inputs", INPUTS);
-        let args = jobj(&[("input", jpath(&input)), ("sibling", jpath(&sibling))]);
+        let (probe, args, input) = probes::inputs_probe(&env, "");
 
-        let inside = env.run_probe(&probe, &args, &["--in", input.to_str().unwrap()]);
-        inside.expect_success();
-        let p = inside.probe();
-        p.expect_eq("read_input", "the input\n");
-        p.expect_eq("read_sibling", "ENOENT");
-        p.expect_eq("ls_parent", "input.txt");
+        let p = Mode::Namespaces
+            .run_ok(&env, &probe, &args, &["--in", input.to_str().unwrap()])
+            .probe();
+        probes::expect_only_the_input(&p, "ENOENT", "input.txt");
 
         // Positive control.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
-        c.expect_contains("read_sibling", &env.tag);
-        c.expect_eq("ls_parent", "input.txt,secret.txt");
+        probes::expect_the_sibling_too(&env.direct_ok(&probe, &args), &env);
     });
 }
 
@@ -401,8 +282,7 @@ fn dev_is_minimal() {
     each_variant(|v| {
         let env = TestEnv::new(v, "dev");
         let probe = env.probe("dev", DEV);
-        let inside = env.run_probe(&probe, "{}", &[]);
-        inside.expect_success();
+        let inside = Mode::Namespaces.run_ok(&env, &probe, "{}", &[]);
         let p = inside.probe();
         let allowed = [
             "null", "zero", "full", "random", "urandom", "tty", "fd", "stdin", "stdout", "stderr",
@@ -422,9 +302,7 @@ fn dev_is_minimal() {
         p.expect_eq("urandom", "8");
 
         // Positive control: the host's /dev has more than the sandbox's.
-        let direct = env.run_direct(&probe, "{}");
-        direct.expect_success();
-        let host_dev = direct.probe().get("ls_dev").to_string();
+        let host_dev = env.direct_ok(&probe, "{}").get("ls_dev").to_string();
         assert!(
             host_dev.split(',').any(|e| !allowed.contains(&e)),
             "positive control: the host's /dev ({host_dev}) has nothing the sandbox hides"

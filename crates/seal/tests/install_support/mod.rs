@@ -776,13 +776,18 @@ impl TestEnv {
         );
     }
 
-    /// The fake HOME's canary files are untouched.
+    /// The fake HOME's canary files are untouched, modes included (written 0600).
     pub fn assert_home_intact(&self) {
         for rel in CANARY_FILES {
             let got = fs::read_to_string(self.home.join(rel)).unwrap_or_default();
             assert!(
                 got.contains(&self.tag) && !got.contains("pwned"),
                 "~/{rel} of the fake HOME changed: {got:?}"
+            );
+            let mode = fs::metadata(self.home.join(rel)).map_or(0, |m| m.mode() & 0o7777);
+            assert_eq!(
+                mode, 0o600,
+                "~/{rel} of the fake HOME changed mode: {mode:o}"
             );
         }
     }
