@@ -1259,6 +1259,7 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
         }
     }
     swap_into_place(&d.env, &project)?;
+    project::record_base_interpreter(&project, &python.executable)?;
     let count = std::fs::read_dir(&d.wheels).map(|d| d.count()).unwrap_or(0);
     eprintln!(
         "seal: installed {count} packages into {}{}",

@@ -88,20 +88,32 @@ pub fn locate(dir: Option<&Path>) -> Result<Project> {
     Ok(Project { root: start })
 }
 
-/// The base interpreter recorded in an environment's `pyvenv.cfg` (`home = <bin dir>`).
+/// Where seal records the interpreter an environment was built with: next to the
+/// environment, never inside it. Everything inside `env/` was written by package installers
+/// and must never decide what seal executes on the host (a wheel can ship a `pyvenv.cfg`
+/// whose `home` names a script of its own).
+const INTERPRETER_RECORD: &str = "interpreter";
+
+/// Record (atomically) the base interpreter of the environment just swapped into place.
+pub fn record_base_interpreter(project: &Project, executable: &Path) -> Result<()> {
+    let dir = project.state_dir();
+    let tmp = dir.join(format!(".{INTERPRETER_RECORD}.{}", std::process::id()));
+    let dst = dir.join(INTERPRETER_RECORD);
+    let text = executable
+        .to_str()
+        .context("the interpreter's path is not valid UTF-8")?;
+    std::fs::write(&tmp, format!("{text}\n"))
+        .and_then(|()| std::fs::rename(&tmp, &dst))
+        .with_context(|| format!("writing {}", dst.display()))
+}
+
+/// The base interpreter seal recorded when it built the environment `env`. Environments
+/// without a record (built by an older seal) get none: the caller asks for a reinstall rather
+/// than trusting the environment's own `pyvenv.cfg`.
 pub fn env_base_interpreter(env: &Path) -> Option<PathBuf> {
-    let cfg = std::fs::read_to_string(env.join("pyvenv.cfg")).ok()?;
-    let home = cfg.lines().find_map(|l| {
-        let (k, v) = l.split_once('=')?;
-        (k.trim() == "home").then(|| PathBuf::from(v.trim()))
-    })?;
-    let version = cfg.lines().find_map(|l| {
-        let (k, v) = l.split_once('=')?;
-        (k.trim() == "version" || k.trim() == "version_info").then(|| v.trim().to_string())
-    })?;
-    let short: Vec<&str> = version.split('.').take(2).collect();
-    let exe = home.join(format!("python{}", short.join(".")));
-    exe.exists()
-        .then_some(exe)
-        .or_else(|| Some(home.join("python3")))
+    let record = env.parent()?.join(INTERPRETER_RECORD);
+    let text = std::fs::read_to_string(record).ok()?;
+    let exe = PathBuf::from(text.trim_end_matches('\n'));
+    // Host-written, but checked anyway: an absolute path outside the environment.
+    (exe.is_absolute() && !exe.starts_with(env)).then_some(exe)
 }

@@ -94,7 +94,7 @@ pub(crate) fn interpreter_for(
     let env = project.env_dir();
     let base = project::env_base_interpreter(&env).ok_or_else(|| {
         anyhow::anyhow!(
-            "{}: the environment's pyvenv.cfg names no usable interpreter; recreate it with `seal install`",
+            "{}: seal has no record of the interpreter this environment was built with; recreate it with `seal install`",
             env.display()
         )
     })?;

@@ -60,6 +60,13 @@ fn env_json() {
         .status()
         .unwrap();
     assert!(made.success());
+    // What `seal install` records next to the environment: the interpreter it used.
+    let base = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    std::fs::write(
+        dir.path().join(".seal/interpreter"),
+        format!("{}\n", base.display()),
+    )
+    .unwrap();
     let site = std::fs::read_dir(env.join("lib"))
         .unwrap()
         .flatten()

@@ -392,6 +392,13 @@ fn exec_runs_console_scripts_of_the_environment_in_fallback_mode() {
             .output()
             .expect_success();
         env.write_owned(&venv.join("bin/hello"), CONSOLE_SCRIPT, 0o755);
+        // What `seal install` records next to the environment: the interpreter it used.
+        let base = std::fs::canonicalize(PYTHON).unwrap();
+        env.write_owned(
+            &env.project.join(".seal/interpreter"),
+            &format!("{}\n", base.display()),
+            0o644,
+        );
         let key = env.home.join(".ssh/id_rsa");
 
         let out = env

@@ -95,6 +95,39 @@ fn exec_runs_only_console_scripts_of_the_environment() {
         )
         .unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A package can overwrite pyvenv.cfg (a wheel's data files land anywhere in the env)
+        // and name a script of its own as the base interpreter: seal must never run it on the
+        // host. The interpreter comes from seal's own record next to the environment.
+        let evil = s.project.join(".seal/env/evil");
+        std::fs::create_dir_all(&evil).unwrap();
+        let marker = s.project.join("HOST-RCE");
+        for name in ["python3", "python3.11", "python3.12", "python3.13"] {
+            let p = evil.join(name);
+            std::fs::write(&p, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::write(
+            env.join("pyvenv.cfg"),
+            format!("home = {}\nversion = 3.11.2\n", evil.display()),
+        )
+        .unwrap();
+        if let Some(u) = uid {
+            chown_tree(&s.project, u);
+        }
+        let o = seal(&s, uid, &["exec", "hello"], "");
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(125), "no record yet: {t}");
+        assert!(t.contains("seal has no record of the interpreter"), "{t}");
+        assert!(
+            !marker.exists(),
+            "seal ran the environment's pyvenv.cfg home on the host"
+        );
+        let base = std::fs::canonicalize("/usr/bin/python3").unwrap();
+        std::fs::write(
+            s.project.join(".seal/interpreter"),
+            format!("{}\n", base.display()),
+        )
+        .unwrap();
         if let Some(u) = uid {
             chown_tree(&s.project, u);
         }
@@ -103,6 +136,10 @@ fn exec_runs_only_console_scripts_of_the_environment() {
         let t = text(&o);
         assert_eq!(o.status.code(), Some(0), "{t}");
         assert!(t.contains("hello 1000 /seal/env ['-x', '--y']"), "{t}");
+        assert!(
+            !marker.exists(),
+            "seal ran the environment's pyvenv.cfg home on the host"
+        );
 
         // Not a script of the environment (a system program, a path): refused, not run.
         for name in ["ls", "/bin/ls", "../bin/hello"] {
