@@ -14,13 +14,54 @@ use common::{closes_within, connect, eventually, parse_head, read_head, read_res
 use seal_net::{Connector, PublishHandle, PublishPolicy};
 
 const PAGE: &str = "<p>inside</p>";
-const SERVER_CSP: &str = "sandbox allow-scripts";
+const SERVER_CSP: &str = "sandbox allow-scripts; report-uri http://127.0.0.1:9999/csp-report";
+
+/// Headers with which a server could make the browser send reports (carrying the page's URL, which
+/// its scripts can fill with data) to another origin, where CSP does not reach. The bridge removes
+/// every one of them.
+const REPORTING: [(&str, &str); 9] = [
+    (
+        "Content-Security-Policy",
+        "img-src 'none'; report-uri http://127.0.0.1:9999/csp-report",
+    ),
+    ("content-security-policy", "default-src *; report-to leak"),
+    (
+        "Content-Security-Policy-Report-Only",
+        "default-src 'none'; report-uri http://127.0.0.1:9999/csp-report",
+    ),
+    (
+        "X-Content-Security-Policy",
+        "img-src 'none'; report-uri http://127.0.0.1:9999/csp-report",
+    ),
+    (
+        "X-WebKit-CSP",
+        "img-src 'none'; report-uri http://127.0.0.1:9999/csp-report",
+    ),
+    (
+        "Report-To",
+        r#"{"group":"leak","max_age":86400,"endpoints":[{"url":"http://127.0.0.1:9999/r"}]}"#,
+    ),
+    (
+        "Reporting-Endpoints",
+        r#"default="http://127.0.0.1:9999/r", leak="http://127.0.0.1:9999/r""#,
+    ),
+    ("NEL", r#"{"report_to":"leak","max_age":86400}"#),
+    ("X-XSS-Protection", "1; report=http://127.0.0.1:9999/xss"),
+];
+
+/// A header naming a report group; kept, since without the endpoint headers it has nowhere to
+/// report to.
+const COOP: (&str, &str) = (
+    "Cross-Origin-Opener-Policy",
+    "same-origin; report-to=\"leak\"",
+);
 
 /// The sandboxed server. Keeps connections alive; records request heads; counts request body
 /// bytes as they arrive. Paths: `/upload` answers how many body bytes it got, `/stream` sends one
 /// chunk and the rest only once `release` is set, `/close` closes after answering, `/upgrade`
-/// switches protocols and then echoes raw bytes; anything else is a page with its own CSP and
-/// caching and hop-by-hop headers.
+/// switches protocols (with a reporting CSP) and then echoes raw bytes, `/reporting` is a page with
+/// every header of [`REPORTING`] (and [`COOP`]), `/reporting?N` one with two copies of the Nth;
+/// anything else is a page with its own CSP and caching and hop-by-hop headers.
 struct Inside {
     port: u16,
     connections: Arc<AtomicUsize>,
@@ -110,7 +151,9 @@ fn serve_inside(
         match path.as_str() {
             "/upgrade" => {
                 s.write_all(
-                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                      Content-Security-Policy: img-src 'none'; report-uri http://127.0.0.1:9999/r\r\n\
+                      Reporting-Endpoints: default=\"http://127.0.0.1:9999/r\"\r\n\r\n",
                 )
                 .unwrap();
                 let mut buf = [0u8; 4096];
@@ -142,6 +185,21 @@ fn serve_inside(
                     thread::sleep(Duration::from_millis(10));
                 }
                 let _ = s.write_all(b"6\r\nsecond\r\n0\r\n\r\n");
+            }
+            p if p == "/reporting" || p.starts_with("/reporting?") => {
+                let chosen: Vec<(&str, &str)> = match p.strip_prefix("/reporting?") {
+                    Some(n) => vec![REPORTING[n.parse::<usize>().unwrap()]; 2],
+                    None => REPORTING.iter().copied().chain([COOP]).collect(),
+                };
+                let headers: String = chosen
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}\r\n"))
+                    .collect();
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n{headers}\r\n{PAGE}",
+                    PAGE.len()
+                );
             }
             "/close" => {
                 let _ = s.write_all(
@@ -223,14 +281,19 @@ fn values<'a>(r: &'a Resp, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// Whether the response's one Content-Security-Policy is seal's.
 fn has_our_csp(r: &Resp) -> bool {
-    values(r, "content-security-policy")
-        .iter()
-        .any(|v| v.starts_with("default-src 'self'; connect-src 'self' ws://127.0.0.1:"))
+    match values(r, "content-security-policy")[..] {
+        [v] => {
+            v.starts_with("default-src 'self'; connect-src 'self' ws://127.0.0.1:")
+                && !v.contains("report")
+        }
+        _ => false,
+    }
 }
 
 #[test]
-fn get_passes_with_our_csp_added_and_the_servers_kept() {
+fn get_passes_with_our_csp_in_place_of_the_servers() {
     let p = publish_with(|_| {});
     let r = get(
         &p,
@@ -240,7 +303,7 @@ fn get_passes_with_our_csp_added_and_the_servers_kept() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body, PAGE);
     assert!(has_our_csp(&r), "{:#?}", r.headers);
-    assert!(values(&r, "content-security-policy").contains(&SERVER_CSP));
+    assert!(!values(&r, "content-security-policy").contains(&SERVER_CSP));
     assert_eq!(values(&r, "cache-control"), ["no-store"]);
     assert_eq!(r.header("x-inside"), Some("yes"));
     assert_eq!(r.header("x-inside-hop"), None);
@@ -254,6 +317,46 @@ fn get_passes_with_our_csp_added_and_the_servers_kept() {
     assert_eq!(header(head, "x-client-hop"), None);
     assert_eq!(header(head, "proxy-authorization"), None);
     assert!(p.handle.decisions().is_empty());
+}
+
+#[test]
+fn servers_reporting_headers_are_removed() {
+    let p = publish_with(|_| {});
+    // Each alone, sent twice: every copy goes.
+    for (i, (name, _)) in REPORTING.iter().enumerate() {
+        let r = get(&p, &format!("/reporting?{i}"), "");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, PAGE);
+        assert!(
+            values(&r, name)
+                .iter()
+                .all(|v| v.starts_with("default-src 'self';")),
+            "{name} kept: {:#?}",
+            r.headers
+        );
+        assert!(has_our_csp(&r), "{name}: {:#?}", r.headers);
+    }
+    // All at once, on one kept-alive connection, twice.
+    let mut s = connect(p.addr);
+    let req = format!("GET /reporting HTTP/1.1\r\nHost: {}\r\n\r\n", p.host());
+    for _ in 0..2 {
+        let r = send(&mut s, &req);
+        assert_eq!(r.status, 200);
+        for (name, _) in REPORTING {
+            if !name.eq_ignore_ascii_case("content-security-policy") {
+                assert_eq!(r.header(name), None, "{name} kept: {:#?}", r.headers);
+            }
+        }
+        assert!(has_our_csp(&r), "{:#?}", r.headers);
+        assert_eq!(values(&r, "content-security-policy").len(), 1);
+        assert!(
+            !r.headers.iter().any(|(_, v)| v.contains("127.0.0.1:9999")),
+            "{:#?}",
+            r.headers
+        );
+        // Left alone: with no endpoint headers its report group names nothing.
+        assert_eq!(r.header(COOP.0), Some(COOP.1));
+    }
 }
 
 #[test]
@@ -435,7 +538,8 @@ fn websocket_upgrade_splices_bytes_both_ways() {
         .header("connection")
         .unwrap()
         .eq_ignore_ascii_case("upgrade"));
-    assert!(has_our_csp(&r));
+    assert!(has_our_csp(&r), "{:#?}", r.headers);
+    assert_eq!(r.header("reporting-endpoints"), None);
     {
         let heads = p.inside.heads.lock().unwrap();
         assert_eq!(header(&heads[0], "upgrade"), Some("websocket"));
@@ -595,6 +699,13 @@ fn unusable_policies_are_rejected() {
     assert!(try_with(&|p| p.max_connections = 0).is_err());
     assert!(try_with(&|p| p.allowed_hosts.clear()).is_err());
     assert!(try_with(&|p| p.csp = Some("default-src 'self'\r\nX-Evil: 1".into())).is_err());
+    // Reports go wherever the policy says, whatever else it allows.
+    assert!(try_with(
+        &|p| p.csp = Some("default-src 'self'; report-uri http://127.0.0.1:9/r".into())
+    )
+    .is_err());
+    assert!(try_with(&|p| p.csp = Some("default-src 'self'; Report-To leak".into())).is_err());
+    assert!(try_with(&|p| p.csp = Some("default-src 'self'".into())).is_ok());
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod install_cmd;
 mod install_fallback;
 mod isolation;
 mod jupyter_cmd;
+mod notebook_review;
 mod persistence_scan;
 mod policy;
 mod project;

@@ -10,6 +10,7 @@ use seal_sandbox::{LandlockLevel, Outcome, Status};
 
 use crate::cli::SandboxOptions;
 use crate::isolation;
+use crate::notebook_review;
 use crate::project::{self, Project};
 use crate::publish::{self, Publish};
 use crate::python;
@@ -228,11 +229,11 @@ pub(crate) fn run_extended(
     let required = isolation::Required::from_flags(&args.require);
     let mut fallback: Option<(String, bool)> =
         (requested == isolation::Requested::Landlock).then(|| ("requested".to_string(), true));
-    let mut missing_protected = Vec::new();
     let mut ran = None;
+    let notebooks = run_layout::notebook_dir(&request)?;
+    let started = notebook_review::start_mark();
     if fallback.is_none() {
         let spec = run_layout::build(&python, &request)?;
-        missing_protected = run_layout::missing_protected(&request);
         // Host ports are taken before the sandbox starts: a port in use is an error, not a
         // half-started run.
         let bound = publish::bind(publish_addr, &publishes)?;
@@ -269,13 +270,8 @@ pub(crate) fn run_extended(
     };
     // Closes the host ports and prints the last refusals.
     drop(bridges);
-    for name in missing_protected {
-        if std::fs::symlink_metadata(&name).is_ok() {
-            eprintln!(
-                "seal: warning: the sandboxed program created {}; tools on your machine may run code from it: review or delete it",
-                name.display()
-            );
-        }
+    if let Some(dir) = &notebooks {
+        notebook_review::report(dir, started);
     }
 
     let policy = ExportPolicy {

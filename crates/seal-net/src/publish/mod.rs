@@ -3,6 +3,10 @@
 //! bridge guards the browser side: only requests addressed to this port by name (Host and Origin)
 //! reach the server, and every response carries a Content-Security-Policy that keeps the pages'
 //! scripts from talking to any other origin.
+//!
+//! The server's own policy and reporting headers never reach the browser (see [`guard`]): report
+//! requests are not governed by CSP, so a `report-uri`, `report-to` or reporting endpoint named
+//! by the server would be a way out. Seal's policy names no report endpoint.
 
 mod check;
 mod csp;
@@ -38,8 +42,10 @@ pub struct PublishPolicy {
     /// regard to case; a value without a port stands for port 80. Origin, when sent, must be
     /// `http://` and one of these.
     pub allowed_hosts: Vec<String>,
-    /// Content-Security-Policy added to every response, next to any the server sends
-    /// (browsers enforce each, so this one only narrows). `None` adds none.
+    /// Content-Security-Policy set on every response, in place of any the server sends (the
+    /// server's are always removed, see [`guard`]). It must not name a report endpoint
+    /// (`report-uri`, `report-to`): reports go wherever it says, whatever the policy allows.
+    /// `None` sets none, and the responses then carry no policy at all.
     pub csp: Option<String>,
     /// Browser connections served at once; upgraded ones (WebSockets) count until they close.
     pub max_connections: usize,
@@ -106,8 +112,8 @@ pub(crate) struct Ctx {
 
 /// Serves `listener` (the host side, e.g. 127.0.0.1:8888) on a dedicated thread with a
 /// current-thread tokio runtime, forwarding each browser connection over its own connection from
-/// `connect`. Fails if the policy is unusable (no allowed host, a CSP that is not a header value,
-/// zero connection cap) or the runtime cannot be built.
+/// `connect`. Fails if the policy is unusable (no allowed host, a CSP that is not a header value
+/// or names a report endpoint, zero connection cap) or the runtime cannot be built.
 pub fn publish(
     listener: std::net::TcpListener,
     connect: Connector,
@@ -123,6 +129,9 @@ pub fn publish(
         return Err(invalid("a published port needs at least one allowed Host"));
     }
     let csp = match &policy.csp {
+        Some(c) if csp::names_report_endpoint(c) => return Err(invalid(
+            "the Content-Security-Policy must not name a report endpoint (report-uri, report-to)",
+        )),
         Some(c) => Some(
             HeaderValue::from_str(c)
                 .map_err(|_| invalid("the Content-Security-Policy is not a valid header value"))?,
@@ -202,9 +211,43 @@ async fn handle(
     Ok(resp)
 }
 
+/// Response headers of the server's that are removed, whatever their value. Each can make the
+/// browser send a report, on its own, to a URL the header names; reports are not governed by CSP
+/// (neither `connect-src` nor `default-src` applies to them), so any of them would let a page put
+/// data (in its URL, say, via `history.replaceState`) into a request to another origin.
+///
+/// - `Content-Security-Policy` (and the prefixed `X-Content-Security-Policy`, `X-WebKit-CSP` of
+///   older browsers): a `report-uri` or `report-to` directive makes every violation, which the
+///   page can cause at will, a POST carrying the document's URL. Seal's own policy is the
+///   guarantee (its `frame-ancestors 'self'` included); a server's could only narrow it, so it
+///   is dropped whole rather than edited.
+/// - `Content-Security-Policy-Report-Only`: the same reports, without blocking anything.
+/// - `Reporting-Endpoints`, `Report-To`: name the endpoints that `report-to` directives and
+///   `Cross-Origin-Opener-Policy`, `Cross-Origin-Embedder-Policy`, `Permissions-Policy` and
+///   `Document-Policy` report to, and the `default` one for deprecation, intervention and crash
+///   reports. Without them those headers pass unchanged but have nowhere to send a report.
+/// - `NEL`: Network Error Logging, whose reports go to a `Report-To` group and whose policy the
+///   browser keeps for the origin after the run.
+/// - `X-XSS-Protection`: `report=URL` made older Chrome report its XSS filter's findings there.
+///
+/// A `<meta http-equiv="Content-Security-Policy">` in a page needs no removing: browsers ignore
+/// `report-uri`, `report-to` (and `frame-ancestors`, `sandbox`) in a policy delivered that way,
+/// per CSP Level 3, and no reporting header can be given by `<meta>` at all.
+const SERVER_HEADERS_REMOVED: [&str; 8] = [
+    "content-security-policy",
+    "content-security-policy-report-only",
+    "x-content-security-policy",
+    "x-webkit-csp",
+    "report-to",
+    "reporting-endpoints",
+    "nel",
+    "x-xss-protection",
+];
+
 /// What every response gets, whoever wrote it.
 ///
-/// The CSP is appended, never replacing the server's: browsers enforce every policy they receive.
+/// The headers in [`SERVER_HEADERS_REMOVED`] are removed, every copy of each, so the only
+/// Content-Security-Policy the browser receives is seal's, once.
 ///
 /// `Cache-Control: no-store` replaces the server's caching: a script cached from this origin would
 /// be run again by the next server on the same port, outside the sandbox (a later unsandboxed
@@ -215,8 +258,11 @@ async fn handle(
 /// did not write, and here the server writes all of it and picks every Content-Type already;
 /// it could only break servers that label their scripts loosely.
 fn guard(h: &mut HeaderMap, csp: Option<&HeaderValue>) {
+    for name in SERVER_HEADERS_REMOVED {
+        h.remove(name);
+    }
     if let Some(csp) = csp {
-        h.append(header::CONTENT_SECURITY_POLICY, csp.clone());
+        h.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
