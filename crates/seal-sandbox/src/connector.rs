@@ -22,6 +22,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Connector {
     pub(crate) fn new(channel: OwnedFd) -> Self {
+        // A helper that stops answering (stopped by a signal on kernels without Landlock's
+        // signal scoping) must not pin the caller's threads forever; best effort.
+        let _ = sys::set_recv_timeout(&channel, CONNECT_TIMEOUT);
         Connector {
             channel: Mutex::new(channel),
         }

@@ -262,8 +262,9 @@ pub(crate) fn run_extended(
                 .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
                 .tempdir()
                 .map_err(|e| anyhow::anyhow!("cannot create a private scratch directory: {e}"))?;
+            let lock = lock_scratch(scratch.path());
             let spec = run_layout::build_fallback(&python, &request, scratch.path())?;
-            _scratch = Some(scratch);
+            _scratch = Some((scratch, lock));
             isolation::warn_degraded(&reason, explicit, args.quiet);
             (seal_sandbox::run_fallback(&spec)?, None)
         }
@@ -308,11 +309,22 @@ pub(crate) fn run_extended(
     Ok(code)
 }
 
-/// The fallback's private HOME and TMPDIR live in `$TMPDIR/seal-fallback-PID-XXXX`.
+/// The fallback's private HOME and TMPDIR live in `$TMPDIR/seal-fallback-PID-XXXX`, locked
+/// (flock) for as long as the run lasts.
 const SCRATCH_PREFIX: &str = "seal-fallback-";
 
+/// Hold an exclusive lock on a scratch directory for the life of the returned descriptor.
+fn lock_scratch(dir: &std::path::Path) -> Option<std::fs::File> {
+    use rustix::fs::{flock, FlockOperation};
+    let f = std::fs::File::open(dir).ok()?;
+    flock(&f, FlockOperation::NonBlockingLockExclusive)
+        .ok()
+        .map(|()| f)
+}
+
 /// Remove scratch directories of fallback runs whose seal died without cleaning up (killed by
-/// SIGKILL): ours (same owner) whose PID no longer exists.
+/// SIGKILL): ours (same owner) that no live run holds locked. A lock, not a PID check: a run
+/// in another PID namespace sharing this /tmp is invisible in our /proc.
 fn sweep_stale_scratch() {
     use std::os::unix::fs::MetadataExt;
     let tmp = std::env::temp_dir();
@@ -321,20 +333,17 @@ fn sweep_stale_scratch() {
     };
     let me = current_uid();
     for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix(SCRATCH_PREFIX)
-            .and_then(|r| r.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
+        if !e.file_name().to_string_lossy().starts_with(SCRATCH_PREFIX) {
             continue;
-        };
+        }
         let ours = e
             .path()
             .symlink_metadata()
             .is_ok_and(|m| m.is_dir() && m.uid() == me);
-        if ours && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(e.path());
+        if ours {
+            if let Some(_held) = lock_scratch(&e.path()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
         }
     }
 }

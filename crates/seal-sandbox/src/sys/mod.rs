@@ -813,3 +813,22 @@ pub fn keep_only_as_fd3(fd: OwnedFd) -> io::Result<OwnedFd> {
     // SAFETY: descriptor 3 now refers to the channel and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(TARGET) })
 }
+
+/// Bound how long a receive on `fd` may block (SO_RCVTIMEO).
+pub fn set_recv_timeout(fd: &OwnedFd, timeout: Duration) -> io::Result<()> {
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: tv is a valid timeval and its exact size is passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
