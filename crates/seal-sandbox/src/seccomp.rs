@@ -344,6 +344,36 @@ fn mode_and_owner_changes() -> Vec<u32> {
 }
 const SYS_SETXATTRAT: u32 = 463;
 const SYS_REMOVEXATTRAT: u32 = 466;
+/// file_setattr(2) (Linux 6.17), the system call form of FS_IOC_FSSETXATTR; file_getattr
+/// (468) only reads. Not in libc yet.
+const SYS_FILE_SETATTR: u32 = 469;
+
+// Inode flag and attribute changes by ioctl. The kernel asks only that the caller own the
+// file, not that the descriptor be open for writing, and Landlock does not look at ioctls on
+// regular files: through any descriptor of a file it may only read, the program could make
+// one of the user's files append-only, no-dump or no-atime (FS_IOC_SETFLAGS and its 32-bit
+// twin, FS_IOC_FSSETXATTR: the same flags, project ids, extent sizes), or make it permanently
+// read-only with fs-verity. Their numbers are the same on x86_64 and aarch64.
+/// `_IOW('f', 2, long)`.
+const FS_IOC_SETFLAGS: u32 = 0x4008_6602;
+/// `_IOW('f', 2, int)`.
+const FS_IOC32_SETFLAGS: u32 = 0x4004_6602;
+/// `_IOW('X', 32, struct fsxattr)`.
+const FS_IOC_FSSETXATTR: u32 = 0x401c_5820;
+/// `_IOW('f', 133, struct fsverity_enable_arg)`.
+const FS_IOC_ENABLE_VERITY: u32 = 0x4080_6685;
+
+/// ioctl commands the fallback filter refuses with EPERM (by the command's low 32 bits).
+fn fallback_denied_ioctls() -> [u32; 6] {
+    [
+        TIOCSTI,
+        TIOCLINUX,
+        FS_IOC_SETFLAGS,
+        FS_IOC32_SETFLAGS,
+        FS_IOC_FSSETXATTR,
+        FS_IOC_ENABLE_VERITY,
+    ]
+}
 
 /// Calls the fallback mode also refuses with EPERM: IPC objects that only an IPC namespace
 /// would have made private, and that other programs of the user (or root) may be using.
@@ -439,18 +469,15 @@ pub fn build_fallback_filter(landlock_abi: u32, modes: ModeChanges) -> Vec<sock_
             ret(RET_ALLOW),
         ],
     );
-    block(
-        &mut f,
-        libc::SYS_ioctl as u32,
-        vec![
-            stmt(BPF_LD_W_ABS, off_arg_lo(1)),
-            jump(BPF_JEQ_K, TIOCSTI, 0, 1),
-            ret(errno(libc::EPERM)),
-            jump(BPF_JEQ_K, TIOCLINUX, 0, 1),
-            ret(errno(libc::EPERM)),
-            ret(RET_ALLOW),
-        ],
-    );
+    // The low 32 bits only, as in the namespace filter. Each match jumps to the final EPERM.
+    let ioctls = fallback_denied_ioctls();
+    let mut ioctl_checks = vec![stmt(BPF_LD_W_ABS, off_arg_lo(1))];
+    for (i, &cmd) in ioctls.iter().enumerate() {
+        ioctl_checks.push(jump(BPF_JEQ_K, cmd, (ioctls.len() - i) as u8, 0));
+    }
+    ioctl_checks.extend([ret(RET_ALLOW), ret(errno(libc::EPERM))]);
+    block(&mut f, libc::SYS_ioctl as u32, ioctl_checks);
+    block(&mut f, SYS_FILE_SETATTR, vec![ret(errno(libc::EPERM))]);
     // No socket at all: the host's network is the program's network here, and a pathname
     // Unix socket (the session bus, docker.sock, an ssh agent) is beyond Landlock before ABI 9.
     block(
@@ -551,8 +578,9 @@ pub fn describe_fallback(modes: ModeChanges) -> String {
     };
     format!(
         "every socket() (EACCES; socketpair only for AF_UNIX stream/seqpacket), System V IPC, \
-         POSIX message queues, setting extended attributes and ACLs (EOPNOTSUPP), prlimit on \
-         other processes, {modes}, and as in the namespace mode: {}",
+         POSIX message queues, setting extended attributes and ACLs (EOPNOTSUPP), inode flags \
+         and fs-verity (FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR, FS_IOC_ENABLE_VERITY, \
+         file_setattr), prlimit on other processes, {modes}, and as in the namespace mode: {}",
         describe()
     )
 }
@@ -971,6 +999,49 @@ mod tests {
                 RET_ALLOW
             );
         }
+    }
+
+    #[test]
+    fn fallback_refuses_inode_flag_changes() {
+        const FS_IOC_GETFLAGS: u64 = 0x8008_6601;
+        const FS_IOC_FSGETXATTR: u64 = 0x801c_581f;
+        const SYS_FILE_GETATTR: u32 = 468;
+        let eperm = errno(libc::EPERM);
+        let ioctl = nr(libc::SYS_ioctl);
+        for modes in [ModeChanges::Ignored, ModeChanges::Restricted] {
+            for abi in [1, 4, 6] {
+                let f = build_fallback_filter(abi, modes);
+                let high = 0xdead_beef_0000_0000u64;
+                for cmd in fallback_denied_ioctls() {
+                    for c in [cmd as u64, high | cmd as u64] {
+                        assert_eq!(
+                            run(&f, AUDIT_ARCH, ioctl, [3, c, 0, 0, 0, 0]),
+                            eperm,
+                            "ioctl {c:#x}"
+                        );
+                    }
+                }
+                for c in [
+                    FS_IOC_GETFLAGS,
+                    FS_IOC_FSGETXATTR,
+                    0x5401, /* TCGETS */
+                    0x541b, /* FIONREAD */
+                    // Near misses: other sizes or numbers of the same type.
+                    0x4010_6602,
+                    0x4008_6603,
+                    0x401c_5821,
+                ] {
+                    assert_eq!(
+                        run(&f, AUDIT_ARCH, ioctl, [3, c, 0, 0, 0, 0]),
+                        RET_ALLOW,
+                        "ioctl {c:#x}"
+                    );
+                }
+                assert_eq!(run(&f, AUDIT_ARCH, SYS_FILE_SETATTR, [0; 6]), eperm);
+                assert_eq!(run(&f, AUDIT_ARCH, SYS_FILE_GETATTR, [0; 6]), RET_ALLOW);
+            }
+        }
+        assert!(describe_fallback(ModeChanges::Ignored).contains("FS_IOC_SETFLAGS"));
     }
 
     #[test]

@@ -592,6 +592,198 @@ fn sleepers_with_home(home: &Path) -> Vec<i32> {
         .collect()
 }
 
+/// The parent of `pid` (the ppid field of /proc/PID/stat), if it exists.
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Neither running nor left as a zombie child of this process.
+fn gone(pid: i32) -> bool {
+    !alive(pid) && parent_of(pid) != Some(std::process::id() as i32)
+}
+
+/// A program that starts a double-forked daemon (a `sleep` in its own session) and records
+/// its pid and the keeper's (its parent's), then waits.
+const DAEMON_AND_WAIT: &str = r#"
+import time
+r, w = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    pid = os.fork()
+    if pid == 0:
+        os.execv("/usr/bin/sleep", ["sleep", "1000"])
+    os.write(w, str(pid).encode())
+    os._exit(0)
+os.close(w)
+daemon = os.read(r, 32).decode()
+os.wait()
+t("daemon", lambda: daemon)
+t("keeper", lambda: os.getppid())
+time.sleep(1000)
+"#;
+
+/// Wait until the program of [`DAEMON_AND_WAIT`] has recorded the keeper's pid, check that it
+/// is a child of this process, and return it.
+fn keeper_of(s: &Scratch) -> i32 {
+    let start = Instant::now();
+    let keeper = loop {
+        if let Some(k) = s.results().get("keeper") {
+            break k.strip_prefix("OK ").unwrap().parse::<i32>().unwrap();
+        }
+        assert!(start.elapsed() < DEADLINE, "the program never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(parent_of(keeper), Some(std::process::id() as i32));
+    keeper
+}
+
+fn is_child_subreaper() -> bool {
+    let mut flag: libc::c_int = 0;
+    // SAFETY: PR_GET_CHILD_SUBREAPER stores one int at the address given.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_GET_CHILD_SUBREAPER,
+            &mut flag as *mut libc::c_int as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    assert_eq!(rc, 0);
+    flag != 0
+}
+
+#[test]
+fn a_killed_keeper_leaves_no_daemon_behind() {
+    each_variant("a_killed_keeper_leaves_no_daemon_behind", || {
+        // What a program can do where Landlock does not scope signals (ABI < 6), done from
+        // outside here: kill its keeper while a daemon of its runs.
+        let s = Scratch::new();
+        let spec = s.python(DAEMON_AND_WAIT);
+        // The caller's other children: a process of its own and another run under way.
+        let mut bystander = Command::new("/usr/bin/sleep").arg("60").spawn().unwrap();
+        let other = Scratch::new();
+        let other_spec = other.spec(&[
+            "/bin/sh",
+            "-c",
+            ": > started; while [ ! -e go ]; do sleep 0.05; done; exit 5",
+        ]);
+        let other_run = std::thread::spawn(move || run_fallback(&other_spec).map(|o| o.status));
+        let started = other.p("rw/started");
+        let start = Instant::now();
+        while !started.exists() {
+            assert!(start.elapsed() < DEADLINE, "the other run never started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+
+        let (outcome, keeper) = run_fallback_with(&spec, |_| {
+            let keeper = keeper_of(&s);
+            // SAFETY: kill with a valid signal; the pid is our unreaped child.
+            assert_eq!(unsafe { libc::kill(keeper, libc::SIGKILL) }, 0);
+            keeper
+        })
+        .unwrap();
+        let daemon: i32 = s.results()["daemon"]
+            .strip_prefix("OK ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(gone(daemon), "the daemon {daemon} outlived its keeper");
+        let survivors = sleepers_with_home(&s.p("home"));
+        assert!(survivors.is_empty(), "sleep survived: {survivors:?}");
+        assert_eq!(outcome.status, Status::Exited(128 + libc::SIGKILL));
+        assert!(gone(keeper));
+
+        let bystander_alive = bystander.try_wait().unwrap().is_none();
+        let _ = bystander.kill();
+        let _ = bystander.wait();
+        assert!(bystander_alive, "the caller's own child was killed");
+        fs::write(other.p("rw/go"), "").unwrap();
+        assert_eq!(other_run.join().unwrap().unwrap(), Status::Exited(5));
+        if std::env::var_os(VARIANT_ENV).is_some() {
+            // The only run of this process is over: the flag is as it was.
+            assert!(!is_child_subreaper());
+        }
+    });
+}
+
+#[test]
+fn a_stopped_keeper_is_killed_after_the_time_limit() {
+    each_variant("a_stopped_keeper_is_killed_after_the_time_limit", || {
+        // Stopping the keeper (as a program can where Landlock does not scope signals) must
+        // not suspend the time limit.
+        let s = Scratch::new();
+        let mut spec = s.python(DAEMON_AND_WAIT);
+        spec.limits.timeout = Some(Duration::from_secs(1));
+        let start = Instant::now();
+        let (outcome, ()) = run_fallback_with(&spec, |_| {
+            let keeper = keeper_of(&s);
+            // SAFETY: kill with a valid signal; the pid is our unreaped child.
+            assert_eq!(unsafe { libc::kill(keeper, libc::SIGSTOP) }, 0);
+        })
+        .unwrap();
+        assert_eq!(outcome.status, Status::TimedOut);
+        assert!(start.elapsed() < Duration::from_secs(30));
+        let survivors = sleepers_with_home(&s.p("home"));
+        assert!(survivors.is_empty(), "sleep survived: {survivors:?}");
+    });
+}
+
+#[test]
+fn inode_flags_cannot_be_changed_through_a_read_only_grant() {
+    each_variant(
+        "inode_flags_cannot_be_changed_through_a_read_only_grant",
+        || {
+            const FLAGS: &str = r#"
+import fcntl, struct
+FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_NODUMP_FL = 0x80086601, 0x40086602, 0x40
+def getflags(p):
+    with open(p, "rb") as f:
+        return struct.unpack("l", fcntl.ioctl(f.fileno(), FS_IOC_GETFLAGS, struct.pack("l", 0)))[0]
+def setflags(p, flags):
+    with open(p, "rb") as f:
+        fcntl.ioctl(f.fileno(), FS_IOC_SETFLAGS, struct.pack("l", flags))
+"#;
+            let s = Scratch::new();
+            let target = s.p("ro/data.txt");
+            let spec = s.python(&format!(
+                r#"{FLAGS}
+t("get", lambda: getflags("{target}") & FS_NODUMP_FL)
+t("set_nodump", lambda: setflags("{target}", getflags("{target}") | FS_NODUMP_FL))
+t("after", lambda: getflags("{target}") & FS_NODUMP_FL)
+"#,
+                target = target.display(),
+            ));
+            let outcome = run_fallback(&spec).unwrap();
+            assert_eq!(exited(&outcome), 0);
+            let r = s.results();
+            assert_eq!(r["get"], "OK 0");
+            assert_eq!(r["set_nodump"], "EPERM");
+            assert_eq!(r["after"], "OK 0");
+            assert!(outcome.enforcement.seccomp.contains("FS_IOC_SETFLAGS"));
+
+            // Control: the same calls outside the sandbox, through a read-only descriptor too.
+            let control = format!(
+                "{FLAGS}\nimport sys\np = sys.argv[1]\nsetflags(p, getflags(p) | FS_NODUMP_FL)\n\
+             print(getflags(p) & FS_NODUMP_FL)\nsetflags(p, getflags(p) & ~FS_NODUMP_FL)\n"
+            );
+            let out = Command::new(PYTHON)
+                .args(["-I", "-c", &control])
+                .arg(&target)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "control: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "64");
+        },
+    );
+}
+
 #[test]
 fn exit_codes_propagate() {
     each_variant("exit_codes_propagate", || {

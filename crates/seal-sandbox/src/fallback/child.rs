@@ -66,7 +66,7 @@ pub fn keeper_main(l: &Launch<'_>) -> ! {
     // A caller that ignores SIGCHLD would pass that on, and the keeper would never hear of
     // the program's end.
     sys::default_signal(libc::SIGCHLD);
-    if let Err(e) = fsys::set_child_subreaper() {
+    if let Err(e) = fsys::set_child_subreaper(true) {
         fail(
             l.report_tx,
             EXIT_SETUP_FAILED,

@@ -14,7 +14,11 @@
 //! - Other processes: Landlock's signal and abstract-socket scopes (ABI 6), its ptrace
 //!   restriction, and seccomp (ptrace, process_vm_*, prlimit on others).
 //! - Lifetime: a keeper process, child subreaper of every descendant, kills and reaps all of
-//!   them when the program ends, when the time limit expires and when the caller dies.
+//!   them when the program ends, when the time limit expires and when the caller dies. Should
+//!   the keeper itself be killed (by the program, where Landlock cannot scope signals), the
+//!   caller, a child subreaper during runs, adopts what it leaves and kills it ([`adopt`]);
+//!   one the program stopped is killed a few seconds after the time limit. Only a program
+//!   that also stops or kills seal itself (ABI < 6) can leave processes behind.
 //! - Identity: the program runs as the caller's uid; the spec's uid, gid, hostname and root
 //!   size do not apply. Capabilities are dropped and no_new_privs is set.
 //! - Modes and owners: Landlock does not govern chmod and chown, so they would reach every file
@@ -23,7 +27,14 @@
 //!   tools that copy modes keep working, and no mode or owner changes, inside the writable
 //!   grants too (a program cannot make a file it wrote executable). A trusted caller that
 //!   needs modes inside its grants (an installer) asks for [`ModeChanges::Restricted`].
+//! - Inode flags: Landlock does not govern ioctls on regular files either, and the kernel lets
+//!   a file's owner change its flags through a descriptor opened only for reading. seccomp
+//!   refuses FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR, FS_IOC_ENABLE_VERITY and file_setattr with
+//!   EPERM, so that no file of the user's becomes append-only, no-dump or no-atime, or
+//!   permanently read-only (fs-verity), in the granted paths or out. Reading flags stays
+//!   allowed.
 
+mod adopt;
 mod child;
 mod reap;
 mod rules;
@@ -171,6 +182,8 @@ pub fn run_fallback_with_options<G>(
             report_tx: report_tx.as_raw_fd(),
             channel: channel.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
         };
+        // Before the fork, so that no orphan of the keeper's can go to init.
+        let _adoption = adopt::Adoption::begin().map_err(io_err("PR_SET_CHILD_SUBREAPER"))?;
         let keeper = match fsys::fork_from_threaded() {
             Ok(sys::Forked::Child) => child::keeper_main(&launch),
             Ok(sys::Forked::Parent(pid)) => pid,
@@ -186,7 +199,7 @@ pub fn run_fallback_with_options<G>(
             Ok(fd) => fd,
             Err(e) => {
                 drop(alive_tx);
-                let _ = sys::waitpid(keeper, false);
+                end_keeper(keeper);
                 return Err(Error::Io("pidfd_open".into(), e));
             }
         };
@@ -194,7 +207,7 @@ pub fn run_fallback_with_options<G>(
             Ok(fd) => fd,
             Err(e) => {
                 drop(alive_tx);
-                let _ = sys::waitpid(keeper, false);
+                end_keeper(keeper);
                 return Err(Error::Io("signalfd".into(), e));
             }
         };
@@ -207,7 +220,7 @@ pub fn run_fallback_with_options<G>(
                 Message::Landlock(l) => landlock = l,
                 Message::Error { code, text } => {
                     drop(alive_tx);
-                    let _ = sys::waitpid(keeper, false);
+                    end_keeper(keeper);
                     return Err(Error::Setup { code, text });
                 }
             }
@@ -299,8 +312,10 @@ fn general_limitations(modes: ModeChanges) -> Vec<String> {
         "processes: your other processes are out of reach of signals, ptrace, /proc and prlimit, \
          but their scheduling priority and CPU affinity can still be lowered"
             .into(),
-        "lifetime: every descendant is killed when the program ends, the time limit expires or \
-         seal dies, unless someone else SIGKILLs seal's keeper process first"
+        "lifetime: every descendant is killed when the program ends, the time limit expires, \
+         seal dies or seal's keeper process is killed; not when both seal and its keeper are \
+         stopped or killed together (which the program can do where Landlock does not scope \
+         signals)"
             .into(),
     ]
 }
@@ -386,9 +401,14 @@ fn tasks_of_uid(uid: u32) -> Option<u64> {
     Some(total)
 }
 
+/// How long the keeper has, once the time limit has expired, to end the program's processes
+/// before it is killed itself.
+const KEEPER_GRACE: Duration = Duration::from_secs(5);
+
 /// Pass on signals, enforce the deadline, and wait for the keeper to end. On the deadline the
-/// alive pipe is closed: the keeper then kills every descendant and exits. The keeper itself
-/// is never killed from here, since its descendants would outlive it.
+/// alive pipe is closed: the keeper then kills every descendant and exits. A keeper that has
+/// not ended [`KEEPER_GRACE`] later (stopped by the program, where Landlock does not scope
+/// signals) is killed: its descendants then come to the caller, which kills them.
 fn supervise(
     keeper: libc::pid_t,
     pidfd: &OwnedFd,
@@ -397,17 +417,24 @@ fn supervise(
     deadline: Option<Instant>,
 ) -> Status {
     let mut alive_tx = Some(alive_tx);
+    let mut kill_at: Option<Instant> = None;
     loop {
-        let remaining = match (deadline, &alive_tx) {
-            (Some(d), Some(_)) => match d.checked_duration_since(Instant::now()) {
-                Some(r) if r > Duration::ZERO => Some(r),
-                _ => {
-                    alive_tx = None;
-                    continue;
-                }
-            },
-            _ => None,
+        let now = Instant::now();
+        if alive_tx.is_some() && deadline.is_some_and(|d| now >= d) {
+            alive_tx = None;
+            kill_at = Some(now + KEEPER_GRACE);
+        }
+        if kill_at.is_some_and(|k| now >= k) {
+            // Still our unreaped child, so the number is still the keeper's.
+            let _ = sys::kill(keeper, libc::SIGKILL);
+            kill_at = None;
+        }
+        let next = if alive_tx.is_some() {
+            deadline
+        } else {
+            kill_at
         };
+        let remaining = next.map(|t| t.saturating_duration_since(now));
         let ready = match fsys::poll_readable(&[pidfd.as_raw_fd(), signals.as_raw_fd()], remaining)
         {
             Ok(r) => r,
@@ -426,16 +453,33 @@ fn supervise(
         }
     }
     let timed_out = alive_tx.is_none();
-    let status = match sys::waitpid(keeper, false) {
-        Ok(Some((_, WaitStatus::Exited(code)))) => Status::Exited(code),
-        Ok(Some((_, WaitStatus::Signaled(sig)))) => Status::Exited(128 + sig),
-        _ => Status::Exited(EXIT_SETUP_FAILED),
+    let status = match end_keeper(keeper) {
+        Some(WaitStatus::Exited(code)) => Status::Exited(code),
+        Some(WaitStatus::Signaled(sig)) => Status::Exited(128 + sig),
+        None => Status::Exited(EXIT_SETUP_FAILED),
     };
     if timed_out {
         Status::TimedOut
     } else {
         status
     }
+}
+
+/// Reap the keeper. A keeper that did not exit by itself (killed by the program where
+/// Landlock does not scope signals, by someone else, or by [`supervise`]) may have left
+/// processes of the run behind; they came to the caller, a child subreaper meanwhile, and are
+/// killed here.
+fn end_keeper(keeper: libc::pid_t) -> Option<WaitStatus> {
+    let status = loop {
+        match sys::waitpid(keeper, false) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => break other.ok().flatten().map(|(_, status)| status),
+        }
+    };
+    if !matches!(status, Some(WaitStatus::Exited(_))) {
+        adopt::kill_adopted();
+    }
+    status
 }
 
 fn cstring(s: &OsStr) -> CString {

@@ -26,7 +26,8 @@ fn children() -> Vec<libc::pid_t> {
     }
 }
 
-fn children_by_scan(parent: libc::pid_t) -> Vec<libc::pid_t> {
+/// Children of process `parent`, found by reading every process's parent in /proc.
+pub(super) fn children_by_scan(parent: libc::pid_t) -> Vec<libc::pid_t> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };

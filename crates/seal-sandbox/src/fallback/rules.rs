@@ -89,7 +89,8 @@ pub fn missing_features(kernel_abi: u32) -> Vec<String> {
     if kernel_abi < 6 {
         v.push(
             "Landlock ABI < 6: signals are not scoped, so the program can signal (and kill) \
-             this user's other processes"
+             this user's other processes, seal's included: a program that stops or kills \
+             seal and its keeper together can outlive the run"
                 .into(),
         );
     }

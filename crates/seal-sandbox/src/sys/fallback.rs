@@ -7,10 +7,67 @@ use std::time::Duration;
 
 use super::{cvt, cvt_long, prctl, SigSet, SignalInfo};
 
-/// Become the reaper of every orphaned descendant (instead of the host's init), so that
-/// double-forked daemons stay findable and killable.
-pub fn set_child_subreaper() -> io::Result<()> {
-    prctl(libc::PR_SET_CHILD_SUBREAPER, 1).map(drop)
+/// Become (`true`) or stop being the reaper of every orphaned descendant (instead of the
+/// host's init), so that double-forked daemons stay findable and killable. The flag belongs
+/// to the whole process, every thread alike.
+pub fn set_child_subreaper(on: bool) -> io::Result<()> {
+    prctl(libc::PR_SET_CHILD_SUBREAPER, on as libc::c_ulong).map(drop)
+}
+
+/// Whether this process is a child subreaper.
+pub fn is_child_subreaper() -> io::Result<bool> {
+    let mut flag: libc::c_int = 0;
+    // SAFETY: PR_GET_CHILD_SUBREAPER stores one int at the address given, which is `flag`,
+    // alive for the whole call.
+    cvt(unsafe {
+        libc::prctl(
+            libc::PR_GET_CHILD_SUBREAPER,
+            &mut flag as *mut libc::c_int as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    })?;
+    Ok(flag != 0)
+}
+
+/// Send `sig` to the process `pidfd` refers to: unlike kill(2), never to a process that
+/// later reused its number.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: a NULL siginfo and zero flags make this the pidfd form of kill(2); the
+    // descriptor is borrowed for the duration of the call.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0u32,
+        )
+    })?;
+    Ok(())
+}
+
+/// Wait for the child `pidfd` refers to to end, and reap it (waitid with P_PIDFD): unlike
+/// waitpid on its number, never another child that reused it.
+pub fn wait_pidfd(pidfd: &OwnedFd) -> io::Result<()> {
+    loop {
+        // SAFETY: siginfo_t is plain old data; zeroed is a valid initial value.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a writable siginfo_t that outlives the call.
+        let ret = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            )
+        };
+        match cvt(ret) {
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            other => return other.map(drop),
+        }
+    }
 }
 
 /// `fork(2)` from a caller that may have other threads. Only the forking thread continues in
