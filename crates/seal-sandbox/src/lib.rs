@@ -16,6 +16,7 @@ mod fallback;
 pub mod host_probe;
 mod landlock_rules;
 mod limits;
+mod program_args;
 mod report;
 pub mod seccomp;
 mod setup;

@@ -40,17 +40,17 @@ mod reap;
 mod rules;
 mod translate;
 
-use std::ffi::{CString, OsStr, OsString};
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::landlock_rules::Level;
 use crate::limits;
+use crate::program_args;
 use crate::report::Message;
 pub use crate::seccomp::ModeChanges;
 use crate::setup::EXIT_SETUP_FAILED;
@@ -136,18 +136,10 @@ pub fn run_fallback_with_options<G>(
         rlimits.push((libc::RLIMIT_FSIZE, n));
     }
     let filter = crate::seccomp::build_fallback_filter(abi, options.mode_changes);
-    let program = resolve_program(spec)?;
-    let argv: Vec<CString> = spec.argv.iter().map(|a| cstring(a)).collect();
-    let envp: Vec<CString> = spec
-        .env
-        .iter()
-        .map(|(k, v)| {
-            let mut kv = k.clone();
-            kv.push("=");
-            kv.push(v);
-            cstring(&kv)
-        })
-        .collect();
+    let program =
+        program_args::resolve(spec).map_err(|(code, text)| Error::Setup { code, text })?;
+    let argv = program_args::argv(spec);
+    let envp = program_args::envp(spec);
 
     let forwarded = SigSet::of(FORWARDED);
     let original_mask = forwarded
@@ -166,7 +158,7 @@ pub fn run_fallback_with_options<G>(
             None
         };
         let launch = child::Launch {
-            program: cstring(program.as_os_str()),
+            program: program_args::cstring(program.as_os_str()),
             argv,
             envp,
             cwd: &spec.cwd,
@@ -480,46 +472,4 @@ fn end_keeper(keeper: libc::pid_t) -> Option<WaitStatus> {
         adopt::kill_adopted();
     }
     status
-}
-
-fn cstring(s: &OsStr) -> CString {
-    // Arguments and environment come from the OS or validated CLI input and cannot hold NUL;
-    // replace one defensively, as the namespace mode does.
-    let bytes: Vec<u8> = s
-        .as_bytes()
-        .iter()
-        .map(|&b| if b == 0 { b'?' } else { b })
-        .collect();
-    CString::new(bytes).expect("NUL bytes were replaced")
-}
-
-/// Find `argv[0]` as execvp would, in the spec's PATH. The host's tree is the sandbox's here,
-/// so this can happen before the fork; relative PATH entries count from the spec's cwd.
-fn resolve_program(spec: &Spec) -> Result<PathBuf, Error> {
-    let name = &spec.argv[0];
-    if name.as_bytes().contains(&b'/') {
-        return Ok(PathBuf::from(name));
-    }
-    let path: OsString = spec
-        .env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| "/usr/bin:/bin".into());
-    for dir in std::env::split_paths(&path) {
-        let candidate = spec.cwd.join(dir).join(name);
-        let executable = std::fs::metadata(&candidate)
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-        if executable {
-            return Ok(candidate);
-        }
-    }
-    Err(Error::Setup {
-        code: 127,
-        text: format!(
-            "program {:?} not found in the sandbox's PATH ({})",
-            name,
-            Path::new(&path).display()
-        ),
-    })
 }

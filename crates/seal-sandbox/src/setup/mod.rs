@@ -1,16 +1,13 @@
 //! Everything that runs inside the new namespaces: the sandbox's init (PID 1) and the last
 //! steps of the program before `execve`.
 
-use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 
 use crate::landlock_rules;
 use crate::limits::LimitPlan;
+use crate::program_args;
 use crate::report::Message;
 use crate::spec::Spec;
 use crate::sys::{self, Forked, SigSet, WaitStatus};
@@ -255,21 +252,12 @@ fn program_main(plan: &ChildPlan<'_>) -> ! {
             ),
         );
     }
-    let program = match resolve_program(spec) {
+    let program = match program_args::resolve(spec) {
         Ok(p) => p,
         Err((code, msg)) => fail(plan, code, msg),
     };
-    let argv: Vec<CString> = spec.argv.iter().map(|a| cstring(a)).collect();
-    let envp: Vec<CString> = spec
-        .env
-        .iter()
-        .map(|(k, v)| {
-            let mut kv = k.clone();
-            kv.push("=");
-            kv.push(v);
-            cstring(&kv)
-        })
-        .collect();
+    let argv = program_args::argv(spec);
+    let envp = program_args::envp(spec);
 
     if let Err(e) = restrict_process(plan) {
         fail(plan, EXIT_SETUP_FAILED, e);
@@ -286,7 +274,7 @@ fn program_main(plan: &ChildPlan<'_>) -> ! {
             format!("cannot install the seccomp filter: {e}"),
         );
     }
-    let err = sys::execve(&cstring(program.as_os_str()), &argv, &envp);
+    let err = sys::execve(&program_args::cstring(program.as_os_str()), &argv, &envp);
     let code = match err.raw_os_error() {
         Some(libc::ENOENT) => 127,
         _ => 126,
@@ -320,50 +308,4 @@ fn restrict_process(plan: &ChildPlan<'_>) -> Result<(), String> {
     sys::drop_capability_sets().map_err(|e| format!("cannot drop capabilities: {e}"))?;
     sys::set_no_new_privs().map_err(|e| format!("cannot set no_new_privs: {e}"))?;
     Ok(())
-}
-
-fn cstring(s: &OsStr) -> CString {
-    // Arguments and environment come from the OS or from validated CLI input and cannot hold
-    // NUL; replace one defensively rather than abort in the child.
-    let bytes: Vec<u8> = s
-        .as_bytes()
-        .iter()
-        .map(|&b| if b == 0 { b'?' } else { b })
-        .collect();
-    CString::new(bytes).expect("NUL bytes were replaced")
-}
-
-/// Find `argv[0]` the way execvp would, but in the sandbox's PATH (not the host's).
-fn resolve_program(spec: &Spec) -> Result<PathBuf, (i32, String)> {
-    let name = spec
-        .argv
-        .first()
-        .ok_or((EXIT_SETUP_FAILED, "no program given".to_string()))?;
-    if name.as_bytes().contains(&b'/') {
-        return Ok(PathBuf::from(name));
-    }
-    let path: OsString = spec
-        .env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| "/usr/bin:/bin".into());
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join(name);
-        if is_executable(&candidate) {
-            return Ok(candidate);
-        }
-    }
-    Err((
-        127,
-        format!(
-            "program {:?} not found in the sandbox's PATH ({})",
-            name,
-            Path::new(&path).display()
-        ),
-    ))
-}
-
-fn is_executable(p: &Path) -> bool {
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

@@ -241,16 +241,5 @@ pub fn dup_cloexec_above(fd: RawFd, min: RawFd) -> io::Result<RawFd> {
 /// A connected pair of Unix sequenced-packet sockets (close-on-exec): message boundaries keep
 /// a one-byte request and its descriptor reply together.
 pub fn seqpacket_pair_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: fds is a two-element array as socketpair requires.
-    cvt(unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    })?;
-    // SAFETY: socketpair succeeded, so both descriptors are open and owned by nobody else.
-    unsafe { Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))) }
+    super::unix_pair_cloexec(libc::SOCK_SEQPACKET)
 }

@@ -577,12 +577,17 @@ pub fn close_raw(fd: RawFd) {
 
 /// A connected pair of Unix stream sockets (close-on-exec), for passing descriptors.
 pub fn socketpair_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
+    unix_pair_cloexec(libc::SOCK_STREAM)
+}
+
+/// A connected pair of Unix sockets of `kind` (stream or seqpacket), close-on-exec.
+pub fn unix_pair_cloexec(kind: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: fds is a two-element array as socketpair requires.
     cvt(unsafe {
         libc::socketpair(
             libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            kind | libc::SOCK_CLOEXEC,
             0,
             fds.as_mut_ptr(),
         )
