@@ -195,8 +195,9 @@ fn block(out: &mut Vec<sock_filter>, nr: u32, body: Vec<sock_filter>) {
     out.extend(body);
 }
 
-/// Build the filter.
-pub fn build_filter() -> Vec<sock_filter> {
+/// What both filters start with: the architecture check, x32 refused, and clone without
+/// namespace flags (clone3 answered ENOSYS).
+fn prologue() -> Vec<sock_filter> {
     let mut f = vec![
         stmt(BPF_LD_W_ABS, OFF_ARCH),
         jump(BPF_JEQ_K, AUDIT_ARCH, 1, 0),
@@ -222,6 +223,12 @@ pub fn build_filter() -> Vec<sock_filter> {
             ret(RET_ALLOW),
         ],
     );
+    f
+}
+
+/// Build the namespace mode's filter.
+pub fn build_filter() -> Vec<sock_filter> {
+    let mut f = prologue();
     // ioctl's command is an unsigned int: compare the low 32 bits only, or a caller could set
     // high bits to slip past an exact 64-bit match (CVE-2019-10063).
     block(
@@ -447,28 +454,7 @@ fn set_id_when_creating(flags_arg: u32, mode_arg: u32) -> Vec<sock_filter> {
 /// descriptor Landlock let the program open for writing stays allowed). `modes` says what
 /// chmod and chown do.
 pub fn build_fallback_filter(landlock_abi: u32, modes: ModeChanges) -> Vec<sock_filter> {
-    let mut f = vec![
-        stmt(BPF_LD_W_ABS, OFF_ARCH),
-        jump(BPF_JEQ_K, AUDIT_ARCH, 1, 0),
-        ret(RET_KILL_PROCESS),
-        stmt(BPF_LD_W_ABS, OFF_NR),
-    ];
-    #[cfg(target_arch = "x86_64")]
-    {
-        f.push(jump(BPF_JGE_K, X32_SYSCALL_BIT, 0, 1));
-        f.push(ret(errno(libc::ENOSYS)));
-    }
-    block(&mut f, SYS_CLONE3, vec![ret(errno(libc::ENOSYS))]);
-    block(
-        &mut f,
-        libc::SYS_clone as u32,
-        vec![
-            stmt(BPF_LD_W_ABS, off_arg_lo(0)),
-            jump(BPF_JSET_K, CLONE_NAMESPACE_FLAGS, 0, 1),
-            ret(errno(libc::EPERM)),
-            ret(RET_ALLOW),
-        ],
-    );
+    let mut f = prologue();
     // The low 32 bits only, as in the namespace filter. Each match jumps to the final EPERM.
     let ioctls = fallback_denied_ioctls();
     let mut ioctl_checks = vec![stmt(BPF_LD_W_ABS, off_arg_lo(1))];
