@@ -84,6 +84,28 @@ fn env_packages(env: &TestEnv) -> Vec<(String, String)> {
     v
 }
 
+/// After installing `alpha` (which depends on `beta`) from `benign`: each wheel was fetched
+/// exactly once, no temporary install directory is left, and the environment holds both.
+fn assert_benign_fetched_once(env: &TestEnv, index: &PyIndex, artifacts: [&Artifact; 2]) {
+    for a in artifacts {
+        assert_eq!(
+            index.hits(&format!("/files/{}", a.file)),
+            1,
+            "{} not fetched exactly once:\n{}",
+            a.file,
+            index.describe_requests()
+        );
+    }
+    assert_no_tmp_install(env, "after a successful install");
+    assert_eq!(
+        env_packages(env),
+        vec![
+            ("alpha".into(), "1.0".into()),
+            ("beta".into(), "2.0".into())
+        ]
+    );
+}
+
 fn assert_no_tmp_install(env: &TestEnv, when: &str) {
     let left = tmp_install_dirs(&env.project);
     assert!(
@@ -598,23 +620,7 @@ fn benign_packages_with_dependencies_install_and_import() {
             "benign packages produced findings\n{}",
             out.describe()
         );
-        for a in [&alpha, &beta] {
-            assert_eq!(
-                index.hits(&format!("/files/{}", a.file)),
-                1,
-                "{} not fetched exactly once:\n{}",
-                a.file,
-                index.describe_requests()
-            );
-        }
-        assert_no_tmp_install(&env, "after a successful install");
-        assert_eq!(
-            env_packages(&env),
-            vec![
-                ("alpha".into(), "1.0".into()),
-                ("beta".into(), "2.0".into())
-            ]
-        );
+        assert_benign_fetched_once(&env, &index, [&alpha, &beta]);
 
         let requests_before = index.requests().len();
         let connections_before = index.connections();
@@ -2046,23 +2052,7 @@ fn fallback_install_builds_the_same_working_environment() {
             "-q with an explicit --isolation landlock prints no warning\n{}",
             out.describe()
         );
-        for a in [&alpha, &beta] {
-            assert_eq!(
-                index.hits(&format!("/files/{}", a.file)),
-                1,
-                "{} not fetched exactly once:\n{}",
-                a.file,
-                index.describe_requests()
-            );
-        }
-        assert_no_tmp_install(&env, "after a successful install");
-        assert_eq!(
-            env_packages(&env),
-            vec![
-                ("alpha".into(), "1.0".into()),
-                ("beta".into(), "2.0".into())
-            ]
-        );
+        assert_benign_fetched_once(&env, &index, [&alpha, &beta]);
         // Built at a temporary host path, relocated to /seal/env: no trace of that path.
         let script = env.env_dir().join("bin").join("alpha-cli");
         let text = fs::read_to_string(&script).unwrap();
