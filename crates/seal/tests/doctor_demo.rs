@@ -57,19 +57,19 @@ fn doctor_reports_the_protections_in_force() {
 fn doctor_and_run_explain_blocked_user_namespaces_and_fall_back() {
     let (dir, bin) = shared_binary();
     for uid in users() {
-        let o = run(
-            &bin,
-            uid,
-            dir.path(),
-            &[
+        // `seal ARGS` run by a program inside `seal run`, where user namespaces are off.
+        let inside = |args: &[&str]| {
+            let mut all = vec![
                 "run",
                 "--python",
                 "/usr/bin/python3",
                 "--",
                 bin.to_str().unwrap(),
-                "doctor",
-            ],
-        );
+            ];
+            all.extend_from_slice(args);
+            run(&bin, uid, dir.path(), &all)
+        };
+        let o = inside(&["doctor"]);
         let t = text(&o);
         // Inside seal, Landlock and seccomp still work: the fallback is possible (exit 2).
         assert_eq!(o.status.code(), Some(2), "{t}");
@@ -83,26 +83,16 @@ fn doctor_and_run_explain_blocked_user_namespaces_and_fall_back() {
         );
         assert!(t.contains("Landlock + seccomp FALLBACK"), "{t}");
 
-        let nested = run(
-            &bin,
-            uid,
-            dir.path(),
-            &[
-                "run",
-                "--python",
-                "/usr/bin/python3",
-                "--",
-                bin.to_str().unwrap(),
-                "run",
-                "--isolation",
-                "namespaces",
-                "--python",
-                "/usr/bin/python3",
-                "--",
-                "/bin/echo",
-                "RAN-UNPROTECTED",
-            ],
-        );
+        let nested = inside(&[
+            "run",
+            "--isolation",
+            "namespaces",
+            "--python",
+            "/usr/bin/python3",
+            "--",
+            "/bin/echo",
+            "RAN-UNPROTECTED",
+        ]);
         let t = text(&nested);
         assert_eq!(nested.status.code(), Some(125), "{t}");
         assert!(!t.contains("RAN-UNPROTECTED"), "{t}");
@@ -114,24 +104,14 @@ fn doctor_and_run_explain_blocked_user_namespaces_and_fall_back() {
         );
 
         // Without --isolation namespaces, the nested run falls back, and says so.
-        let nested = run(
-            &bin,
-            uid,
-            dir.path(),
-            &[
-                "run",
-                "--python",
-                "/usr/bin/python3",
-                "--",
-                bin.to_str().unwrap(),
-                "run",
-                "--python",
-                "/usr/bin/python3",
-                "--",
-                "/bin/echo",
-                "RAN-IN-FALLBACK",
-            ],
-        );
+        let nested = inside(&[
+            "run",
+            "--python",
+            "/usr/bin/python3",
+            "--",
+            "/bin/echo",
+            "RAN-IN-FALLBACK",
+        ]);
         let t = text(&nested);
         assert_eq!(nested.status.code(), Some(0), "{t}");
         assert!(t.contains("RAN-IN-FALLBACK"), "{t}");
