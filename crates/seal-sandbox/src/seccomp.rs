@@ -616,6 +616,16 @@ mod tests {
         x as u32
     }
 
+    /// What [`prologue`] promises, in every filter built on it.
+    fn assert_prologue(f: &[sock_filter]) {
+        assert_eq!(run(f, AUDIT_ARCH, SYS_CLONE3, [0; 6]), errno(libc::ENOSYS));
+        let newuser = libc::CLONE_NEWUSER as u64;
+        assert_eq!(
+            run(f, AUDIT_ARCH, nr(libc::SYS_clone), [newuser, 0, 0, 0, 0, 0]),
+            errno(libc::EPERM)
+        );
+    }
+
     #[test]
     fn allows_ordinary_calls() {
         let f = build_filter();
@@ -665,17 +675,7 @@ mod tests {
                 "syscall {s}"
             );
         }
-        assert_eq!(run(&f, AUDIT_ARCH, SYS_CLONE3, [0; 6]), errno(libc::ENOSYS));
-        let newuser = libc::CLONE_NEWUSER as u64;
-        assert_eq!(
-            run(
-                &f,
-                AUDIT_ARCH,
-                nr(libc::SYS_clone),
-                [newuser, 0, 0, 0, 0, 0]
-            ),
-            errno(libc::EPERM)
-        );
+        assert_prologue(&f);
     }
 
     #[test]
@@ -811,17 +811,7 @@ mod tests {
         ] {
             assert_eq!(run(&f, AUDIT_ARCH, s, [0; 6]), errno(libc::EPERM));
         }
-        assert_eq!(run(&f, AUDIT_ARCH, SYS_CLONE3, [0; 6]), errno(libc::ENOSYS));
-        let newuser = libc::CLONE_NEWUSER as u64;
-        assert_eq!(
-            run(
-                &f,
-                AUDIT_ARCH,
-                nr(libc::SYS_clone),
-                [newuser, 0, 0, 0, 0, 0]
-            ),
-            errno(libc::EPERM)
-        );
+        assert_prologue(&f);
         let fork_like = libc::SIGCHLD as u64;
         assert_eq!(
             run(
