@@ -50,6 +50,18 @@ fn set_mode(p: &Path, mode: u32) {
 }
 
 /// Run `body` as this process's uid and, when that is root, as uid 65534 too.
+/// A copy of this test binary at `to`, made by `cp` rather than in this process: a child that
+/// another test thread forks inherits every descriptor open at that moment until it execs, and
+/// executing a file still open for writing somewhere fails with ETXTBSY.
+fn copy_test_binary(to: &Path) {
+    let copied = Command::new("cp")
+        .arg(std::env::current_exe().unwrap())
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(copied.success(), "cp of the test binary failed");
+}
+
 fn each_variant(name: &str, body: fn()) {
     body();
     if std::env::var_os(VARIANT_ENV).is_some() {
@@ -67,7 +79,7 @@ fn each_variant(name: &str, body: fn()) {
     fs::create_dir(&dir).unwrap();
     set_mode(&dir, 0o755);
     let exe = dir.join("fallback-tests");
-    fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    copy_test_binary(&exe);
     set_mode(&exe, 0o755);
     let out = Command::new(&exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
@@ -1171,7 +1183,7 @@ fn the_probe_sees_namespaces_blocked_inside_the_fallback() {
             // namespaces: the probe must try, fail, and say which step was refused.
             let s = Scratch::new();
             let exe = s.p("ro/fallback-tests");
-            fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+            copy_test_binary(&exe);
             // Through sh only to silence the inner test harness's report.
             let command = format!(
                 "exec {} helper_probe_namespaces --exact --test-threads=1 >/dev/null 2>&1",

@@ -26,10 +26,19 @@ pub fn users() -> Vec<Option<u32>> {
 }
 
 /// A copy of the seal binary in `dir` (made 0755), usable by any uid.
+///
+/// Copied by `cp`, not in this process: a child that another test thread forks inherits every
+/// descriptor open at that moment until it execs, and executing a file still open for writing
+/// somewhere fails with ETXTBSY ("Text file busy").
 pub fn copy_binary(dir: &Path) -> PathBuf {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.join("seal");
-    std::fs::copy(env!("CARGO_BIN_EXE_seal"), &bin).unwrap();
+    let copied = Command::new("cp")
+        .arg(env!("CARGO_BIN_EXE_seal"))
+        .arg(&bin)
+        .status()
+        .unwrap();
+    assert!(copied.success(), "cp of the seal binary failed");
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     bin
 }
