@@ -234,13 +234,18 @@ pub fn build_filter() -> Vec<sock_filter> {
     block(
         &mut f,
         libc::SYS_ioctl as u32,
+        // fscrypt keys live in the file system, not in the mount: read-only bind mounts do not
+        // stop a descriptor of any file there (the interpreter's own) from removing the user's
+        // claim to a key, which locks their encrypted directories on the host.
         vec![
             stmt(BPF_LD_W_ABS, off_arg_lo(1)),
-            jump(BPF_JEQ_K, TIOCSTI, 0, 1),
-            ret(errno(libc::EPERM)),
-            jump(BPF_JEQ_K, TIOCLINUX, 0, 1),
-            ret(errno(libc::EPERM)),
+            jump(BPF_JEQ_K, TIOCSTI, 5, 0),
+            jump(BPF_JEQ_K, TIOCLINUX, 4, 0),
+            jump(BPF_JEQ_K, FS_IOC_ADD_ENCRYPTION_KEY, 3, 0),
+            jump(BPF_JEQ_K, FS_IOC_REMOVE_ENCRYPTION_KEY, 2, 0),
+            jump(BPF_JEQ_K, FS_IOC_REMOVE_ENCRYPTION_KEY_ALL_USERS, 1, 0),
             ret(RET_ALLOW),
+            ret(errno(libc::EPERM)),
         ],
     );
     block(
@@ -297,7 +302,7 @@ pub fn build_filter() -> Vec<sock_filter> {
 pub fn describe() -> String {
     "ptrace, process_vm_*, pidfd_getfd, keyrings, bpf, perf_event_open, userfaultfd, io_uring, \
      kexec, modules, the mount family, pivot_root, chroot, setns, unshare, clone with namespace \
-     flags, clone3 (ENOSYS), TIOCSTI/TIOCLINUX, AF_VSOCK, clock setting, setuid/setgid file \
+     flags, clone3 (ENOSYS), TIOCSTI/TIOCLINUX, fscrypt key ioctls, AF_VSOCK, clock setting, setuid/setgid file \
      modes, openat2 (ENOSYS), x32 and foreign ABIs"
         .to_string()
 }
@@ -355,12 +360,15 @@ const SYS_REMOVEXATTRAT: u32 = 466;
 /// (468) only reads. Not in libc yet.
 const SYS_FILE_SETATTR: u32 = 469;
 
-// Inode flag and attribute changes by ioctl. The kernel asks only that the caller own the
-// file, not that the descriptor be open for writing, and Landlock does not look at ioctls on
-// regular files: through any descriptor of a file it may only read, the program could make
-// one of the user's files append-only, no-dump or no-atime (FS_IOC_SETFLAGS and its 32-bit
-// twin, FS_IOC_FSSETXATTR: the same flags, project ids, extent sizes), or make it permanently
-// read-only with fs-verity. Their numbers are the same on x86_64 and aarch64.
+// Inode and file system changes by ioctl. The kernel asks only that the caller own the file
+// (or the directory), not that the descriptor be open for writing, and Landlock does not look
+// at ioctls on regular files and directories: through any descriptor of a file it may only
+// read, the program could make one of the user's files append-only, no-dump or no-atime
+// (FS_IOC_SETFLAGS and its 32-bit twin, FS_IOC_FSSETXATTR: the same flags, project ids, extent
+// sizes), make it permanently read-only with fs-verity, change its generation number, or
+// encrypt one of the user's empty directories with a key of its own and remove the user's
+// fscrypt keys (locking their encrypted directories). Their numbers are the same on x86_64
+// and aarch64.
 /// `_IOW('f', 2, long)`.
 const FS_IOC_SETFLAGS: u32 = 0x4008_6602;
 /// `_IOW('f', 2, int)`.
@@ -369,9 +377,37 @@ const FS_IOC32_SETFLAGS: u32 = 0x4004_6602;
 const FS_IOC_FSSETXATTR: u32 = 0x401c_5820;
 /// `_IOW('f', 133, struct fsverity_enable_arg)`.
 const FS_IOC_ENABLE_VERITY: u32 = 0x4080_6685;
+/// `_IOW('v', 2, long)` and `_IOW('v', 2, int)`.
+const FS_IOC_SETVERSION: u32 = 0x4008_7602;
+const FS_IOC32_SETVERSION: u32 = 0x4004_7602;
+/// ext4's own names for the same: `_IOW('f', 4, long)` and `_IOW('f', 4, int)`.
+const EXT4_IOC_SETVERSION: u32 = 0x4008_6604;
+const EXT4_IOC32_SETVERSION: u32 = 0x4004_6604;
+/// `_IOR('f', 19, struct fscrypt_policy_v1)` (the v2 policy is passed through the same number).
+const FS_IOC_SET_ENCRYPTION_POLICY: u32 = 0x800c_6613;
+/// `_IOW('f', 20, __u8[16])`: writes a salt to the file system when it has none.
+const FS_IOC_GET_ENCRYPTION_PWSALT: u32 = 0x4010_6614;
+/// `_IOWR('f', 23, struct fscrypt_add_key_arg)`.
+const FS_IOC_ADD_ENCRYPTION_KEY: u32 = 0xc050_6617;
+/// `_IOWR('f', 24, struct fscrypt_remove_key_arg)` and its `_ALL_USERS` twin (25).
+const FS_IOC_REMOVE_ENCRYPTION_KEY: u32 = 0xc040_6618;
+const FS_IOC_REMOVE_ENCRYPTION_KEY_ALL_USERS: u32 = 0xc040_6619;
+
+// Whole ioctl types of file systems whose private commands change subvolumes, snapshots,
+// quotas, compression and pinning with no more than ownership (btrfs 0x94, f2fs 0xf5). Python
+// programs have no use for them. The VFS's own commands that share btrfs's type need a
+// descriptor open for writing (which Landlock governs) and stay: cp --reflink uses them.
+const IOCTL_TYPE_MASK: u32 = 0xff00;
+const IOCTL_TYPE_BTRFS: u32 = 0x9400;
+const IOCTL_TYPE_F2FS: u32 = 0xf500;
+/// `_IOW(0x94, 9, int)`, `_IOW(0x94, 13, struct file_clone_range)`,
+/// `_IOWR(0x94, 54, struct file_dedupe_range)`.
+const FICLONE: u32 = 0x4004_9409;
+const FICLONERANGE: u32 = 0x4020_940d;
+const FIDEDUPERANGE: u32 = 0xc018_9436;
 
 /// ioctl commands the fallback filter refuses with EPERM (by the command's low 32 bits).
-fn fallback_denied_ioctls() -> [u32; 6] {
+fn fallback_denied_ioctls() -> [u32; 15] {
     [
         TIOCSTI,
         TIOCLINUX,
@@ -379,7 +415,47 @@ fn fallback_denied_ioctls() -> [u32; 6] {
         FS_IOC32_SETFLAGS,
         FS_IOC_FSSETXATTR,
         FS_IOC_ENABLE_VERITY,
+        FS_IOC_SETVERSION,
+        FS_IOC32_SETVERSION,
+        EXT4_IOC_SETVERSION,
+        EXT4_IOC32_SETVERSION,
+        FS_IOC_SET_ENCRYPTION_POLICY,
+        FS_IOC_GET_ENCRYPTION_PWSALT,
+        FS_IOC_ADD_ENCRYPTION_KEY,
+        FS_IOC_REMOVE_ENCRYPTION_KEY,
+        FS_IOC_REMOVE_ENCRYPTION_KEY_ALL_USERS,
     ]
+}
+
+/// The fallback filter's ioctl decision: the commands above refused, the clone trio allowed,
+/// every other command of the btrfs and f2fs types refused, the rest allowed.
+fn fallback_ioctl_checks() -> Vec<sock_filter> {
+    let denied = fallback_denied_ioctls();
+    let allowed = [FICLONE, FICLONERANGE, FIDEDUPERANGE];
+    let denied_types = [IOCTL_TYPE_BTRFS, IOCTL_TYPE_F2FS];
+    // Layout: load, one jump per command, AND, one jump per type, ALLOW, EPERM.
+    let n_jumps = denied.len() + allowed.len();
+    let allow_at = 1 + n_jumps + 1 + denied_types.len();
+    let deny_at = allow_at + 1;
+    let to = |from: usize, target: usize| (target - from - 1) as u8;
+    // The low 32 bits only, as in the namespace filter.
+    let mut c = vec![stmt(BPF_LD_W_ABS, off_arg_lo(1))];
+    for &cmd in &denied {
+        let at = c.len();
+        c.push(jump(BPF_JEQ_K, cmd, to(at, deny_at), 0));
+    }
+    for &cmd in &allowed {
+        let at = c.len();
+        c.push(jump(BPF_JEQ_K, cmd, to(at, allow_at), 0));
+    }
+    c.push(stmt(BPF_ALU_AND_K, IOCTL_TYPE_MASK));
+    for &t in &denied_types {
+        let at = c.len();
+        c.push(jump(BPF_JEQ_K, t, to(at, deny_at), 0));
+    }
+    debug_assert_eq!(c.len(), allow_at);
+    c.extend([ret(RET_ALLOW), ret(errno(libc::EPERM))]);
+    c
 }
 
 /// Calls the fallback mode also refuses with EPERM: IPC objects that only an IPC namespace
@@ -455,14 +531,7 @@ fn set_id_when_creating(flags_arg: u32, mode_arg: u32) -> Vec<sock_filter> {
 /// chmod and chown do.
 pub fn build_fallback_filter(landlock_abi: u32, modes: ModeChanges) -> Vec<sock_filter> {
     let mut f = prologue();
-    // The low 32 bits only, as in the namespace filter. Each match jumps to the final EPERM.
-    let ioctls = fallback_denied_ioctls();
-    let mut ioctl_checks = vec![stmt(BPF_LD_W_ABS, off_arg_lo(1))];
-    for (i, &cmd) in ioctls.iter().enumerate() {
-        ioctl_checks.push(jump(BPF_JEQ_K, cmd, (ioctls.len() - i) as u8, 0));
-    }
-    ioctl_checks.extend([ret(RET_ALLOW), ret(errno(libc::EPERM))]);
-    block(&mut f, libc::SYS_ioctl as u32, ioctl_checks);
+    block(&mut f, libc::SYS_ioctl as u32, fallback_ioctl_checks());
     block(&mut f, SYS_FILE_SETATTR, vec![ret(errno(libc::EPERM))]);
     // No socket at all: the host's network is the program's network here, and a pathname
     // Unix socket (the session bus, docker.sock, an ssh agent) is beyond Landlock before ABI 9.
@@ -566,7 +635,9 @@ pub fn describe_fallback(modes: ModeChanges) -> String {
         "every socket() (EACCES; socketpair only for AF_UNIX stream/seqpacket), System V IPC, \
          POSIX message queues, setting extended attributes and ACLs (EOPNOTSUPP), inode flags \
          and fs-verity (FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR, FS_IOC_ENABLE_VERITY, \
-         file_setattr), prlimit on other processes, {modes}, and as in the namespace mode: {}",
+         file_setattr), generation numbers (FS_IOC_SETVERSION), fscrypt policies and keys, \
+         btrfs and f2fs ioctls (FICLONE and FIDEDUPERANGE aside), prlimit on other processes, \
+         {modes}, and as in the namespace mode: {}",
         describe()
     )
 }
@@ -682,10 +753,27 @@ mod tests {
     fn ioctl_checks_only_the_low_32_bits_of_the_command() {
         let f = build_filter();
         let high = 0xdead_beef_0000_0000u64;
-        for cmd in [TIOCSTI as u64, TIOCLINUX as u64, high | TIOCSTI as u64] {
+        for cmd in [
+            TIOCSTI,
+            TIOCLINUX,
+            FS_IOC_ADD_ENCRYPTION_KEY,
+            FS_IOC_REMOVE_ENCRYPTION_KEY,
+            FS_IOC_REMOVE_ENCRYPTION_KEY_ALL_USERS,
+        ] {
+            for c in [cmd as u64, high | cmd as u64] {
+                assert_eq!(
+                    run(&f, AUDIT_ARCH, nr(libc::SYS_ioctl), [0, c, 0, 0, 0, 0]),
+                    errno(libc::EPERM),
+                    "ioctl {c:#x}"
+                );
+            }
+        }
+        // Everything else, including the fscrypt calls that only read.
+        for c in [0x5401u64, 0x541b, 0x8010_661b, 0xc080_661a, 0x4008_6602] {
             assert_eq!(
-                run(&f, AUDIT_ARCH, nr(libc::SYS_ioctl), [0, cmd, 0, 0, 0, 0]),
-                errno(libc::EPERM)
+                run(&f, AUDIT_ARCH, nr(libc::SYS_ioctl), [0, c, 0, 0, 0, 0]),
+                RET_ALLOW,
+                "ioctl {c:#x}"
             );
         }
     }
@@ -997,15 +1085,46 @@ mod tests {
                         );
                     }
                 }
+                // btrfs's own commands, whatever their size and direction: snapshot and
+                // subvolume destruction, making a subvolume read-only, the label.
+                for c in [
+                    0x5000_940fu64,
+                    0x4008_941a,
+                    0x4100_9432,
+                    0x9400,
+                    high | 0x9401,
+                ] {
+                    assert_eq!(
+                        run(&f, AUDIT_ARCH, ioctl, [3, c, 0, 0, 0, 0]),
+                        eperm,
+                        "ioctl {c:#x}"
+                    );
+                }
+                // f2fs: pinning, compression.
+                for c in [0x4004_f50du64, 0x8008_f512] {
+                    assert_eq!(
+                        run(&f, AUDIT_ARCH, ioctl, [3, c, 0, 0, 0, 0]),
+                        eperm,
+                        "ioctl {c:#x}"
+                    );
+                }
                 for c in [
                     FS_IOC_GETFLAGS,
                     FS_IOC_FSGETXATTR,
                     0x5401, /* TCGETS */
                     0x541b, /* FIONREAD */
+                    FICLONE as u64,
+                    FICLONERANGE as u64,
+                    FIDEDUPERANGE as u64,
+                    0xc020_660b, /* FS_IOC_FIEMAP */
+                    0x8010_661b, /* FS_IOC_GET_ENCRYPTION_NONCE */
                     // Near misses: other sizes or numbers of the same type.
                     0x4010_6602,
                     0x4008_6603,
                     0x401c_5821,
+                    0x9500,
+                    0x9300,
+                    0xf600,
                 ] {
                     assert_eq!(
                         run(&f, AUDIT_ARCH, ioctl, [3, c, 0, 0, 0, 0]),
