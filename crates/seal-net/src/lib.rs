@@ -96,16 +96,23 @@ impl ProxyHandle {
 /// proxy. Cheap to clone and usable from any thread.
 #[derive(Clone)]
 pub struct StreamInjector {
-    tx: mpsc::UnboundedSender<UnixStream>,
+    tx: mpsc::Sender<UnixStream>,
 }
+
+/// How many handed streams may wait for the proxy's loop: a program asking for connections
+/// faster than the proxy takes them waits (its requests are answered in turn) instead of
+/// growing seal's memory and descriptor count.
+const INJECT_QUEUE: usize = 16;
 
 impl StreamInjector {
     /// Queues `stream` to be served like an accepted TCP client: same policy, same connection cap,
-    /// same decision log, with the client shown as `unix`. Fails if the proxy has stopped.
+    /// same decision log, with the client shown as `unix`. Blocks while the proxy's queue is
+    /// full, so call it from a plain thread, never from an async task. Fails if the proxy has
+    /// stopped.
     pub fn serve_stream(&self, stream: UnixStream) -> io::Result<()> {
         // Done here so the caller sees the error; the proxy's runtime only registers the stream.
         stream.set_nonblocking(true)?;
-        self.tx.send(stream).map_err(|_| {
+        self.tx.blocking_send(stream).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::NotConnected,
                 "seal-net: the proxy has stopped",
@@ -143,7 +150,7 @@ fn start_proxy(listener: Option<std::net::TcpListener>, policy: Policy) -> io::R
         max_connections: policy.max_connections,
         log: log.clone(),
     });
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(INJECT_QUEUE);
     let runner = runner::Runner::start("seal-net-proxy", listener, move |l, stop| {
         server::serve(l, rx, ctx, stop)
     })?;

@@ -117,7 +117,7 @@ pub(crate) async fn accept(listener: Option<&TcpListener>) -> (tokio::net::TcpSt
 
 pub(crate) async fn serve(
     listener: Option<TcpListener>,
-    mut injected: mpsc::UnboundedReceiver<std::os::unix::net::UnixStream>,
+    mut injected: mpsc::Receiver<std::os::unix::net::UnixStream>,
     ctx: Arc<Ctx>,
     mut stop: oneshot::Receiver<()>,
 ) {
