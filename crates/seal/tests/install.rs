@@ -700,7 +700,7 @@ fn killed_install_keeps_the_old_environment() {
         let pid = running.pid();
         running.signal(libc::SIGKILL);
         let out = running.finish();
-        assert_eq!(out.code, 128 + libc::SIGKILL, "{}", out.describe());
+        assert_eq!(out.code(), 128 + libc::SIGKILL, "{}", out.describe());
         index.set_delay(None);
 
         let stale = format!("tmp-install-{pid}");
@@ -850,7 +850,7 @@ fn lock_pins_artifacts_and_refuses_tampered_ones() {
         );
         let out = env.run(&["python", "-c", "import alpha.backdoor"]);
         assert_ne!(
-            out.code,
+            out.code(),
             0,
             "the tampered wheel got installed\n{}",
             out.describe()
@@ -874,7 +874,7 @@ fn expect_refused_before_fetching(env: &TestEnv, index: &PyIndex, args: &[&str],
         .filter(|l| !l.trim().is_empty())
         .collect();
     assert!(
-        out.code == 125 && lines.len() == 1 && lines[0].starts_with("seal: "),
+        out.code() == 125 && lines.len() == 1 && lines[0].starts_with("seal: "),
         "{what}: expected exit 125 and one `seal: ...` line\n{}\nindex requests:\n{}",
         out.describe(),
         index.describe_requests()
@@ -1068,7 +1068,7 @@ fn real_pypi_end_to_end() {
             .seal(&["install", "--python", PYTHON, "--lock", "six"])
             .output();
         assert_eq!(
-            out.code,
+            out.code(),
             0,
             "installing six from the real PyPI failed (is PyPI reachable? set SEAL_TEST_NO_PYPI=1 \
              to skip)\n{}",
@@ -1954,7 +1954,7 @@ fn realistic_project_from_init_to_green_tests() {
         env.seal(&["init"]).output().expect_success();
         let out = env.seal(&["install", "--python", PYTHON]).output();
         assert_eq!(
-            out.code,
+            out.code(),
             0,
             "installing pytest from the real PyPI failed (set SEAL_TEST_NO_PYPI=1 to skip)\n{}",
             out.describe()

@@ -1,4 +1,5 @@
-//! Shared harness of the integration tests.
+//! Harness of the isolation, fallback, functional, CLI-error and limit tests (on top of the
+//! shared [`harness`]: variants, work root, commands, probe results).
 //!
 //! * Every isolation test runs twice: as the test process's uid (root in CI) and as uid 65534
 //!   (unprivileged), see [`each_variant`]. Not running as root, only the current-uid variant
@@ -18,30 +19,24 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{TcpListener, UdpSocket};
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::fs::{chown, PermissionsExt};
 use std::os::unix::net::UnixListener;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::panic::AssertUnwindSafe;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+#[path = "../harness/mod.rs"]
+mod harness;
 pub mod probes;
 
-/// The interpreter every test uses (never a pyenv shim under /root).
-pub const PYTHON: &str = "/usr/bin/python3";
-/// PATH of the seal process and of direct runs.
-pub const HOST_PATH: &str = "/usr/bin:/bin";
-pub const NOBODY: u32 = 65534;
+pub use harness::*;
+
 /// Upper bound for any single seal run: a liveness guard, never a timing assertion.
 pub const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -58,176 +53,6 @@ pub const CANARY_FILES: &[&str] = &[
 ];
 /// Canary environment variables set on the seal process.
 pub const CANARY_ENV: &[&str] = &["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "OPENAI_API_KEY"];
-
-// ---------------------------------------------------------------------------------------------
-// Small utilities
-
-pub fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .expect("reading /dev/urandom");
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-pub fn getuid() -> u32 {
-    // SAFETY: getuid cannot fail.
-    unsafe { libc::getuid() }
-}
-
-/// A JSON string literal.
-pub fn jstr(s: impl AsRef<str>) -> String {
-    let mut out = String::from("\"");
-    for c in s.as_ref().chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A JSON path string.
-pub fn jpath(p: &Path) -> String {
-    jstr(p.to_str().expect("test paths are UTF-8"))
-}
-
-/// A JSON object from already-encoded values.
-pub fn jobj(fields: &[(&str, String)]) -> String {
-    let body: Vec<String> = fields
-        .iter()
-        .map(|(k, v)| format!("{}: {}", jstr(k), v))
-        .collect();
-    format!("{{{}}}", body.join(", "))
-}
-
-/// A JSON array of strings.
-pub fn jarr<S: AsRef<str>>(items: &[S]) -> String {
-    let body: Vec<String> = items.iter().map(jstr).collect();
-    format!("[{}]", body.join(", "))
-}
-
-fn set_mode(p: &Path, mode: u32) {
-    fs::set_permissions(p, fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|e| panic!("chmod {}: {e}", p.display()));
-}
-
-fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = e.downcast_ref::<String>() {
-        s.clone()
-    } else if let Some(s) = e.downcast_ref::<&str>() {
-        s.to_string()
-    } else {
-        "(non-string panic)".into()
-    }
-}
-
-/// Poll `cond` until it holds or `timeout` passes; returns whether it held.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if cond() {
-            return true;
-        }
-        if start.elapsed() > timeout {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(25));
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The per-process work directory (world-traversable, removed at exit)
-
-static WORK_ROOT: OnceLock<PathBuf> = OnceLock::new();
-
-extern "C" fn remove_work_root() {
-    if std::env::var_os("SEAL_TEST_KEEP").is_some() {
-        return;
-    }
-    if let Some(p) = WORK_ROOT.get() {
-        let _ = fs::remove_dir_all(p);
-    }
-}
-
-/// Remove work directories left behind by test processes that no longer exist.
-fn sweep_stale_work_roots() {
-    let Ok(entries) = fs::read_dir("/tmp") else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("seal-it-")) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next() else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid).exists() {
-            let _ = fs::remove_dir_all(e.path());
-        }
-    }
-}
-
-/// `/tmp/seal-it-<pid>-<rand>`, mode 0755 so that uid 65534 can traverse it.
-pub fn work_root() -> &'static Path {
-    WORK_ROOT.get_or_init(|| {
-        sweep_stale_work_roots();
-        let p = PathBuf::from(format!(
-            "/tmp/seal-it-{}-{}",
-            std::process::id(),
-            random_hex(4)
-        ));
-        fs::create_dir(&p).expect("creating the work root");
-        set_mode(&p, 0o755);
-        // SAFETY: registering a plain extern "C" fn with no preconditions.
-        unsafe { libc::atexit(remove_work_root) };
-        p
-    })
-}
-
-/// A copy of the seal binary that uid 65534 can execute (the build tree may not be
-/// reachable for it). One copy per test process.
-fn unprivileged_seal() -> PathBuf {
-    static COPY: OnceLock<PathBuf> = OnceLock::new();
-    COPY.get_or_init(|| {
-        let dir = work_root().join("bin");
-        fs::create_dir(&dir).expect("creating the binary directory");
-        set_mode(&dir, 0o755);
-        let tmp = dir.join("seal.partial");
-        fs::copy(env!("CARGO_BIN_EXE_seal"), &tmp).expect("copying the seal binary");
-        set_mode(&tmp, 0o755);
-        let dst = dir.join("seal");
-        fs::rename(&tmp, &dst).expect("renaming the seal copy");
-        dst
-    })
-    .clone()
-}
-
-/// tests/support/no_userns.py (a seccomp filter that makes the kernel refuse user namespaces
-/// to what it execs), copied where every uid can read it. One copy per test process.
-pub fn no_userns_wrapper() -> PathBuf {
-    static COPY: OnceLock<PathBuf> = OnceLock::new();
-    COPY.get_or_init(|| {
-        let dir = work_root().join("support");
-        fs::create_dir(&dir).expect("creating the support directory");
-        set_mode(&dir, 0o755);
-        let dst = dir.join("no_userns.py");
-        fs::copy(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/no_userns.py"),
-            &dst,
-        )
-        .expect("copying no_userns.py");
-        set_mode(&dst, 0o644);
-        dst
-    })
-    .clone()
-}
 
 /// How every degraded (Landlock + seccomp fallback) run announces itself on stderr.
 pub const DEGRADED_WARNING: &str = "seal: warning: degraded isolation (";
@@ -246,106 +71,6 @@ pub fn assert_fell_back(out: &Output) {
          blocks them on x86_64 only)\n{}",
         out.describe()
     );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Variants: who runs seal
-
-#[derive(Clone, Debug)]
-pub struct Variant {
-    /// "root", "uid65534" or "uid<N>" (the current uid when not root).
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-    /// The seal binary this variant runs.
-    pub seal: PathBuf,
-    /// Whether commands must switch to `uid`/`gid` (the test process is root, uid is not).
-    pub switch: bool,
-}
-
-impl Variant {
-    pub fn is_root(&self) -> bool {
-        self.uid == 0
-    }
-
-    /// Apply this variant's identity to a command.
-    pub fn apply(&self, cmd: &mut Command) {
-        if self.switch {
-            // std clears the supplementary groups when a root process sets a uid.
-            cmd.uid(self.uid).gid(self.gid);
-        }
-    }
-}
-
-pub fn variants() -> Vec<Variant> {
-    let uid = getuid();
-    // SAFETY: getgid cannot fail.
-    let gid = unsafe { libc::getgid() };
-    let own = Variant {
-        name: if uid == 0 {
-            "root".into()
-        } else {
-            format!("uid{uid}")
-        },
-        uid,
-        gid,
-        seal: PathBuf::from(env!("CARGO_BIN_EXE_seal")),
-        switch: false,
-    };
-    let mut all = vec![own];
-    if uid == 0 {
-        all.push(Variant {
-            name: "uid65534".into(),
-            uid: NOBODY,
-            gid: NOBODY,
-            seal: unprivileged_seal(),
-            switch: true,
-        });
-    } else {
-        static WARNED: AtomicBool = AtomicBool::new(false);
-        if !WARNED.swap(true, Ordering::SeqCst) {
-            // Written to the real stderr, not the captured test output, so that it shows even
-            // when every test passes.
-            let skipped = if uid == NOBODY {
-                "the root variant"
-            } else {
-                "the root variant and the uid-65534 variant"
-            };
-            let _ = io::stderr().write_all(
-                format!(
-                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                 !!! seal tests: running as uid {uid}, not root: only the uid-{uid} variant runs.\n\
-                 !!! SKIPPED: {skipped} (switching uid needs root).\n\
-                 !!! Run the suite as root to cover the root and the uid-65534 variants.\n\
-                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-            )
-                .as_bytes(),
-            );
-        }
-    }
-    if let Ok(only) = std::env::var("SEAL_TEST_VARIANTS") {
-        all.retain(|v| only.split(',').any(|o| o == v.name));
-    }
-    all
-}
-
-/// Run `f` once per variant; every variant runs even if an earlier one failed, and the test
-/// fails naming each failed variant.
-pub fn each_variant(f: impl Fn(&Variant)) {
-    let mut failures = Vec::new();
-    for v in variants() {
-        eprintln!("=== variant {} (uid {})", v.name, v.uid);
-        if let Err(e) = std::panic::catch_unwind(AssertUnwindSafe(|| f(&v))) {
-            failures.push(format!("[{}] {}", v.name, panic_message(&*e)));
-        }
-    }
-    if !failures.is_empty() {
-        panic!(
-            "failed in {} variant(s):\n{}",
-            failures.len(),
-            failures.join("\n---\n")
-        );
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -433,489 +158,6 @@ def open_for_write_only(path):
     os.close(os.open(path, os.O_WRONLY))
 "#;
 
-/// Results printed by a probe.
-#[derive(Debug, Clone)]
-pub struct Probe {
-    pub map: BTreeMap<String, String>,
-    pub context: String,
-}
-
-fn unescape(s: &str) -> String {
-    let mut out = String::new();
-    let mut it = s.chars();
-    while let Some(c) = it.next() {
-        if c == '\\' {
-            match it.next() {
-                Some('n') => out.push('\n'),
-                Some('t') => out.push('\t'),
-                Some(o) => out.push(o),
-                None => out.push('\\'),
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-impl Probe {
-    pub fn parse(stdout: &str, context: String) -> Probe {
-        let map = stdout
-            .lines()
-            .map(|l| l.trim_end_matches('\r'))
-            // (A pty may echo injected input in front of a line.)
-            .filter_map(|l| l.find("PROBE\t").map(|i| &l[i + 6..]))
-            .filter_map(|l| l.split_once('\t'))
-            .map(|(k, v)| (k.to_string(), unescape(v)))
-            .collect();
-        Probe { map, context }
-    }
-
-    pub fn has(&self, key: &str) -> bool {
-        self.map.contains_key(key)
-    }
-
-    pub fn get(&self, key: &str) -> &str {
-        match self.map.get(key) {
-            Some(v) => v,
-            None => panic!(
-                "probe result {key:?} missing\n{}\nall results: {:#?}",
-                self.context, self.map
-            ),
-        }
-    }
-
-    /// Assert the value of `key` is one of `allowed` (errno names, "OK", ...).
-    pub fn expect_in(&self, key: &str, allowed: &[&str]) {
-        let v = self.get(key);
-        assert!(
-            allowed.contains(&v),
-            "{key}: expected one of {allowed:?}, got {v:?}\n{}",
-            self.context
-        );
-    }
-
-    pub fn expect_eq(&self, key: &str, expected: &str) {
-        let v = self.get(key);
-        assert!(
-            v == expected,
-            "{key}: expected {expected:?}, got {v:?}\n{}",
-            self.context
-        );
-    }
-
-    pub fn expect_contains(&self, key: &str, needle: &str) {
-        let v = self.get(key);
-        assert!(
-            v.contains(needle),
-            "{key}: expected it to contain {needle:?}, got {v:?}\n{}",
-            self.context
-        );
-    }
-
-    pub fn expect_not_in(&self, key: &str, forbidden: &[&str]) {
-        let v = self.get(key);
-        assert!(
-            !forbidden.contains(&v),
-            "{key}: must not be one of {forbidden:?}, got {v:?}\n{}",
-            self.context
-        );
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running commands with a deadline
-
-/// How a command ended and what it printed.
-#[derive(Debug)]
-pub struct Output {
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-    pub elapsed: Duration,
-    pub what: String,
-}
-
-impl Output {
-    /// The shell's view of the status: the code, or 128+N if killed by signal N.
-    pub fn code(&self) -> i32 {
-        self.status
-            .code()
-            .or_else(|| self.status.signal().map(|s| 128 + s))
-            .unwrap_or(-1)
-    }
-
-    pub fn describe(&self) -> String {
-        format!(
-            "--- {}\n--- exit {} after {:?}\n--- stdout:\n{}\n--- stderr:\n{}\n---",
-            self.what,
-            self.code(),
-            self.elapsed,
-            self.stdout,
-            self.stderr
-        )
-    }
-
-    pub fn probe(&self) -> Probe {
-        Probe::parse(&self.stdout, self.describe())
-    }
-
-    pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code(),
-            code,
-            "unexpected exit status\n{}",
-            self.describe()
-        );
-        self
-    }
-
-    pub fn expect_success(&self) -> &Self {
-        self.expect_code(0)
-    }
-}
-
-fn spawn_retrying(cmd: &mut Command) -> Child {
-    // Another test thread may be forking while the seal copy was open for writing: the copy
-    // is then briefly "busy" (ETXTBSY). Retry.
-    let mut tries = 0;
-    loop {
-        match cmd.spawn() {
-            Ok(c) => return c,
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 200 => {
-                tries += 1;
-                thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => panic!("cannot start {cmd:?}: {e}"),
-        }
-    }
-}
-
-fn reader(mut r: impl Read + Send + 'static, acc: Arc<Mutex<Vec<u8>>>) -> mpsc::Receiver<()> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        loop {
-            match r.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => acc.lock().unwrap().extend_from_slice(&buf[..n]),
-            }
-        }
-        let _ = tx.send(());
-    });
-    rx
-}
-
-/// A command to run with a deadline, its input and a label for messages.
-pub struct Run {
-    pub cmd: Command,
-    stdin: Option<Vec<u8>>,
-    deadline: Duration,
-    what: String,
-}
-
-impl Run {
-    pub fn new(cmd: Command, what: String) -> Run {
-        Run {
-            cmd,
-            stdin: None,
-            deadline: DEADLINE,
-            what,
-        }
-    }
-
-    pub fn arg(mut self, a: impl AsRef<std::ffi::OsStr>) -> Run {
-        self.what.push(' ');
-        self.what.push_str(&a.as_ref().to_string_lossy());
-        self.cmd.arg(a);
-        self
-    }
-
-    pub fn args<S: AsRef<std::ffi::OsStr>>(mut self, args: &[S]) -> Run {
-        for a in args {
-            self = self.arg(a);
-        }
-        self
-    }
-
-    pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Run {
-        self.cmd.env(k, v);
-        self
-    }
-
-    pub fn env_remove(mut self, k: &str) -> Run {
-        self.cmd.env_remove(k);
-        self
-    }
-
-    pub fn cwd(mut self, dir: &Path) -> Run {
-        self.cmd.current_dir(dir);
-        self
-    }
-
-    pub fn stdin(mut self, data: &[u8]) -> Run {
-        self.stdin = Some(data.to_vec());
-        self
-    }
-
-    pub fn deadline(mut self, d: Duration) -> Run {
-        self.deadline = d;
-        self
-    }
-
-    /// Run to completion; panics (after killing it) if the deadline passes.
-    pub fn output(self) -> Output {
-        let running = self.spawn();
-        running.finish()
-    }
-
-    /// Start it; stdout and stderr are collected in the background.
-    pub fn spawn(mut self) -> Running {
-        self.cmd
-            .stdin(if self.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let start = Instant::now();
-        let mut child = spawn_retrying(&mut self.cmd);
-        if let Some(data) = self.stdin.take() {
-            let mut w = child.stdin.take().expect("piped stdin");
-            thread::spawn(move || {
-                let _ = w.write_all(&data);
-            });
-        }
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let err = Arc::new(Mutex::new(Vec::new()));
-        let out_done = reader(child.stdout.take().expect("piped"), out.clone());
-        let err_done = reader(child.stderr.take().expect("piped"), err.clone());
-        Running {
-            child,
-            out,
-            err,
-            out_done,
-            err_done,
-            start,
-            deadline: self.deadline,
-            what: self.what,
-        }
-    }
-
-    /// Start it with a new pseudo-terminal as its controlling terminal and stdin, stdout and
-    /// stderr (it becomes a session leader).
-    pub fn spawn_in_pty(mut self) -> PtySession {
-        let (master, slave) = openpty();
-        let dup = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup"));
-        self.cmd
-            .stdin(dup(&slave))
-            .stdout(dup(&slave))
-            .stderr(dup(&slave));
-        // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
-        unsafe {
-            self.cmd.pre_exec(|| {
-                if libc::setsid() == -1 {
-                    return Err(io::Error::last_os_error());
-                }
-                if libc::ioctl(0, libc::TIOCSCTTY, 0) == -1 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let start = Instant::now();
-        let child = spawn_retrying(&mut self.cmd);
-        drop(slave);
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let reader_master = fs::File::from(master.try_clone().expect("dup master"));
-        let done = reader(reader_master, buf.clone());
-        PtySession {
-            child,
-            master: fs::File::from(master),
-            buf,
-            done,
-            start,
-            deadline: self.deadline,
-            what: self.what,
-        }
-    }
-}
-
-/// A started command.
-pub struct Running {
-    pub child: Child,
-    out: Arc<Mutex<Vec<u8>>>,
-    err: Arc<Mutex<Vec<u8>>>,
-    out_done: mpsc::Receiver<()>,
-    err_done: mpsc::Receiver<()>,
-    start: Instant,
-    deadline: Duration,
-    pub what: String,
-}
-
-impl Running {
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    pub fn stdout_so_far(&self) -> String {
-        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
-    }
-
-    pub fn stderr_so_far(&self) -> String {
-        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
-    }
-
-    /// Wait until stdout contains `needle`; panics with the output so far on timeout.
-    pub fn wait_for_stdout(&mut self, needle: &str, timeout: Duration) {
-        let ok = wait_until(timeout, || {
-            self.stdout_so_far().contains(needle) || matches!(self.child.try_wait(), Ok(Some(_)))
-        });
-        let out = self.stdout_so_far();
-        assert!(
-            ok && out.contains(needle),
-            "{}: {needle:?} did not appear on stdout within {timeout:?}\nstdout:\n{out}\nstderr:\n{}",
-            self.what,
-            self.stderr_so_far()
-        );
-    }
-
-    pub fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill has no memory-safety preconditions.
-        let rc = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid());
-    }
-
-    /// Wait for the end (killing it at the deadline) and collect the output.
-    pub fn finish(mut self) -> Output {
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(st)) => break st,
-                Ok(None) => {}
-                Err(e) => panic!("{}: wait failed: {e}", self.what),
-            }
-            if self.start.elapsed() > self.deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                thread::sleep(Duration::from_millis(200));
-                panic!(
-                    "{}: still running after the {:?} deadline; killed\nstdout:\n{}\nstderr:\n{}",
-                    self.what,
-                    self.deadline,
-                    self.stdout_so_far(),
-                    self.stderr_so_far()
-                );
-            }
-            thread::sleep(Duration::from_millis(10));
-        };
-        let elapsed = self.start.elapsed();
-        // The pipes close when every process holding them is gone. If they stay open long
-        // after seal returned, something of the sandbox survived it.
-        let grace = Duration::from_secs(15);
-        let open_out = self.out_done.recv_timeout(grace).is_err();
-        let open_err = self.err_done.recv_timeout(grace).is_err();
-        let out = Output {
-            status,
-            stdout: self.stdout_so_far(),
-            stderr: self.stderr_so_far(),
-            elapsed,
-            what: self.what.clone(),
-        };
-        assert!(
-            !(open_out || open_err),
-            "{}: stdout/stderr still open {grace:?} after the process exited: a process \
-             holding them survived\n{}",
-            self.what,
-            out.describe()
-        );
-        out
-    }
-}
-
-pub fn openpty() -> (OwnedFd, OwnedFd) {
-    let mut master: libc::c_int = -1;
-    let mut slave: libc::c_int = -1;
-    // SAFETY: master and slave are valid out-pointers; the other arguments may be NULL.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty: {}", io::Error::last_os_error());
-    // SAFETY: openpty succeeded: both descriptors are open and owned by nobody else.
-    unsafe {
-        for fd in [master, slave] {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
-        (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave))
-    }
-}
-
-/// A command running on a pseudo-terminal we hold the master of.
-pub struct PtySession {
-    pub child: Child,
-    master: fs::File,
-    buf: Arc<Mutex<Vec<u8>>>,
-    done: mpsc::Receiver<()>,
-    start: Instant,
-    deadline: Duration,
-    pub what: String,
-}
-
-impl PtySession {
-    pub fn transcript(&self) -> String {
-        String::from_utf8_lossy(&self.buf.lock().unwrap()).into_owned()
-    }
-
-    pub fn wait_for(&mut self, needle: &str, timeout: Duration) {
-        let ok = wait_until(timeout, || {
-            self.transcript().contains(needle) || matches!(self.child.try_wait(), Ok(Some(_)))
-        });
-        assert!(
-            ok && self.transcript().contains(needle),
-            "{}: {needle:?} did not appear on the terminal within {timeout:?}\ntranscript:\n{}",
-            self.what,
-            self.transcript()
-        );
-    }
-
-    pub fn send(&mut self, bytes: &[u8]) {
-        self.master.write_all(bytes).expect("writing to the pty");
-    }
-
-    /// Wait for the end (killing it at the deadline): (exit code, elapsed, transcript).
-    pub fn finish(mut self) -> (i32, Duration, String) {
-        let status = loop {
-            if let Some(st) = self.child.try_wait().expect("wait") {
-                break st;
-            }
-            if self.start.elapsed() > self.deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "{}: still running after {:?}; killed\ntranscript:\n{}",
-                    self.what,
-                    self.deadline,
-                    self.transcript()
-                );
-            }
-            thread::sleep(Duration::from_millis(10));
-        };
-        let elapsed = self.start.elapsed();
-        let _ = self.done.recv_timeout(Duration::from_secs(5));
-        let code = status
-            .code()
-            .or_else(|| status.signal().map(|s| 128 + s))
-            .unwrap_or(-1);
-        (code, elapsed, self.transcript())
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The per-test environment
 
@@ -941,10 +183,7 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new(v: &Variant, name: &str) -> TestEnv {
-        let nonce = random_hex(6);
-        let dir = work_root().join(format!("{name}-{}-{nonce}", v.name));
-        fs::create_dir(&dir).expect("creating the test directory");
-        set_mode(&dir, 0o755);
+        let (dir, nonce) = test_dir(v, name);
         let tag = format!("CANARY-{}", random_hex(8));
         let home = dir.join("home");
         let project = home.join("proj");
@@ -963,19 +202,7 @@ impl TestEnv {
         };
         env.mkdir_owned(&home, 0o700);
         for rel in CANARY_FILES {
-            let p = home.join(rel);
-            let mut parents = Vec::new();
-            let mut cur = p.parent().unwrap();
-            while cur != home {
-                parents.push(cur.to_path_buf());
-                cur = cur.parent().unwrap();
-            }
-            for d in parents.iter().rev() {
-                if !d.exists() {
-                    env.mkdir_owned(d, 0o700);
-                }
-            }
-            env.write_owned(&p, &env.canary_file_content(rel), 0o600);
+            v.write_private(&home, rel, &env.canary_file_content(rel));
         }
         env.mkdir_owned(&project, 0o755);
         env.mkdir_owned(&out, 0o755);
@@ -1001,24 +228,17 @@ impl TestEnv {
     }
 
     pub fn chown_to_user(&self, p: &Path) {
-        if self.v.switch {
-            chown(p, Some(self.v.uid), Some(self.v.gid))
-                .unwrap_or_else(|e| panic!("chown {}: {e}", p.display()));
-        }
+        self.v.chown(p);
     }
 
     /// Create a directory owned by the variant's user.
     pub fn mkdir_owned(&self, p: &Path, mode: u32) {
-        fs::create_dir(p).unwrap_or_else(|e| panic!("mkdir {}: {e}", p.display()));
-        set_mode(p, mode);
-        self.chown_to_user(p);
+        self.v.mkdir(p, mode);
     }
 
     /// Write a file owned by the variant's user.
     pub fn write_owned(&self, p: &Path, content: &str, mode: u32) {
-        fs::write(p, content).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
-        set_mode(p, mode);
-        self.chown_to_user(p);
+        self.v.write(p, content, mode);
     }
 
     /// Write a probe (PRELUDE + body + emit()) into the project; returns its path.
@@ -1029,13 +249,7 @@ impl TestEnv {
     }
 
     fn base_command(&self, program: &Path) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env_clear();
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd.current_dir(&self.project);
-        self.v.apply(&mut cmd);
+        let mut cmd = self.v.command(program, &self.env, &self.project);
         // Raise the soft core-size limit to the hard one, so that the RLIMIT_CORE=0 seen
         // inside is seal's doing. Restore the default disposition of the signals the tests
         // send: a test run started in the background of a non-interactive shell inherits
@@ -1064,13 +278,14 @@ impl TestEnv {
     /// test environment. Add flags, then `--` and the program.
     pub fn seal(&self) -> Run {
         let cmd = self.base_command(&self.v.seal);
-        Run::new(cmd, format!("[{}] seal", self.v.name)).args(&["run", "--python", PYTHON])
+        Run::new(cmd, format!("[{}] seal", self.v.name), DEADLINE)
+            .args(&["run", "--python", PYTHON])
     }
 
     /// `seal` with no arguments yet (for top-level options and `run` without `--python`).
     pub fn seal_bare(&self) -> Run {
         let cmd = self.base_command(&self.v.seal);
-        Run::new(cmd, format!("[{}] seal", self.v.name))
+        Run::new(cmd, format!("[{}] seal", self.v.name), DEADLINE)
     }
 
     /// Like [`TestEnv::seal`], on a simulated host without user namespaces: `python3
@@ -1085,7 +300,7 @@ impl TestEnv {
     /// [`TestEnv::seal_bare`] under the no-user-namespace wrapper.
     pub fn seal_bare_no_userns(&self) -> Run {
         let cmd = self.base_command(Path::new(PYTHON));
-        Run::new(cmd, format!("[{}] no_userns.py", self.v.name))
+        Run::new(cmd, format!("[{}] no_userns.py", self.v.name), DEADLINE)
             .args(&["-I", "-S"])
             .arg(no_userns_wrapper())
             .arg(&self.v.seal)
@@ -1106,11 +321,15 @@ impl TestEnv {
     /// uid and working directory.
     pub fn run_direct(&self, probe: &Path, args: &str) -> Output {
         let cmd = self.base_command(Path::new(PYTHON));
-        Run::new(cmd, format!("[{}] direct python3 -I -S", self.v.name))
-            .args(&["-I", "-S"])
-            .arg(probe)
-            .arg(args)
-            .output()
+        Run::new(
+            cmd,
+            format!("[{}] direct python3 -I -S", self.v.name),
+            DEADLINE,
+        )
+        .args(&["-I", "-S"])
+        .arg(probe)
+        .arg(args)
+        .output()
     }
 
     /// [`TestEnv::run_direct`], which must succeed; its results.
@@ -1123,7 +342,7 @@ impl TestEnv {
     /// A plain command (not seal) with the test environment, as the variant's user.
     pub fn host_command(&self, program: &str) -> Run {
         let cmd = self.base_command(Path::new(program));
-        Run::new(cmd, format!("[{}] {program}", self.v.name))
+        Run::new(cmd, format!("[{}] {program}", self.v.name), DEADLINE)
     }
 
     /// No canary may appear in anything a sandboxed run printed.
@@ -1333,50 +552,6 @@ impl Drop for Sink {
 
 // ---------------------------------------------------------------------------------------------
 // Host processes
-
-/// Host processes (other than this one) whose command line contains `marker`.
-pub fn procs_with_marker(marker: &str) -> Vec<(i32, String)> {
-    let me = std::process::id() as i32;
-    let mut found = Vec::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return found;
-    };
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let Ok(cmdline) = fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if text.contains(marker) {
-            found.push((pid, text));
-        }
-    }
-    found
-}
-
-/// Wait up to `timeout` for every host process carrying `marker` to be gone; returns those
-/// still there.
-pub fn wait_procs_gone(marker: &str, timeout: Duration) -> Vec<(i32, String)> {
-    let mut left = Vec::new();
-    wait_until(timeout, || {
-        left = procs_with_marker(marker);
-        left.is_empty()
-    });
-    left
-}
-
-/// Kill (SIGKILL) every host process carrying `marker` (cleanup after positive controls).
-pub fn kill_marked(marker: &str) {
-    for (pid, _) in procs_with_marker(marker) {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
-}
 
 /// A host process the test started; killed when dropped.
 pub struct HostProcess {

@@ -24,24 +24,25 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::panic::AssertUnwindSafe;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-pub const PYTHON: &str = "/usr/bin/python3";
-pub const HOST_PATH: &str = "/usr/bin:/bin";
-pub const NOBODY: u32 = 65534;
+#[path = "../harness/mod.rs"]
+mod harness;
+
+pub use harness::*;
+
 /// Liveness bound of any single command (never a timing assertion).
 pub const DEADLINE: Duration = Duration::from_secs(300);
+/// How long a command's stdout and stderr may stay open after it ended.
+pub const INSTALL_PIPE_GRACE: Duration = Duration::from_secs(20);
 
 /// Canary files of the fake HOME.
 pub const CANARY_FILES: &[&str] = &[
@@ -59,24 +60,6 @@ pub const CANARY_ENV: &[&str] = &["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "OPEN
 
 // ---------------------------------------------------------------------------------------------
 // Small utilities
-
-pub fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .expect("reading /dev/urandom");
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-pub fn getuid() -> u32 {
-    // SAFETY: getuid cannot fail.
-    unsafe { libc::getuid() }
-}
-
-pub fn set_mode(p: &Path, mode: u32) {
-    fs::set_permissions(p, fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|e| panic!("chmod {}: {e}", p.display()));
-}
 
 pub fn sha256_hex(data: &[u8]) -> String {
     format!("{:x}", Sha256::digest(data))
@@ -106,49 +89,6 @@ pub fn base64(data: &[u8]) -> String {
         }
     }
     out
-}
-
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if cond() {
-            return true;
-        }
-        if start.elapsed() > timeout {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(25));
-    }
-}
-
-fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = e.downcast_ref::<String>() {
-        s.clone()
-    } else if let Some(s) = e.downcast_ref::<&str>() {
-        s.to_string()
-    } else {
-        "(non-string panic)".into()
-    }
-}
-
-/// Every path under `root` (relative, sorted), not following links.
-pub fn walk(root: &Path) -> Vec<PathBuf> {
-    fn go(root: &Path, rel: &Path, acc: &mut Vec<PathBuf>) {
-        let Ok(entries) = fs::read_dir(root.join(rel)) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let r = rel.join(e.file_name());
-            acc.push(r.clone());
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                go(root, &r, acc);
-            }
-        }
-    }
-    let mut acc = Vec::new();
-    go(root, Path::new(""), &mut acc);
-    acc.sort();
-    acc
 }
 
 /// relative path -> "dir MODE" / "file MODE SHA256" / "link TARGET" for everything under `root`.
@@ -242,393 +182,6 @@ pub fn installed_files(env: &Path) -> BTreeMap<String, String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The work directory and the seal binary for uid 65534
-
-static WORK_ROOT: OnceLock<PathBuf> = OnceLock::new();
-
-extern "C" fn remove_work_root() {
-    if std::env::var_os("SEAL_TEST_KEEP").is_some() {
-        return;
-    }
-    if let Some(p) = WORK_ROOT.get() {
-        let _ = fs::remove_dir_all(p);
-    }
-}
-
-fn sweep_stale_work_roots() {
-    let Ok(entries) = fs::read_dir("/tmp") else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(rest) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("seal-install-it-"))
-        else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next() else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid).exists() {
-            let _ = fs::remove_dir_all(e.path());
-        }
-    }
-}
-
-/// `/tmp/seal-install-it-<pid>-<rand>`, mode 0755 (uid 65534 must traverse it).
-pub fn work_root() -> &'static Path {
-    WORK_ROOT.get_or_init(|| {
-        sweep_stale_work_roots();
-        let p = PathBuf::from(format!(
-            "/tmp/seal-install-it-{}-{}",
-            std::process::id(),
-            random_hex(4)
-        ));
-        fs::create_dir(&p).expect("creating the work root");
-        set_mode(&p, 0o755);
-        // SAFETY: registering a plain extern "C" fn with no preconditions.
-        unsafe { libc::atexit(remove_work_root) };
-        p
-    })
-}
-
-/// A world-readable 0755 copy of the seal binary in a 0755 directory (the build tree may not
-/// be reachable for uid 65534).
-fn unprivileged_seal() -> PathBuf {
-    static COPY: OnceLock<PathBuf> = OnceLock::new();
-    COPY.get_or_init(|| {
-        let dir = work_root().join("bin");
-        fs::create_dir(&dir).expect("creating the binary directory");
-        set_mode(&dir, 0o755);
-        let tmp = dir.join("seal.partial");
-        fs::copy(env!("CARGO_BIN_EXE_seal"), &tmp).expect("copying the seal binary");
-        set_mode(&tmp, 0o755);
-        let dst = dir.join("seal");
-        fs::rename(&tmp, &dst).expect("renaming the seal copy");
-        dst
-    })
-    .clone()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Variants
-
-#[derive(Clone, Debug)]
-pub struct Variant {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub seal: PathBuf,
-    /// The test process is root and this variant is not: commands switch uid/gid.
-    pub switch: bool,
-}
-
-impl Variant {
-    pub fn apply(&self, cmd: &mut Command) {
-        if self.switch {
-            cmd.uid(self.uid).gid(self.gid);
-        }
-    }
-}
-
-pub fn variants() -> Vec<Variant> {
-    let uid = getuid();
-    // SAFETY: getgid cannot fail.
-    let gid = unsafe { libc::getgid() };
-    let mut all = vec![Variant {
-        name: if uid == 0 {
-            "root".into()
-        } else {
-            format!("uid{uid}")
-        },
-        uid,
-        gid,
-        seal: PathBuf::from(env!("CARGO_BIN_EXE_seal")),
-        switch: false,
-    }];
-    if uid == 0 {
-        all.push(Variant {
-            name: "uid65534".into(),
-            uid: NOBODY,
-            gid: NOBODY,
-            seal: unprivileged_seal(),
-            switch: true,
-        });
-    } else {
-        static WARNED: AtomicBool = AtomicBool::new(false);
-        if !WARNED.swap(true, Ordering::SeqCst) {
-            let skipped = if uid == NOBODY {
-                "the root variant is".to_string()
-            } else {
-                "the root and uid-65534 variants are".to_string()
-            };
-            eprintln!(
-                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                 !!! seal install tests: running as uid {uid}, not root: only the uid-{uid}\n\
-                 !!! variant runs; {skipped} SKIPPED (switching uid needs root).\n\
-                 !!! Run the suite as root to cover both.\n\
-                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-            );
-        }
-    }
-    if let Ok(only) = std::env::var("SEAL_TEST_VARIANTS") {
-        all.retain(|v| only.split(',').any(|o| o == v.name));
-    }
-    all
-}
-
-/// Run `f` once per variant; every variant runs even if an earlier one failed.
-pub fn each_variant(f: impl Fn(&Variant)) {
-    let mut failures = Vec::new();
-    for v in variants() {
-        eprintln!("=== variant {} (uid {})", v.name, v.uid);
-        if let Err(e) = std::panic::catch_unwind(AssertUnwindSafe(|| f(&v))) {
-            failures.push(format!("[{}] {}", v.name, panic_message(&*e)));
-        }
-    }
-    if !failures.is_empty() {
-        panic!(
-            "failed in {} variant(s):\n{}",
-            failures.len(),
-            failures.join("\n---\n")
-        );
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running commands
-
-#[derive(Debug)]
-pub struct Output {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-    pub elapsed: Duration,
-    pub what: String,
-}
-
-impl Output {
-    pub fn describe(&self) -> String {
-        format!(
-            "--- {}\n--- exit {} after {:?}\n--- stdout:\n{}\n--- stderr:\n{}\n---",
-            self.what, self.code, self.elapsed, self.stdout, self.stderr
-        )
-    }
-
-    pub fn expect_success(&self) -> &Self {
-        assert_eq!(self.code, 0, "expected success\n{}", self.describe());
-        self
-    }
-
-    pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code,
-            code,
-            "unexpected exit status\n{}",
-            self.describe()
-        );
-        self
-    }
-
-    pub fn expect_failure(&self) -> &Self {
-        assert!(
-            self.code != 0,
-            "expected a failure, got exit 0\n{}",
-            self.describe()
-        );
-        self
-    }
-
-    /// stderr lines starting with `prefix`.
-    pub fn stderr_lines(&self, prefix: &str) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with(prefix))
-            .collect()
-    }
-}
-
-fn spawn_retrying(cmd: &mut Command) -> Child {
-    // Another test thread may fork while the seal copy is open for writing (ETXTBSY): retry.
-    let mut tries = 0;
-    loop {
-        match cmd.spawn() {
-            Ok(c) => return c,
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 200 => {
-                tries += 1;
-                thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => panic!("cannot start {cmd:?}: {e}"),
-        }
-    }
-}
-
-fn reader(mut r: impl Read + Send + 'static, acc: Arc<Mutex<Vec<u8>>>) -> mpsc::Receiver<()> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        loop {
-            match r.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => acc.lock().unwrap().extend_from_slice(&buf[..n]),
-            }
-        }
-        let _ = tx.send(());
-    });
-    rx
-}
-
-pub struct Cmd {
-    pub cmd: Command,
-    what: String,
-    deadline: Duration,
-}
-
-impl Cmd {
-    pub fn new(program: &Path, label: &str) -> Cmd {
-        let mut cmd = Command::new(program);
-        cmd.env_clear();
-        Cmd {
-            cmd,
-            what: label.to_string(),
-            deadline: DEADLINE,
-        }
-    }
-
-    pub fn arg(mut self, a: impl AsRef<std::ffi::OsStr>) -> Cmd {
-        self.what.push(' ');
-        self.what.push_str(&a.as_ref().to_string_lossy());
-        self.cmd.arg(a);
-        self
-    }
-
-    pub fn args<S: AsRef<std::ffi::OsStr>>(mut self, args: &[S]) -> Cmd {
-        for a in args {
-            self = self.arg(a);
-        }
-        self
-    }
-
-    pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Cmd {
-        self.cmd.env(k, v);
-        self
-    }
-
-    pub fn cwd(mut self, d: &Path) -> Cmd {
-        self.cmd.current_dir(d);
-        self
-    }
-
-    pub fn deadline(mut self, d: Duration) -> Cmd {
-        self.deadline = d;
-        self
-    }
-
-    pub fn spawn(mut self) -> Running {
-        self.cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let start = Instant::now();
-        let mut child = spawn_retrying(&mut self.cmd);
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let err = Arc::new(Mutex::new(Vec::new()));
-        let out_done = reader(child.stdout.take().unwrap(), out.clone());
-        let err_done = reader(child.stderr.take().unwrap(), err.clone());
-        Running {
-            child,
-            out,
-            err,
-            out_done,
-            err_done,
-            start,
-            deadline: self.deadline,
-            what: self.what,
-        }
-    }
-
-    pub fn output(self) -> Output {
-        self.spawn().finish()
-    }
-}
-
-pub struct Running {
-    pub child: Child,
-    out: Arc<Mutex<Vec<u8>>>,
-    err: Arc<Mutex<Vec<u8>>>,
-    out_done: mpsc::Receiver<()>,
-    err_done: mpsc::Receiver<()>,
-    start: Instant,
-    deadline: Duration,
-    pub what: String,
-}
-
-impl Running {
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    pub fn stderr_so_far(&self) -> String {
-        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
-    }
-
-    pub fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
-    }
-
-    pub fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill has no memory-safety preconditions; the pid is our unreaped child.
-        let rc = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(rc, 0, "kill({}, {sig})", self.pid());
-    }
-
-    /// Wait for the end (killing it at the deadline). Panics if stdout/stderr stay open long
-    /// after the process ended: then a process holding them (part of a sandbox) survived.
-    pub fn finish(mut self) -> Output {
-        let status = loop {
-            if let Some(st) = self.child.try_wait().expect("wait") {
-                break st;
-            }
-            if self.start.elapsed() > self.deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                thread::sleep(Duration::from_millis(200));
-                panic!(
-                    "{}: still running after the {:?} liveness bound; killed\nstderr:\n{}",
-                    self.what,
-                    self.deadline,
-                    self.stderr_so_far()
-                );
-            }
-            thread::sleep(Duration::from_millis(10));
-        };
-        let elapsed = self.start.elapsed();
-        let grace = Duration::from_secs(20);
-        let open_out = self.out_done.recv_timeout(grace).is_err();
-        let open_err = self.err_done.recv_timeout(grace).is_err();
-        let out = Output {
-            code: status
-                .code()
-                .or_else(|| status.signal().map(|s| 128 + s))
-                .unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned(),
-            stderr: self.stderr_so_far(),
-            elapsed,
-            what: self.what.clone(),
-        };
-        assert!(
-            !(open_out || open_err),
-            "{}: stdout/stderr still open {grace:?} after the process ended: a process of it \
-             survived\n{}",
-            self.what,
-            out.describe()
-        );
-        out
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // The per-test environment
 
 pub struct TestEnv {
@@ -648,10 +201,7 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new(v: &Variant, name: &str) -> TestEnv {
-        let nonce = random_hex(6);
-        let dir = work_root().join(format!("{name}-{}-{nonce}", v.name));
-        fs::create_dir(&dir).expect("creating the test directory");
-        set_mode(&dir, 0o755);
+        let (dir, nonce) = test_dir(v, name);
         let tag = format!("CANARY-{}", random_hex(8));
         let home = dir.join("home");
         let project = home.join("proj");
@@ -690,39 +240,20 @@ impl TestEnv {
     }
 
     pub fn chown_to_user(&self, p: &Path) {
-        if self.v.switch {
-            chown(p, Some(self.v.uid), Some(self.v.gid))
-                .unwrap_or_else(|e| panic!("chown {}: {e}", p.display()));
-        }
+        self.v.chown(p);
     }
 
     pub fn mkdir_owned(&self, p: &Path, mode: u32) {
-        fs::create_dir(p).unwrap_or_else(|e| panic!("mkdir {}: {e}", p.display()));
-        set_mode(p, mode);
-        self.chown_to_user(p);
+        self.v.mkdir(p, mode);
     }
 
     pub fn write_owned(&self, p: &Path, content: &str, mode: u32) {
-        fs::write(p, content).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
-        set_mode(p, mode);
-        self.chown_to_user(p);
+        self.v.write(p, content, mode);
     }
 
     /// Write `~/rel` of the fake HOME (parents created 0700, everything owned by the user).
     pub fn write_home_file(&self, rel: &str, content: &str) {
-        let p = self.home.join(rel);
-        let mut dirs = Vec::new();
-        let mut cur = p.parent().unwrap();
-        while cur != self.home {
-            dirs.push(cur.to_path_buf());
-            cur = cur.parent().unwrap();
-        }
-        for d in dirs.iter().rev() {
-            if !d.exists() {
-                self.mkdir_owned(d, 0o700);
-            }
-        }
-        self.write_owned(&p, content, 0o600);
+        self.v.write_private(&self.home, rel, content);
     }
 
     pub fn set_env(&mut self, k: &str, v: &str) {
@@ -730,18 +261,17 @@ impl TestEnv {
         self.env.push((k.into(), v.into()));
     }
 
-    fn command(&self, program: &Path, label: &str) -> Cmd {
-        let mut c = Cmd::new(program, &format!("[{}] {label}", self.v.name));
-        for (k, v) in &self.env {
-            c.cmd.env(k, v);
-        }
-        c.cmd.current_dir(&self.project);
-        self.v.apply(&mut c.cmd);
-        c
+    fn command(&self, program: &Path, label: &str) -> Run {
+        Run::new(
+            self.v.command(program, &self.env, &self.project),
+            format!("[{}] {label}", self.v.name),
+            DEADLINE,
+        )
+        .pipe_grace(INSTALL_PIPE_GRACE)
     }
 
     /// `seal ARGS` as the variant's user, in the project, with the test environment.
-    pub fn seal(&self, args: &[&str]) -> Cmd {
+    pub fn seal(&self, args: &[&str]) -> Run {
         self.command(&self.v.seal, "seal").args(args)
     }
 
@@ -758,7 +288,7 @@ impl TestEnv {
     }
 
     /// A host program (no seal), same user, environment and working directory.
-    pub fn host(&self, program: &str, args: &[&str]) -> Cmd {
+    pub fn host(&self, program: &str, args: &[&str]) -> Run {
         self.command(Path::new(program), program).args(args)
     }
 
