@@ -239,9 +239,9 @@ fn malicious_pth_is_reported_and_contained_at_run_time() {
     each_variant(|v| {
         let mut env = TestEnv::new(v, "pth");
         let index = PyIndex::start(&env.dir.join("index"));
-        let tcp = TcpSink::start();
-        let proxy = TcpSink::start();
-        let dns = DnsStub::start();
+        let tcp = Sink::tcp_concurrent();
+        let proxy = Sink::tcp_concurrent();
+        let dns = Sink::udp_dns();
         let marker = format!("m{}", env.nonce);
         let cfg = serde_json::json!({
             "marker": marker,
@@ -1279,8 +1279,8 @@ fn publish_probe_sdist(
     index: &PyIndex,
     name: &str,
     requires: &[&str],
-    tcp: &TcpSink,
-    dns: &DnsStub,
+    tcp: &Sink,
+    dns: &Sink,
 ) -> Artifact {
     let cfg = serde_json::json!({
         "marker": format!("m{}", env.nonce),
@@ -1407,8 +1407,8 @@ fn sdist_is_fetched_without_running_and_built_offline() {
     each_variant(|v| {
         let env = TestEnv::new(v, "sdistbuild");
         let index = PyIndex::start(&env.dir.join("index"));
-        let tcp = TcpSink::start();
-        let dns = DnsStub::start();
+        let tcp = Sink::tcp_concurrent();
+        let dns = Sink::udp_dns();
         let marker = format!("m{}", env.nonce);
         let sdist = publish_probe_sdist(&env, &index, "probepkg", &[], &tcp, &dns);
         env.write_owned(&env.project.join("main.py"), "print('hi')\n", 0o644);
@@ -1622,8 +1622,8 @@ fn sdist_build_requirements_cannot_smuggle_options() {
         let env = TestEnv::new(v, "smuggle");
         let index = PyIndex::start(&env.dir.join("index"));
         let evil = PyIndex::start(&env.dir.join("evil"));
-        let tcp = TcpSink::start();
-        let dns = DnsStub::start();
+        let tcp = Sink::tcp_concurrent();
+        let dns = Sink::udp_dns();
         // Served by the index itself (the proxy allows it): only seal's check stands between a
         // smuggled option and a request for it.
         let own_evil = format!("http://127.0.0.1:{}/evil/simple", index.port);
@@ -2176,8 +2176,8 @@ fn fallback_setup_time_code_is_contained() {
     each_variant(|v| {
         let env = TestEnv::new(v, "fbsdist");
         let index = PyIndex::start(&env.dir.join("index"));
-        let tcp = TcpSink::start();
-        let dns = DnsStub::start();
+        let tcp = Sink::tcp_concurrent();
+        let dns = Sink::udp_dns();
         publish_probe_sdist(&env, &index, "probepkg", &[], &tcp, &dns);
         env.write_owned(&env.project.join("main.py"), "print('hi')\n", 0o644);
         let project_before = project_user_files(&env.project);
@@ -2226,8 +2226,8 @@ fn fallback_pth_hook_is_inert_at_install_and_contained_at_run() {
     each_variant(|v| {
         let env = TestEnv::new(v, "fbpth");
         let index = PyIndex::start(&env.dir.join("index"));
-        let tcp = TcpSink::start();
-        let dns = DnsStub::start();
+        let tcp = Sink::tcp_concurrent();
+        let dns = Sink::udp_dns();
         let marker = format!("m{}", env.nonce);
         let cfg = serde_json::json!({
             "marker": marker,

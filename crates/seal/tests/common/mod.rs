@@ -11,8 +11,8 @@
 //!   line per attempt, the value being "OK", a result, or the errno name. The probes (and
 //!   checks) the namespace-mode and the fallback-mode tests share are in [`probes`], run in
 //!   either sandbox by [`probes::Mode`].
-//! * Sinks ([`Sink`]) listen on host loopback only (127.0.0.1, an abstract Unix socket, a path
-//!   Unix socket). No test sends anything anywhere else.
+//! * Sinks ([`Sink`], from the harness) listen on host loopback only (127.0.0.1, an abstract
+//!   Unix socket, a path Unix socket). No test sends anything anywhere else.
 //!
 //! Set `SEAL_TEST_KEEP=1` to keep the temporary directories, `SEAL_TEST_VARIANTS=root` or
 //! `=uid65534` to run one variant only.
@@ -20,15 +20,10 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::{self, Read};
-use std::net::{TcpListener, UdpSocket};
-use std::os::unix::net::UnixListener;
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 #[path = "../harness/mod.rs"]
@@ -365,188 +360,6 @@ impl TestEnv {
                 "host file ~/{rel} changed"
             );
         }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Sinks on host loopback
-
-/// What a sink saw.
-#[derive(Default)]
-struct SinkLog {
-    connections: AtomicUsize,
-    data: Mutex<Vec<u8>>,
-}
-
-/// A listener on host loopback (TCP 127.0.0.1, UDP 127.0.0.1, abstract or path Unix socket)
-/// recording every connection or datagram it receives. The UDP sink answers each datagram.
-pub struct Sink {
-    /// TCP/UDP port, or 0.
-    pub port: u16,
-    /// Abstract socket name (without the leading NUL) or socket path, for Unix sinks.
-    pub name: String,
-    log: Arc<SinkLog>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Sink {
-    fn accept_loop<S: Read + Send + 'static>(
-        mut accept: impl FnMut() -> io::Result<S> + Send + 'static,
-        set_timeout: impl Fn(&S) + Send + 'static,
-    ) -> (Arc<SinkLog>, Arc<AtomicBool>) {
-        let log = Arc::new(SinkLog::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let (l, s) = (log.clone(), stop.clone());
-        thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
-                match accept() {
-                    Ok(mut conn) => {
-                        l.connections.fetch_add(1, Ordering::SeqCst);
-                        set_timeout(&conn);
-                        let mut buf = [0u8; 4096];
-                        while let Ok(n) = conn.read(&mut buf) {
-                            if n == 0 {
-                                break;
-                            }
-                            l.data.lock().unwrap().extend_from_slice(&buf[..n]);
-                        }
-                    }
-                    Err(_) => thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-        (log, stop)
-    }
-
-    /// A TCP listener on 127.0.0.1:0.
-    pub fn tcp() -> Sink {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (log, stop) = Self::accept_loop(
-            move || {
-                let (c, _) = listener.accept()?;
-                c.set_nonblocking(false)?;
-                Ok(c)
-            },
-            |c: &std::net::TcpStream| {
-                let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
-            },
-        );
-        Sink {
-            port,
-            name: String::new(),
-            log,
-            stop,
-        }
-    }
-
-    /// A listener on the host's abstract Unix socket `\0seal-test-<random>`.
-    pub fn abstract_unix() -> Sink {
-        use std::os::linux::net::SocketAddrExt;
-        let name = format!("seal-test-{}", random_hex(8));
-        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
-            .expect("abstract address");
-        let listener = UnixListener::bind_addr(&addr).expect("bind abstract socket");
-        listener.set_nonblocking(true).unwrap();
-        Self::unix(listener, name)
-    }
-
-    /// A listener on a path Unix socket (mode 0777 so any uid may connect).
-    pub fn path_unix(path: &Path) -> Sink {
-        let listener = UnixListener::bind(path).expect("bind unix socket");
-        set_mode(path, 0o777);
-        listener.set_nonblocking(true).unwrap();
-        Self::unix(listener, path.to_str().unwrap().to_string())
-    }
-
-    fn unix(listener: UnixListener, name: String) -> Sink {
-        let (log, stop) = Self::accept_loop(
-            move || {
-                let (c, _) = listener.accept()?;
-                c.set_nonblocking(false)?;
-                Ok(c)
-            },
-            |c: &std::os::unix::net::UnixStream| {
-                let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
-            },
-        );
-        Sink {
-            port: 0,
-            name,
-            log,
-            stop,
-        }
-    }
-
-    /// A UDP "DNS stub" on 127.0.0.1:0: records every datagram and answers it.
-    pub fn udp_dns() -> Sink {
-        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let port = sock.local_addr().unwrap().port();
-        let log = Arc::new(SinkLog::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let (l, s) = (log.clone(), stop.clone());
-        thread::spawn(move || {
-            let mut buf = [0u8; 2048];
-            while !s.load(Ordering::SeqCst) {
-                if let Ok((n, from)) = sock.recv_from(&mut buf) {
-                    l.connections.fetch_add(1, Ordering::SeqCst);
-                    l.data.lock().unwrap().extend_from_slice(&buf[..n]);
-                    // Answer: the query with the QR bit set (enough for the probe to see a reply).
-                    let mut reply = buf[..n].to_vec();
-                    if reply.len() > 2 {
-                        reply[2] |= 0x80;
-                    }
-                    let _ = sock.send_to(&reply, from);
-                }
-            }
-        });
-        Sink {
-            port,
-            name: String::new(),
-            log,
-            stop,
-        }
-    }
-
-    /// Connections accepted (TCP/Unix) or datagrams received (UDP).
-    pub fn hits(&self) -> usize {
-        self.log.connections.load(Ordering::SeqCst)
-    }
-
-    pub fn received(&self) -> String {
-        String::from_utf8_lossy(&self.log.data.lock().unwrap()).into_owned()
-    }
-
-    /// Wait a little, then assert nothing at all reached the sink.
-    pub fn assert_untouched(&self, what: &str) {
-        thread::sleep(Duration::from_millis(300));
-        assert_eq!(
-            self.hits(),
-            0,
-            "{what}: the host sink was reached; it received {:?}",
-            self.received()
-        );
-        assert!(self.received().is_empty());
-    }
-
-    /// Positive control: wait until the sink received `needle`.
-    pub fn assert_received(&self, needle: &str, what: &str) {
-        let ok = wait_until(Duration::from_secs(10), || self.received().contains(needle));
-        assert!(
-            ok,
-            "{what}: positive control: the sink did not receive {needle:?} (hits {}, got {:?})",
-            self.hits(),
-            self.received()
-        );
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
     }
 }
 

@@ -11,6 +11,7 @@
 //!   when the process exits (and swept by later runs if it was not).
 //! * [`Run`] / [`Running`] / [`Output`]: commands with a liveness deadline, their output
 //!   collected in the background; [`Probe`]: the `PROBE<TAB>key<TAB>value` lines probes print.
+//! * [`Sink`]: listeners on host loopback recording what reaches them.
 //!
 //! Set `SEAL_TEST_KEEP=1` to keep the temporary directories, `SEAL_TEST_VARIANTS=root` or
 //! `=uid65534` to run one variant only.
@@ -20,6 +21,7 @@
 mod probe;
 mod process;
 mod pty;
+mod sinks;
 mod util;
 mod variants;
 
@@ -30,6 +32,8 @@ pub use probe::*;
 pub use process::*;
 #[allow(unused_imports)]
 pub use pty::*;
+#[allow(unused_imports)]
+pub use sinks::*;
 #[allow(unused_imports)]
 pub use util::*;
 #[allow(unused_imports)]

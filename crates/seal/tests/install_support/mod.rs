@@ -8,7 +8,8 @@
 //!   test directory. It records every request (request line and headers), can delay responses
 //!   and serves whatever bytes are on disk (tampering = rewriting a file). Wheels and sdists are
 //!   built locally with Python's zipfile/tarfile (`python3 -I -S`, no network).
-//! * [`TcpSink`] and [`DnsStub`]: listeners on host loopback that record what reaches them.
+//! * [`Sink`] (from the shared harness): listeners on host loopback that record what reaches
+//!   them.
 //!
 //! * [`uv_wheel`]: uv's real wheel, downloaded once by the host's pip and cached.
 //!
@@ -23,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -701,118 +702,6 @@ fn lookup(root: &Path, path: &str, method: &str) -> (&'static str, &'static str,
             ("200 OK", ctype, body)
         }
         Err(_) => ("404 Not Found", "text/plain", b"not found\n".to_vec()),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Sinks on host loopback
-
-#[derive(Default)]
-struct SinkLog {
-    hits: AtomicUsize,
-    data: Mutex<Vec<u8>>,
-}
-
-/// A TCP listener on 127.0.0.1:0 recording every connection and every byte.
-pub struct TcpSink {
-    pub port: u16,
-    log: Arc<SinkLog>,
-    stop: Arc<AtomicBool>,
-}
-
-impl TcpSink {
-    pub fn start() -> TcpSink {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let log = Arc::new(SinkLog::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let (l, s) = (log.clone(), stop.clone());
-        thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((mut c, _)) => {
-                        l.hits.fetch_add(1, Ordering::SeqCst);
-                        let l = l.clone();
-                        thread::spawn(move || {
-                            let _ = c.set_nonblocking(false);
-                            let _ = c.set_read_timeout(Some(Duration::from_secs(3)));
-                            let mut buf = [0u8; 4096];
-                            while let Ok(n) = c.read(&mut buf) {
-                                if n == 0 {
-                                    break;
-                                }
-                                l.data.lock().unwrap().extend_from_slice(&buf[..n]);
-                            }
-                        });
-                    }
-                    Err(_) => thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-        TcpSink { port, log, stop }
-    }
-
-    pub fn hits(&self) -> usize {
-        self.log.hits.load(Ordering::SeqCst)
-    }
-
-    pub fn received(&self) -> String {
-        String::from_utf8_lossy(&self.log.data.lock().unwrap()).into_owned()
-    }
-}
-
-impl Drop for TcpSink {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
-/// A UDP "DNS stub" on 127.0.0.1:0: records every datagram and answers it.
-pub struct DnsStub {
-    pub port: u16,
-    log: Arc<SinkLog>,
-    stop: Arc<AtomicBool>,
-}
-
-impl DnsStub {
-    pub fn start() -> DnsStub {
-        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind udp 127.0.0.1:0");
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let port = sock.local_addr().unwrap().port();
-        let log = Arc::new(SinkLog::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let (l, s) = (log.clone(), stop.clone());
-        thread::spawn(move || {
-            let mut buf = [0u8; 2048];
-            while !s.load(Ordering::SeqCst) {
-                if let Ok((n, from)) = sock.recv_from(&mut buf) {
-                    l.hits.fetch_add(1, Ordering::SeqCst);
-                    l.data.lock().unwrap().extend_from_slice(&buf[..n]);
-                    let mut reply = buf[..n].to_vec();
-                    if reply.len() > 2 {
-                        reply[2] |= 0x80;
-                    }
-                    let _ = sock.send_to(&reply, from);
-                }
-            }
-        });
-        DnsStub { port, log, stop }
-    }
-
-    pub fn hits(&self) -> usize {
-        self.log.hits.load(Ordering::SeqCst)
-    }
-
-    pub fn received(&self) -> String {
-        String::from_utf8_lossy(&self.log.data.lock().unwrap()).into_owned()
-    }
-}
-
-impl Drop for DnsStub {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
     }
 }
 
