@@ -14,7 +14,7 @@ mod install_support;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use install_support::*;
@@ -1793,7 +1793,7 @@ fn pip_installer_path() {
             env.mkdir_owned(&cache.join(d), 0o755);
         }
         let fake_uv = cache.join("seal/uv/uv");
-        fs::copy("/bin/false", &fake_uv).expect("copying /bin/false");
+        copy_executable(Path::new("/bin/false"), &fake_uv);
         set_mode(&fake_uv, 0o755);
         env.chown_to_user(&fake_uv);
         env.set_env("XDG_CACHE_HOME", cache.to_str().unwrap());
@@ -2312,18 +2312,6 @@ fn fallback_pth_hook_is_inert_at_install_and_contained_at_run() {
     });
 }
 
-/// `tests/support/no_userns.py`, copied where uid 65534 can read it.
-fn no_userns_script(env: &TestEnv) -> PathBuf {
-    let dst = env.dir.join("no_userns.py");
-    fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/no_userns.py"),
-        &dst,
-    )
-    .expect("copying no_userns.py");
-    set_mode(&dst, 0o644);
-    dst
-}
-
 #[test]
 fn fallback_is_chosen_where_user_namespaces_are_blocked() {
     if !cfg!(target_arch = "x86_64") {
@@ -2334,7 +2322,7 @@ fn fallback_is_chosen_where_user_namespaces_are_blocked() {
         let env = TestEnv::new(v, "fbauto");
         let index = PyIndex::start(&env.dir.join("index"));
         benign(&index);
-        let blocker = no_userns_script(&env);
+        let blocker = no_userns_wrapper();
         let blocked = |args: &[&str]| -> Output {
             env.host(
                 PYTHON,
