@@ -203,11 +203,7 @@ impl TestEnv {
         env.mkdir_owned(&out, 0o755);
         fs::create_dir(&run_dir).expect("creating the socket directory");
         set_mode(&run_dir, 0o755);
-        env.env = vec![
-            ("PATH".into(), HOST_PATH.into()),
-            ("HOME".into(), home.to_str().unwrap().into()),
-            ("LANG".into(), "C.UTF-8".into()),
-        ];
+        env.env = base_env(&home);
         for name in CANARY_ENV {
             env.env.push((name.to_string(), env.canary_env_value(name)));
         }

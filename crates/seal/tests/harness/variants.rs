@@ -8,7 +8,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-use super::{copy_executable, getuid, loud, panic_message, random_hex, set_mode, NOBODY};
+use super::{
+    copy_executable, getuid, loud, panic_message, random_hex, set_mode, HOST_PATH, NOBODY,
+};
 
 // ---------------------------------------------------------------------------------------------
 // The per-process work directory (world-traversable, removed at exit)
@@ -73,6 +75,16 @@ pub fn test_dir(v: &Variant, name: &str) -> (PathBuf, String) {
     fs::create_dir(&dir).expect("creating the test directory");
     set_mode(&dir, 0o755);
     (dir, nonce)
+}
+
+/// The environment every test command starts from: `PATH` [`HOST_PATH`], `HOME` the test's
+/// fake home, `LANG` C.UTF-8; nothing else of the test process's.
+pub fn base_env(home: &Path) -> Vec<(String, String)> {
+    vec![
+        ("PATH".into(), HOST_PATH.into()),
+        ("HOME".into(), home.to_str().unwrap().into()),
+        ("LANG".into(), "C.UTF-8".into()),
+    ]
 }
 
 /// A copy of the seal binary that uid 65534 can execute (the build tree may not be reachable

@@ -221,11 +221,7 @@ impl TestEnv {
             t.write_home_file(rel, &content);
         }
         t.mkdir_owned(&project, 0o755);
-        t.env = vec![
-            ("PATH".into(), HOST_PATH.into()),
-            ("HOME".into(), home.to_str().unwrap().into()),
-            ("LANG".into(), "C.UTF-8".into()),
-        ];
+        t.env = base_env(&home);
         for n in CANARY_ENV {
             t.env.push((n.to_string(), t.canary_env_value(n)));
         }

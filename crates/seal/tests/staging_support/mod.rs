@@ -204,11 +204,7 @@ impl Env {
                 "-----BEGIN FAKE KEY CANARY-{nonce}-----\nnot a key\n-----END-----\n"
             ),
             nonce,
-            env: vec![
-                ("PATH".into(), HOST_PATH.into()),
-                ("HOME".into(), home.to_str().unwrap().into()),
-                ("LANG".into(), "C.UTF-8".into()),
-            ],
+            env: base_env(&home),
         };
         env.mkdir(&home, 0o755);
         env.mkdir(&home.join(".ssh"), 0o700);
