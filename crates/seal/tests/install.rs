@@ -1038,32 +1038,14 @@ fn wheel_linked_on_another_host_is_refused_by_the_proxy() {
 
 #[test]
 fn real_pypi_end_to_end() {
-    if std::env::var("SEAL_TEST_NO_PYPI").as_deref() == Ok("1") {
-        eprintln!(
-            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-             !!! real_pypi_end_to_end SKIPPED: SEAL_TEST_NO_PYPI=1\n\
-             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-        );
+    if skip_without_pypi("real_pypi_end_to_end") {
         return;
     }
     each_variant(|v| {
         let mut env = TestEnv::new(v, "pypi");
         // A proxy or CA bundle this machine needs to reach PyPI is seal's business to honour.
-        for k in [
-            "HTTPS_PROXY",
-            "https_proxy",
-            "HTTP_PROXY",
-            "http_proxy",
-            "NO_PROXY",
-            "no_proxy",
-            "SSL_CERT_FILE",
-            "REQUESTS_CA_BUNDLE",
-            "PIP_CERT",
-        ] {
-            if let Ok(val) = std::env::var(k) {
-                env.set_env(k, &val);
-            }
-        }
+        env.pass_host_env(PROXY_ENV);
+        env.pass_host_env(NO_PROXY_ENV);
         let out = env
             .seal(&["install", "--python", PYTHON, "--lock", "six"])
             .output();
@@ -1827,11 +1809,12 @@ fn uv_installer_path() {
     let on_path = uv_on_host_path();
     if let Some(p) = &on_path {
         eprintln!(
-            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-             !!! uv_installer_path: {} is on seal's PATH: seal uses it, so fetching uv\n\
-             !!! through the index is NOT tested on this machine.\n\
-             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n",
-            p.display()
+            "{}\n",
+            bang_frame(&format!(
+                "!!! uv_installer_path: {} is on seal's PATH: seal uses it, so fetching uv\n\
+                 !!! through the index is NOT tested on this machine.",
+                p.display()
+            ))
         );
     }
     each_variant(|v| {
@@ -1909,29 +1892,12 @@ fn uv_installer_path() {
 /// real PyPI (pytest and its dependencies), like real_pypi_end_to_end.
 #[test]
 fn realistic_project_from_init_to_green_tests() {
-    if std::env::var("SEAL_TEST_NO_PYPI").as_deref() == Ok("1") {
-        eprintln!(
-            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-             !!! realistic_project_from_init_to_green_tests SKIPPED: SEAL_TEST_NO_PYPI=1\n\
-             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-        );
+    if skip_without_pypi("realistic_project_from_init_to_green_tests") {
         return;
     }
     each_variant(|v| {
         let mut env = TestEnv::new(v, "e2e");
-        for k in [
-            "HTTPS_PROXY",
-            "https_proxy",
-            "HTTP_PROXY",
-            "http_proxy",
-            "SSL_CERT_FILE",
-            "REQUESTS_CA_BUNDLE",
-            "PIP_CERT",
-        ] {
-            if let Ok(val) = std::env::var(k) {
-                env.set_env(k, &val);
-            }
-        }
+        env.pass_host_env(PROXY_ENV);
         let p = env.project.clone();
         env.write_owned(
             &p.join("pyproject.toml"),

@@ -58,6 +58,13 @@ pub fn loud(msg: &str) {
     let _ = writeln!(io::stderr(), "{msg}");
 }
 
+/// `lines` (each starting with `!!! `) between two rows of `!`, after an empty line: the frame
+/// of the notices no one should miss (skipped variants, skipped tests).
+pub fn bang_frame(lines: &str) -> String {
+    let row = "!".repeat(78);
+    format!("\n{row}\n{lines}\n{row}")
+}
+
 pub fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = e.downcast_ref::<String>() {
         s.clone()

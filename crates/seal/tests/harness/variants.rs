@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use super::{
-    copy_executable, getuid, loud, panic_message, random_hex, set_mode, HOST_PATH, NOBODY,
+    bang_frame, copy_executable, getuid, loud, panic_message, random_hex, set_mode, HOST_PATH,
+    NOBODY,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -242,14 +243,12 @@ pub fn variants() -> Vec<Variant> {
             } else {
                 "the root variant and the uid-65534 variant"
             };
-            loud(&format!(
-                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                 !!! seal tests ({}): running as uid {uid}, NOT root: only the uid-{uid} variant\n\
+            loud(&bang_frame(&format!(
+                "!!! seal tests ({}): running as uid {uid}, NOT root: only the uid-{uid} variant\n\
                  !!! runs. SKIPPED: {skipped} (switching uid needs root).\n\
-                 !!! Run the suite as root to cover the root and the uid-65534 variants.\n\
-                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+                 !!! Run the suite as root to cover the root and the uid-65534 variants.",
                 env!("CARGO_CRATE_NAME")
-            ));
+            )));
         }
     }
     if let Ok(only) = std::env::var("SEAL_TEST_VARIANTS") {

@@ -258,6 +258,15 @@ impl TestEnv {
         self.env.push((k.into(), v.into()));
     }
 
+    /// Each of `keys` that the test process has, with its value, in the test environment.
+    pub fn pass_host_env(&mut self, keys: &[&str]) {
+        for k in keys {
+            if let Ok(val) = std::env::var(k) {
+                self.set_env(k, &val);
+            }
+        }
+    }
+
     fn command(&self, program: &Path, label: &str) -> Run {
         Run::new(
             self.v.command(program, &self.env, &self.project),
@@ -702,6 +711,41 @@ fn lookup(root: &Path, path: &str, method: &str) -> (&'static str, &'static str,
 }
 
 // ---------------------------------------------------------------------------------------------
+// The real PyPI
+
+/// SEAL_TEST_NO_PYPI=1: nothing may talk to the real PyPI.
+fn no_pypi() -> bool {
+    std::env::var("SEAL_TEST_NO_PYPI").as_deref() == Ok("1")
+}
+
+/// For a test that installs from the real PyPI: with SEAL_TEST_NO_PYPI=1, say loudly that
+/// `test` is skipped and return true.
+pub fn skip_without_pypi(test: &str) -> bool {
+    if !no_pypi() {
+        return false;
+    }
+    eprintln!(
+        "{}\n",
+        bang_frame(&format!("!!! {test} SKIPPED: SEAL_TEST_NO_PYPI=1"))
+    );
+    true
+}
+
+/// What this machine may need to reach PyPI (its proxy and CA bundle), which seal must honour:
+/// for [`TestEnv::pass_host_env`].
+pub const PROXY_ENV: &[&str] = &[
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "PIP_CERT",
+];
+/// The hosts this machine reaches without its proxy.
+pub const NO_PROXY_ENV: &[&str] = &["NO_PROXY", "no_proxy"];
+
+// ---------------------------------------------------------------------------------------------
 // The real uv wheel, fetched once by the host (not by seal)
 
 fn find_uv_wheel(dir: &Path) -> Option<PathBuf> {
@@ -732,13 +776,14 @@ pub fn uv_wheel() -> Option<PathBuf> {
             if let Some(w) = find_uv_wheel(&dir) {
                 return Some(w);
             }
-            if std::env::var("SEAL_TEST_NO_PYPI").as_deref() == Ok("1") {
+            if no_pypi() {
                 eprintln!(
-                    "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                     !!! the uv installer test is SKIPPED: SEAL_TEST_NO_PYPI=1 and no uv wheel is\n\
-                     !!! cached in {} (the host downloads it once from PyPI).\n\
-                     !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n",
-                    dir.display()
+                    "{}\n",
+                    bang_frame(&format!(
+                        "!!! the uv installer test is SKIPPED: SEAL_TEST_NO_PYPI=1 and no uv wheel is\n\
+                         !!! cached in {} (the host downloads it once from PyPI).",
+                        dir.display()
+                    ))
                 );
                 return None;
             }
