@@ -209,6 +209,49 @@ const PTH_FILES: &[&str] = &[".ssh/id_rsa", ".aws/credentials", ".netrc", ".pypi
 const PTH_ENV: &[&str] = &["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN"];
 const NET_REFUSED: &[&str] = &["ECONNREFUSED", "ENETUNREACH", "EPERM", "EACCES"];
 
+/// Publish evilpkg 1.0 on `index`: a wheel whose `zzz_evilpkg.pth` runs HOOK (marker
+/// `m<nonce>`, aimed at `tcp` and `dns`) at every interpreter start.
+fn publish_pth_hook(env: &TestEnv, index: &PyIndex, tcp: &Sink, dns: &Sink) {
+    let cfg = serde_json::json!({
+        "marker": format!("m{}", env.nonce),
+        "tcp_port": tcp.port,
+        "dns_port": dns.port,
+        "project": env.project,
+        "host_home": env.home,
+        "files": PTH_FILES,
+        "env": PTH_ENV,
+    });
+    let hook = HOOK.replace("__CFG__", &serde_json::to_string(&cfg.to_string()).unwrap());
+    let evil = index.wheel(
+        &WheelSpec::new("evilpkg", "1.0")
+            .file("evilpkg/__init__.py", "")
+            .file("evilpkg_hook.py", &hook)
+            .file(
+                "zzz_evilpkg.pth",
+                "import evilpkg_hook; evilpkg_hook.run()\n",
+            ),
+    );
+    index.publish("evilpkg", &[&evil]);
+}
+
+/// Positive control: the .pth files installed in `env`'s environment, processed by
+/// /usr/bin/python3 on the host (same user, environment, working directory).
+fn run_pth_on_host(env: &TestEnv) -> Output {
+    let sp = site_packages(&env.env_dir());
+    let ctl = env
+        .host(
+            PYTHON,
+            &[
+                "-I",
+                "-c",
+                &format!("import site; site.addsitedir({:?})", sp.to_str().unwrap()),
+            ],
+        )
+        .output();
+    ctl.expect_success();
+    ctl
+}
+
 fn pth_log(out: &Output) -> BTreeMap<String, String> {
     let line = out
         .stderr
@@ -234,6 +277,33 @@ fn expect_log(log: &BTreeMap<String, String>, key: &str, allowed: &[&str], out: 
     );
 }
 
+/// The hook read none of the fake HOME's PTH_FILES, through `~` or through the host's path
+/// (`read_abs` ended in one of `read_abs`), and saw none of the PTH_ENV variables.
+fn expect_log_saw_no_secrets(log: &BTreeMap<String, String>, read_abs: &[&str], out: &Output) {
+    for rel in PTH_FILES {
+        expect_log(log, &format!("read_home:{rel}"), &["ENOENT", "EACCES"], out);
+        expect_log(log, &format!("read_abs:{rel}"), read_abs, out);
+    }
+    for n in PTH_ENV {
+        expect_log(log, &format!("env:{n}"), &["absent"], out);
+    }
+}
+
+/// Whether `sink` receives `needle` within 10 s (the positive controls).
+fn sink_gets(sink: &Sink, needle: &str) -> bool {
+    wait_until(Duration::from_secs(10), || sink.received().contains(needle))
+}
+
+/// Positive control: `tcp` received the fake HOME's ~/.ssh/id_rsa and $AWS_SECRET_ACCESS_KEY.
+fn assert_tcp_sink_got_secrets(env: &TestEnv, tcp: &Sink) {
+    assert!(
+        sink_gets(tcp, &env.canary_env_value("AWS_SECRET_ACCESS_KEY"))
+            && sink_gets(tcp, env.canary_file_content(".ssh/id_rsa").trim()),
+        "positive control: the TCP sink did not get the secrets: {:?}",
+        tcp.received()
+    );
+}
+
 #[test]
 fn malicious_pth_is_reported_and_contained_at_run_time() {
     each_variant(|v| {
@@ -243,24 +313,7 @@ fn malicious_pth_is_reported_and_contained_at_run_time() {
         let proxy = Sink::tcp_concurrent();
         let dns = Sink::udp_dns();
         let marker = format!("m{}", env.nonce);
-        let cfg = serde_json::json!({
-            "marker": marker,
-            "tcp_port": tcp.port,
-            "dns_port": dns.port,
-            "project": env.project,
-            "host_home": env.home,
-            "files": PTH_FILES,
-            "env": PTH_ENV,
-        });
-        let hook = HOOK.replace("__CFG__", &serde_json::to_string(&cfg.to_string()).unwrap());
-        let pth_line = "import evilpkg_hook; evilpkg_hook.run()";
-        let evil = index.wheel(
-            &WheelSpec::new("evilpkg", "1.0")
-                .file("evilpkg/__init__.py", "")
-                .file("evilpkg_hook.py", &hook)
-                .file("zzz_evilpkg.pth", &format!("{pth_line}\n")),
-        );
-        index.publish("evilpkg", &[&evil]);
+        publish_pth_hook(&env, &index, &tcp, &dns);
 
         // Install: succeeds, and names the hook.
         let out = env.install(&index.url(), &["evilpkg"]);
@@ -315,23 +368,7 @@ fn malicious_pth_is_reported_and_contained_at_run_time() {
         out.expect_success();
         env.assert_no_canary(&out);
         let log = pth_log(&out);
-        for rel in PTH_FILES {
-            expect_log(
-                &log,
-                &format!("read_home:{rel}"),
-                &["ENOENT", "EACCES"],
-                &out,
-            );
-            expect_log(
-                &log,
-                &format!("read_abs:{rel}"),
-                &["ENOENT", "EACCES"],
-                &out,
-            );
-        }
-        for n in PTH_ENV {
-            expect_log(&log, &format!("env:{n}"), &["absent"], &out);
-        }
+        expect_log_saw_no_secrets(&log, &["ENOENT", "EACCES"], &out);
         expect_log(&log, "tcp_direct", NET_REFUSED, &out);
         expect_log(&log, "proxy_env", &["unset"], &out);
         expect_log(&log, "proxy_3128", NET_REFUSED, &out);
@@ -372,17 +409,7 @@ fn malicious_pth_is_reported_and_contained_at_run_time() {
 
         // Positive control: the same installed .pth processed by /usr/bin/python3 on the host
         // (same user, environment, working directory) reaches every sink.
-        let ctl = env
-            .host(
-                PYTHON,
-                &[
-                    "-I",
-                    "-c",
-                    &format!("import site; site.addsitedir({:?})", sp.to_str().unwrap()),
-                ],
-            )
-            .output();
-        ctl.expect_success();
+        let ctl = run_pth_on_host(&env);
         let clog = pth_log(&ctl);
         for k in [
             "tcp_direct",
@@ -395,28 +422,14 @@ fn malicious_pth_is_reported_and_contained_at_run_time() {
         }
         expect_log(&clog, "read_home:.ssh/id_rsa", &["OK"], &ctl);
         expect_log(&clog, "env:AWS_SECRET_ACCESS_KEY", &["present"], &ctl);
-        let got = |f: &dyn Fn() -> String, needle: &str| {
-            wait_until(Duration::from_secs(10), || f().contains(needle))
-        };
+        assert_tcp_sink_got_secrets(&env, &tcp);
         assert!(
-            got(
-                &|| tcp.received(),
-                &env.canary_env_value("AWS_SECRET_ACCESS_KEY")
-            ) && got(
-                &|| tcp.received(),
-                env.canary_file_content(".ssh/id_rsa").trim()
-            ),
-            "positive control: the TCP sink did not get the secrets: {:?}",
-            tcp.received()
-        );
-        assert!(
-            got(&|| proxy.received(), "POST http://exfil.invalid/collect")
-                && got(&|| proxy.received(), &marker),
+            sink_gets(&proxy, "POST http://exfil.invalid/collect") && sink_gets(&proxy, &marker),
             "positive control: the proxy sink got {:?}",
             proxy.received()
         );
         assert!(
-            got(&|| dns.received(), &marker),
+            sink_gets(&dns, &marker),
             "positive control: the DNS stub got {:?}",
             dns.received()
         );
@@ -1567,22 +1580,9 @@ fn sdist_is_fetched_without_running_and_built_offline() {
             wheel_dir.join("probepkg-1.0-py3-none-any.whl").is_file(),
             "positive control: no wheel"
         );
-        let got = |f: &dyn Fn() -> String, needle: &str| {
-            wait_until(Duration::from_secs(10), || f().contains(needle))
-        };
+        assert_tcp_sink_got_secrets(&env, &tcp);
         assert!(
-            got(
-                &|| tcp.received(),
-                &env.canary_env_value("AWS_SECRET_ACCESS_KEY")
-            ) && got(
-                &|| tcp.received(),
-                env.canary_file_content(".ssh/id_rsa").trim()
-            ),
-            "positive control: the TCP sink did not get the secrets: {:?}",
-            tcp.received()
-        );
-        assert!(
-            got(&|| dns.received(), &marker),
+            sink_gets(&dns, &marker),
             "positive control: the DNS stub got {:?}",
             dns.received()
         );
@@ -2194,27 +2194,7 @@ fn fallback_pth_hook_is_inert_at_install_and_contained_at_run() {
         let index = PyIndex::start(&env.dir.join("index"));
         let tcp = Sink::tcp_concurrent();
         let dns = Sink::udp_dns();
-        let marker = format!("m{}", env.nonce);
-        let cfg = serde_json::json!({
-            "marker": marker,
-            "tcp_port": tcp.port,
-            "dns_port": dns.port,
-            "project": env.project,
-            "host_home": env.home,
-            "files": PTH_FILES,
-            "env": PTH_ENV,
-        });
-        let hook = HOOK.replace("__CFG__", &serde_json::to_string(&cfg.to_string()).unwrap());
-        let evil = index.wheel(
-            &WheelSpec::new("evilpkg", "1.0")
-                .file("evilpkg/__init__.py", "")
-                .file("evilpkg_hook.py", &hook)
-                .file(
-                    "zzz_evilpkg.pth",
-                    "import evilpkg_hook; evilpkg_hook.run()\n",
-                ),
-        );
-        index.publish("evilpkg", &[&evil]);
+        publish_pth_hook(&env, &index, &tcp, &dns);
 
         let out = install_fallback(&env, &index.url(), &["evilpkg"]);
         out.expect_success();
@@ -2237,18 +2217,7 @@ fn fallback_pth_hook_is_inert_at_install_and_contained_at_run() {
         out.expect_success();
         env.assert_no_canary(&out);
         let log = pth_log(&out);
-        for rel in PTH_FILES {
-            expect_log(
-                &log,
-                &format!("read_home:{rel}"),
-                &["ENOENT", "EACCES"],
-                &out,
-            );
-            expect_log(&log, &format!("read_abs:{rel}"), &["EACCES"], &out);
-        }
-        for n in PTH_ENV {
-            expect_log(&log, &format!("env:{n}"), &["absent"], &out);
-        }
+        expect_log_saw_no_secrets(&log, &["EACCES"], &out);
         for k in ["tcp_direct", "proxy_3128", "dns_send"] {
             expect_log(&log, k, &["EACCES"], &out);
         }
@@ -2262,18 +2231,7 @@ fn fallback_pth_hook_is_inert_at_install_and_contained_at_run() {
 
         // Positive control: the installed hook, processed by the host's interpreter, reaches
         // the TCP sink.
-        let sp = site_packages(&env.env_dir());
-        let ctl = env
-            .host(
-                PYTHON,
-                &[
-                    "-I",
-                    "-c",
-                    &format!("import site; site.addsitedir({:?})", sp.to_str().unwrap()),
-                ],
-            )
-            .output();
-        ctl.expect_success();
+        let ctl = run_pth_on_host(&env);
         expect_log(&pth_log(&ctl), "tcp_direct", &["OK"], &ctl);
     });
 }
