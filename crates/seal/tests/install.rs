@@ -14,7 +14,7 @@ mod install_support;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use install_support::*;
@@ -650,13 +650,7 @@ fn benign_packages_with_dependencies_install_and_import() {
             out.describe()
         );
         // The console script's shebang, written at install time, is valid at run time.
-        let out = env.run(&["alpha-cli"]);
-        out.expect_success();
-        assert!(
-            out.stdout.contains("alpha-cli 1.0 beta 2.0"),
-            "{}",
-            out.describe()
-        );
+        expect_alpha_cli(&env.run(&["alpha-cli"]));
         assert_eq!(
             index.requests().len(),
             requests_before,
@@ -1741,13 +1735,35 @@ fn assert_benign_installed(env: &TestEnv, index: &PyIndex, alpha: &Artifact, bet
         "{}",
         out.describe()
     );
-    let out = env.run(&["alpha-cli"]);
+    expect_alpha_cli(&env.run(&["alpha-cli"]));
+}
+
+/// `out` is a run of alpha's console script, which worked and found beta.
+#[track_caller]
+fn expect_alpha_cli(out: &Output) {
     out.expect_success();
     assert!(
         out.stdout.contains("alpha-cli 1.0 beta 2.0"),
         "{}",
         out.describe()
     );
+}
+
+/// alpha's console script names the environment's interpreter at /seal/env, where the
+/// sandbox mounts it.
+#[track_caller]
+fn assert_alpha_cli_shebang(env: &TestEnv) {
+    let script = fs::read_to_string(env.env_dir().join("bin").join("alpha-cli")).unwrap();
+    assert!(script.starts_with("#!/seal/env/bin/python\n"), "{script:?}");
+}
+
+/// An empty XDG_CACHE_HOME of `env`'s own (`dir/xdg-cache`, where seal keeps the uv it
+/// fetches), set in its environment.
+fn own_xdg_cache(env: &mut TestEnv) -> PathBuf {
+    let cache = env.dir.join("xdg-cache");
+    env.mkdir_owned(&cache, 0o755);
+    env.set_env("XDG_CACHE_HOME", cache.to_str().unwrap());
+    cache
 }
 
 fn installer_line(out: &Output) -> String {
@@ -1769,8 +1785,7 @@ fn pip_installer_path() {
         let (alpha, beta) = benign(&index);
         // seal's cache holds a "uv" that is an ELF binary failing every call (/bin/false):
         // `auto` would pick it, an explicit `--installer pip` must not.
-        let cache = env.dir.join("xdg-cache");
-        env.mkdir_owned(&cache, 0o755);
+        let cache = own_xdg_cache(&mut env);
         for d in ["seal", "seal/uv"] {
             env.mkdir_owned(&cache.join(d), 0o755);
         }
@@ -1778,7 +1793,6 @@ fn pip_installer_path() {
         copy_executable(Path::new("/bin/false"), &fake_uv);
         set_mode(&fake_uv, 0o755);
         env.chown_to_user(&fake_uv);
-        env.set_env("XDG_CACHE_HOME", cache.to_str().unwrap());
 
         let out = env.install(&index.url(), &["--installer", "pip", "alpha"]);
         out.expect_success();
@@ -1823,9 +1837,7 @@ fn uv_installer_path() {
         let (alpha, beta) = benign(&index);
         let uv = index.add_file(&wheel);
         index.publish("uv", &[&uv]);
-        let cache = env.dir.join("xdg-cache");
-        env.mkdir_owned(&cache, 0o755);
-        env.set_env("XDG_CACHE_HOME", cache.to_str().unwrap());
+        let cache = own_xdg_cache(&mut env);
         let cached_uv = cache.join("seal").join("uv").join("uv");
 
         let out = env.install(&index.url(), &["--verbose", "--installer", "uv", "alpha"]);
@@ -2053,22 +2065,11 @@ fn fallback_install_builds_the_same_working_environment() {
         );
         out.expect_success();
         assert!(out.stdout.contains("OUT 1.0 2.0"), "{}", out.describe());
-        let out = env
-            .seal(&["exec", "--isolation", "landlock", "-q", "alpha-cli"])
-            .output();
-        out.expect_success();
-        assert!(
-            out.stdout.contains("alpha-cli 1.0 beta 2.0"),
-            "{}",
-            out.describe()
+        expect_alpha_cli(
+            &env.seal(&["exec", "--isolation", "landlock", "-q", "alpha-cli"])
+                .output(),
         );
-        let out = env.run(&["alpha-cli"]);
-        out.expect_success();
-        assert!(
-            out.stdout.contains("alpha-cli 1.0 beta 2.0"),
-            "{}",
-            out.describe()
-        );
+        expect_alpha_cli(&env.run(&["alpha-cli"]));
 
         // The same install with namespaces, in another project, gives the same files.
         let ns = TestEnv::new(v, "fbenv-ns");
@@ -2283,15 +2284,8 @@ fn fallback_is_chosen_where_user_namespaces_are_blocked() {
             out.describe()
         );
         assert_no_tmp_install(&env, "after the install");
-        let script = fs::read_to_string(env.env_dir().join("bin").join("alpha-cli")).unwrap();
-        assert!(script.starts_with("#!/seal/env/bin/python\n"), "{script:?}");
-        let out = blocked(&["exec", "alpha-cli"]);
-        out.expect_success();
-        assert!(
-            out.stdout.contains("alpha-cli 1.0 beta 2.0"),
-            "{}",
-            out.describe()
-        );
+        assert_alpha_cli_shebang(&env);
+        expect_alpha_cli(&blocked(&["exec", "alpha-cli"]));
         // With namespaces back, the same environment serves the namespace mode.
         assert_eq!(sealed_alpha_version(&env), "1.0");
     });
@@ -2308,9 +2302,7 @@ fn fallback_uv_installer() {
         let (alpha, beta) = benign(&index);
         let uv = index.add_file(&wheel);
         index.publish("uv", &[&uv]);
-        let cache = env.dir.join("xdg-cache");
-        env.mkdir_owned(&cache, 0o755);
-        env.set_env("XDG_CACHE_HOME", cache.to_str().unwrap());
+        own_xdg_cache(&mut env);
 
         let out = install_fallback(&env, &index.url(), &["--installer", "uv", "alpha"]);
         out.expect_success();
@@ -2321,19 +2313,13 @@ fn fallback_uv_installer() {
             out.describe()
         );
         assert_no_tmp_install(&env, "after a successful install");
-        let script = fs::read_to_string(env.env_dir().join("bin").join("alpha-cli")).unwrap();
-        assert!(script.starts_with("#!/seal/env/bin/python\n"), "{script:?}");
+        assert_alpha_cli_shebang(&env);
         let leftovers = files_containing(&env.env_dir(), "tmp-install-");
         assert!(leftovers.is_empty(), "{leftovers:?}");
         assert_benign_installed(&env, &index, &alpha, &beta);
-        let out = env
-            .seal(&["exec", "--isolation", "landlock", "-q", "alpha-cli"])
-            .output();
-        out.expect_success();
-        assert!(
-            out.stdout.contains("alpha-cli 1.0 beta 2.0"),
-            "{}",
-            out.describe()
+        expect_alpha_cli(
+            &env.seal(&["exec", "--isolation", "landlock", "-q", "alpha-cli"])
+                .output(),
         );
     });
 }
