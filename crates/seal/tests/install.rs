@@ -871,6 +871,25 @@ fn lock_pins_artifacts_and_refuses_tampered_ones() {
 // ---------------------------------------------------------------------------------------------
 // 6. Requirement validation
 
+/// Run `check` on every case, catching its failure: a failed case is noted, the next one starts
+/// from a clean project (no .seal), and in the end the test fails naming every failed case.
+fn each_case<C>(env: &TestEnv, cases: &[C], what: &str, check: impl Fn(&C)) {
+    let mut failures = Vec::new();
+    for case in cases {
+        if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(case))) {
+            failures.push(panic_message(&*e));
+            let _ = fs::remove_dir_all(env.project.join(".seal"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} {what} were not refused:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n=====\n")
+    );
+}
+
 /// Every `args` must be refused before anything is fetched: exit 125, one line on stderr.
 fn expect_refused_before_fetching(env: &TestEnv, index: &PyIndex, args: &[&str], what: &str) {
     let connections = index.connections();
@@ -944,39 +963,54 @@ fn direct_reference_spellings_are_refused() {
             ("continued.txt", format!("hidden \\\n@ {url}\n")),
             ("extras.txt", format!("hidden[x]@ {url}\n")),
         ];
-        let mut failures = Vec::new();
-        for (name, content) in &cases {
+        each_case(&env, &cases, "spellings", |(name, content)| {
             env.write_owned(&env.project.join(name), content, 0o644);
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                expect_refused_before_fetching(
-                    &env,
-                    &index,
-                    &["-r", name],
-                    &format!("-r {name} ({content:?})"),
-                );
-            }));
-            if let Err(e) = r {
-                let msg = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .unwrap_or_else(|| "panic".into());
-                failures.push(msg);
-                // Start the next case from a clean project.
-                let _ = fs::remove_dir_all(env.project.join(".seal"));
-            }
-        }
-        assert!(
-            failures.is_empty(),
-            "{} of {} spellings were not refused:\n{}",
-            failures.len(),
-            cases.len(),
-            failures.join("\n=====\n")
-        );
+            expect_refused_before_fetching(
+                &env,
+                &index,
+                &["-r", name],
+                &format!("-r {name} ({content:?})"),
+            );
+        });
     });
 }
 
 // ---------------------------------------------------------------------------------------------
 // 7. The proxy allowlist
+
+/// `name` 1.0, a wheel served by `other`, linked from `name`'s page on `index` as
+/// `http://HOST:PORT/files/FILE` (`host` and `other`'s port).
+fn link_wheel_elsewhere(index: &PyIndex, other: &PyIndex, host: &str, name: &str) -> Artifact {
+    let wheel = other.wheel(&WheelSpec::new(name, "1.0").file(&format!("{name}.py"), "X = 1\n"));
+    index.page(
+        name,
+        &[(
+            format!("http://{host}:{}/files/{}", other.port, wheel.file),
+            &wheel,
+        )],
+    );
+    wheel
+}
+
+/// `out`, an install of a wheel linked on `target` (served by `other`), failed because seal's
+/// proxy refused `target`, and said so; `other` was never reached. `ctx` starts the messages.
+#[track_caller]
+fn assert_refused_by_proxy(out: &Output, other: &PyIndex, target: &str, ctx: &str) {
+    out.expect_failure();
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with("seal: proxy refused ") && l.contains(target)),
+        "{ctx}no `seal: proxy refused ... {target}` line\n{}",
+        out.describe()
+    );
+    assert_eq!(
+        other.connections(),
+        0,
+        "{ctx}the other host was reached:\n{}",
+        other.describe_requests()
+    );
+}
 
 #[test]
 fn wheel_linked_on_another_host_is_refused_by_the_proxy() {
@@ -989,40 +1023,13 @@ fn wheel_linked_on_another_host_is_refused_by_the_proxy() {
         let env_before = snapshot(&env.env_dir());
 
         // delta's page (on the index) links its wheel on another host name / another port.
-        let delta = other.wheel(&WheelSpec::new("delta", "1.0").file("delta.py", "X = 1\n"));
-        let eps = other.wheel(&WheelSpec::new("epsilon", "1.0").file("epsilon.py", "X = 1\n"));
-        index.page(
-            "delta",
-            &[(
-                format!("http://localhost:{}/files/{}", other.port, delta.file),
-                &delta,
-            )],
-        );
-        index.page(
-            "epsilon",
-            &[(
-                format!("http://127.0.0.1:{}/files/{}", other.port, eps.file),
-                &eps,
-            )],
-        );
+        link_wheel_elsewhere(&index, &other, "localhost", "delta");
+        let eps = link_wheel_elsewhere(&index, &other, "127.0.0.1", "epsilon");
 
         for (pkg, host) in [("delta", "localhost"), ("epsilon", "127.0.0.1")] {
             let out = env.install(&index.url(), &[pkg]);
-            out.expect_failure();
             let target = format!("{host}:{}", other.port);
-            assert!(
-                out.stderr
-                    .lines()
-                    .any(|l| l.starts_with("seal: proxy refused ") && l.contains(&target)),
-                "{pkg}: no `seal: proxy refused ... {target}` line\n{}",
-                out.describe()
-            );
-            assert_eq!(
-                other.connections(),
-                0,
-                "{pkg}: the other host was reached:\n{}",
-                other.describe_requests()
-            );
+            assert_refused_by_proxy(&out, &other, &target, &format!("{pkg}: "));
             assert!(index.hits(&format!("/simple/{pkg}/")) >= 1);
             assert_same_snapshot(&env_before, &snapshot(&env.env_dir()), ".seal/env");
             assert_no_tmp_install(&env, pkg);
@@ -1616,11 +1623,13 @@ fn sdist_build_requirements_cannot_smuggle_options() {
             ("smuggled", "helper\r--no-binary=:all:".to_string()),
             ("smugglee", "helper\u{2028}--no-binary=:all:".to_string()),
         ];
-        let mut failures = Vec::new();
-        for (name, req) in &cases {
-            let sdist = publish_probe_sdist(&env, &index, name, &[req.as_str()], &tcp, &dns);
-            let what = format!("{name}: build requirement {req:?}");
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        each_case(
+            &env,
+            &cases,
+            "smuggled build requirements",
+            |(name, req)| {
+                let sdist = publish_probe_sdist(&env, &index, name, &[req.as_str()], &tcp, &dns);
+                let what = format!("{name}: build requirement {req:?}");
                 let before = index.requests().len();
                 let out = env.install(&index.url(), &["--allow-sdist", name, name]);
                 let hits = |needle: &str| {
@@ -1683,22 +1692,7 @@ fn sdist_build_requirements_cannot_smuggle_options() {
                     "{what}: an environment was created"
                 );
                 assert_no_tmp_install(&env, &what);
-            }));
-            if let Err(e) = r {
-                failures.push(
-                    e.downcast_ref::<String>()
-                        .cloned()
-                        .unwrap_or_else(|| "panic".into()),
-                );
-                let _ = fs::remove_dir_all(env.project.join(".seal"));
-            }
-        }
-        assert!(
-            failures.is_empty(),
-            "{} of {} smuggled build requirements were not refused:\n{}",
-            failures.len(),
-            cases.len(),
-            failures.join("\n=====\n")
+            },
         );
         assert_eq!((tcp.hits(), dns.hits()), (0, 0), "a sink was reached");
     });
@@ -2096,31 +2090,11 @@ fn fallback_proxy_refuses_another_host() {
         install_fallback(&env, &index.url(), &["alpha"]).expect_success();
         let env_before = snapshot(&env.env_dir());
         // epsilon's page (on the index) links its wheel on another port of 127.0.0.1.
-        let eps = other.wheel(&WheelSpec::new("epsilon", "1.0").file("epsilon.py", "X = 1\n"));
-        index.page(
-            "epsilon",
-            &[(
-                format!("http://127.0.0.1:{}/files/{}", other.port, eps.file),
-                &eps,
-            )],
-        );
+        let eps = link_wheel_elsewhere(&index, &other, "127.0.0.1", "epsilon");
 
         let out = install_fallback(&env, &index.url(), &["epsilon"]);
-        out.expect_failure();
         let target = format!("127.0.0.1:{}", other.port);
-        assert!(
-            out.stderr
-                .lines()
-                .any(|l| l.starts_with("seal: proxy refused ") && l.contains(&target)),
-            "no `seal: proxy refused ... {target}` line\n{}",
-            out.describe()
-        );
-        assert_eq!(
-            other.connections(),
-            0,
-            "the other host was reached:\n{}",
-            other.describe_requests()
-        );
+        assert_refused_by_proxy(&out, &other, &target, "");
         assert!(index.hits("/simple/epsilon/") >= 1);
         assert_same_snapshot(&env_before, &snapshot(&env.env_dir()), ".seal/env");
         assert_no_tmp_install(&env, "after the refused install");
