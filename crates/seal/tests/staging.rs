@@ -122,6 +122,18 @@ fn no_incoming(dir: &Path, what: &str) {
     );
 }
 
+/// `seal run --json FLAGS --out OUT -- python3 PROBE '{"out": OUT}'`, OUT being `env.out`.
+fn seal_out_probe(env: &Env, flags: &[&str], probe: &Path) -> Output {
+    let dest = env.out.to_str().unwrap();
+    let args = serde_json::json!({"out": env.out}).to_string();
+    env.seal_probe(
+        &[&["--json"], flags, &["--out", dest]].concat(),
+        probe,
+        &args,
+    )
+    .output()
+}
+
 fn sha_etc_passwd() -> (u64, u64) {
     let m = fs::metadata("/etc/passwd").unwrap();
     (fnv(&fs::read("/etc/passwd").unwrap()), m.mtime() as u64)
@@ -607,22 +619,7 @@ fn keep_exec_keeps_exec_bits_only_and_links_refuse_refuses_all_links() {
     each_variant(|v| {
         let env = Env::new(v, "keepexec");
         let probe = env.probe("modes", MODES_PROBE);
-        let args = serde_json::json!({"out": env.out}).to_string();
-        let dest = env.out.to_str().unwrap();
-        let out = env
-            .seal_probe(
-                &[
-                    "--json",
-                    "--keep-exec",
-                    "--out-links",
-                    "refuse",
-                    "--out",
-                    dest,
-                ],
-                &probe,
-                &args,
-            )
-            .output();
+        let out = seal_out_probe(&env, &["--keep-exec", "--out-links", "refuse"], &probe);
         out.expect_code(0);
         let p = out.probe();
         p.expect_eq("done", "yes");
@@ -749,14 +746,10 @@ fn existing_host_files_are_kept_unless_overwrite() {
         env.chown_to_user(&o.join("trapfile"));
 
         let probe = env.probe("overwrite", OVERWRITE_PROBE);
-        let args = serde_json::json!({"out": o}).to_string();
-        let dest = o.to_str().unwrap();
 
         // 1. Without --overwrite.
         let before = snapshot(&env.dir, &[&o]);
-        let out = env
-            .seal_probe(&["--json", "--out", dest], &probe, &args)
-            .output();
+        let out = seal_out_probe(&env, &[], &probe);
         out.expect_code(0);
         let p = out.probe();
         p.expect_eq("done", "yes");
@@ -811,9 +804,7 @@ fn existing_host_files_are_kept_unless_overwrite() {
         no_incoming(&o, "no --overwrite");
 
         // 2. With --overwrite.
-        let out = env
-            .seal_probe(&["--json", "--overwrite", "--out", dest], &probe, &args)
-            .output();
+        let out = seal_out_probe(&env, &["--overwrite"], &probe);
         out.expect_code(0);
         assert_eq!(
             read(&o.join("keep.txt")),
@@ -952,20 +943,7 @@ fn staging_area_is_capped_at_the_quota() {
     each_variant(|v| {
         let env = Env::new(v, "stagecap");
         let probe = env.probe("fill", FILL_PROBE);
-        let args = serde_json::json!({"out": env.out}).to_string();
-        let out = env
-            .seal_probe(
-                &[
-                    "--json",
-                    "--out-quota",
-                    "1M",
-                    "--out",
-                    env.out.to_str().unwrap(),
-                ],
-                &probe,
-                &args,
-            )
-            .output();
+        let out = seal_out_probe(&env, &["--out-quota", "1M"], &probe);
         let p = out.probe();
         p.expect_eq("done", "yes");
         p.expect_in("error", &["ENOSPC", "EDQUOT", "EFBIG"]);
@@ -1005,20 +983,7 @@ fn file_count_quota() {
     each_variant(|v| {
         let env = Env::new(v, "maxfiles");
         let probe = env.probe("many", MANY_FILES_PROBE);
-        let args = serde_json::json!({"out": env.out}).to_string();
-        let out = env
-            .seal_probe(
-                &[
-                    "--json",
-                    "--out-max-files",
-                    "5",
-                    "--out",
-                    env.out.to_str().unwrap(),
-                ],
-                &probe,
-                &args,
-            )
-            .output();
+        let out = seal_out_probe(&env, &["--out-max-files", "5"], &probe);
         let p = out.probe();
         p.expect_eq("done", "yes");
         let created = p.num("created");
@@ -1071,20 +1036,7 @@ fn timeout_kill_leaves_complete_files_or_nothing() {
     each_variant(|v| {
         let env = Env::new(v, "timeoutcopy");
         let probe = env.probe("grow", TIMEOUT_PROBE);
-        let args = serde_json::json!({"out": env.out}).to_string();
-        let out = env
-            .seal_probe(
-                &[
-                    "--json",
-                    "--timeout",
-                    "2s",
-                    "--out",
-                    env.out.to_str().unwrap(),
-                ],
-                &probe,
-                &args,
-            )
-            .output();
+        let out = seal_out_probe(&env, &["--timeout", "2s"], &probe);
         out.expect_code(124);
         assert!(out.stderr.contains("--timeout"), "{}", out.describe());
         assert_eq!(out.json()["timed_out"], true);
@@ -1479,14 +1431,7 @@ fn report_counts_only_what_reached_the_host() {
         std::os::unix::fs::symlink("keep.txt", o.join("keep_link")).unwrap();
         env.chown_to_user(&o.join("keep_link"));
         let probe = env.probe("report", REPORT_PROBE);
-        let args = serde_json::json!({"out": o}).to_string();
-        let out = env
-            .seal_probe(
-                &["--json", "-v", "--out", o.to_str().unwrap()],
-                &probe,
-                &args,
-            )
-            .output();
+        let out = seal_out_probe(&env, &["-v"], &probe);
         out.expect_code(0);
         out.probe().expect_eq("done", "yes");
         assert_eq!(read(&o.join("keep.txt")), b"ORIGINAL");
@@ -1551,14 +1496,7 @@ fn unreadable_entries_do_not_lose_the_other_results() {
     each_variant(|v| {
         let env = Env::new(v, "unreadable");
         let probe = env.probe("unreadable", UNREADABLE_PROBE);
-        let args = serde_json::json!({"out": env.out}).to_string();
-        let out = env
-            .seal_probe(
-                &["--json", "--out", env.out.to_str().unwrap()],
-                &probe,
-                &args,
-            )
-            .output();
+        let out = seal_out_probe(&env, &[], &probe);
         let p = out.probe();
         p.expect_eq("done", "yes");
         for k in ["result", "locked_file", "locked_dir", "wonly_dir"] {
