@@ -3,8 +3,8 @@
 mod small;
 use small::*;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 
 /// A world-readable copy of the binary in a fresh 0755 directory, usable by any uid.
 fn shared_binary() -> (tempfile::TempDir, PathBuf) {
@@ -13,24 +13,11 @@ fn shared_binary() -> (tempfile::TempDir, PathBuf) {
     (dir, bin)
 }
 
-fn run(bin: &Path, uid: Option<u32>, cwd: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(bin);
-    c.args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", "/nonexistent");
-    if let Some(u) = uid {
-        c.uid(u).gid(u);
-    }
-    c.output().unwrap()
-}
-
 #[test]
 fn doctor_reports_the_protections_in_force() {
     let (dir, bin) = shared_binary();
     for uid in users() {
-        let o = run(&bin, uid, dir.path(), &["doctor"]);
+        let o = seal_output(&bin, uid, dir.path(), &["doctor"]);
         let t = text(&o);
         assert_eq!(o.status.code(), Some(0), "{t}");
         for needle in [
@@ -41,7 +28,7 @@ fn doctor_reports_the_protections_in_force() {
         ] {
             assert!(t.contains(needle), "missing {needle:?}\n{t}");
         }
-        let j = run(&bin, uid, dir.path(), &["doctor", "--json"]);
+        let j = seal_output(&bin, uid, dir.path(), &["doctor", "--json"]);
         let v: serde_json::Value =
             serde_json::from_slice(&j.stdout).expect("doctor --json is JSON");
         assert_eq!(v["facts"]["userns"]["allowed"], true, "{}", text(&j));
@@ -67,7 +54,7 @@ fn doctor_and_run_explain_blocked_user_namespaces_and_fall_back() {
                 bin.to_str().unwrap(),
             ];
             all.extend_from_slice(args);
-            run(&bin, uid, dir.path(), &all)
+            seal_output(&bin, uid, dir.path(), &all)
         };
         let o = inside(&["doctor"]);
         let t = text(&o);

@@ -3,50 +3,21 @@
 
 mod small;
 use small::*;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn setup(uid: Option<u32>) -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let bin = copy_binary(dir.path());
-    let project = dir.path().join("proj");
-    std::fs::create_dir_all(project.join("data")).unwrap();
-    std::fs::write(project.join("data/in.txt"), "input-text").unwrap();
-    if let Some(u) = uid {
-        let s = Command::new("chown")
-            .args(["-R", &format!("{u}:{u}")])
-            .arg(&project)
-            .status()
-            .unwrap();
-        assert!(s.success());
-    }
-    (dir, bin, project)
-}
-
-fn seal(bin: &Path, uid: Option<u32>, cwd: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(bin);
-    c.args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", "/nonexistent");
-    if let Some(u) = uid {
-        c.uid(u).gid(u);
-    }
-    c.output().unwrap()
-}
+/// The project of every test: `data/in.txt`.
+const FILES: &[(&str, &str)] = &[("data/in.txt", "input-text")];
 
 const PROBE: &str = "import os; print(open('data/in.txt').read(), os.environ.get('FROM_POLICY')); open('results/r.txt', 'w').write('ok')";
 
 #[test]
 fn init_then_policy_drives_the_run_and_flags_override_it() {
     for uid in users() {
-        let (_d, bin, proj) = setup(uid);
-        let o = seal(&bin, uid, &proj, &["init"]);
+        let s = scratch(uid, FILES);
+        let proj = &s.project;
+        let o = s.seal(uid, &["init"]);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         // Never over an existing policy.
-        let again = seal(&bin, uid, &proj, &["init"]);
+        let again = s.seal(uid, &["init"]);
         assert_eq!(again.status.code(), Some(125), "{}", text(&again));
 
         let starter = std::fs::read_to_string(proj.join("seal.toml")).unwrap();
@@ -61,10 +32,8 @@ fn init_then_policy_drives_the_run_and_flags_override_it() {
         assert_ne!(edited, starter);
         std::fs::write(proj.join("seal.toml"), edited).unwrap();
 
-        let o = seal(
-            &bin,
+        let o = s.seal(
             uid,
-            &proj,
             &[
                 "run",
                 "-v",
@@ -86,10 +55,8 @@ fn init_then_policy_drives_the_run_and_flags_override_it() {
         );
 
         // A flag wins over the file.
-        let o = seal(
-            &bin,
+        let o = s.seal(
             uid,
-            &proj,
             &[
                 "run",
                 "-v",
@@ -117,7 +84,8 @@ fn init_then_policy_drives_the_run_and_flags_override_it() {
 #[test]
 fn policy_errors_name_file_line_and_column() {
     for uid in users() {
-        let (_d, bin, proj) = setup(uid);
+        let s = scratch(uid, FILES);
+        let proj = &s.project;
         for (body, want) in [
             (
                 "[run]\nout = [\"r\"]\nbogus = 1\n",
@@ -128,10 +96,8 @@ fn policy_errors_name_file_line_and_column() {
             ("[run\n", "seal.toml:1:"),
         ] {
             std::fs::write(proj.join("seal.toml"), body).unwrap();
-            let o = seal(
-                &bin,
+            let o = s.seal(
                 uid,
-                &proj,
                 &[
                     "run",
                     "--python",
@@ -160,16 +126,15 @@ fn policy_errors_name_file_line_and_column() {
 #[test]
 fn tool_seal_table_in_pyproject_is_the_same_schema() {
     for uid in users() {
-        let (_d, bin, proj) = setup(uid);
+        let s = scratch(uid, FILES);
+        let proj = &s.project;
         std::fs::write(
             proj.join("pyproject.toml"),
             "[project]\nname = \"x\"\nversion = \"0\"\n\n[tool.seal.run]\nin = [\"data\"]\nenv = { FROM_POLICY = \"py\" }\n",
         )
         .unwrap();
-        let o = seal(
-            &bin,
+        let o = s.seal(
             uid,
-            &proj,
             &[
                 "run",
                 "--python",
@@ -184,10 +149,8 @@ fn tool_seal_table_in_pyproject_is_the_same_schema() {
         assert_eq!(o.status.code(), Some(0), "{t}");
         assert!(t.contains("input-text py"), "{t}");
         std::fs::write(proj.join("pyproject.toml"), "[tool.seal.run]\nbogus = 1\n").unwrap();
-        let o = seal(
-            &bin,
+        let o = s.seal(
             uid,
-            &proj,
             &["run", "--python", "/usr/bin/python3", "--", "/bin/true"],
         );
         let t = text(&o);

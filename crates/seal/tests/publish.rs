@@ -6,8 +6,6 @@ mod small;
 use small::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,46 +24,17 @@ handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=os.
 http.server.ThreadingHTTPServer(("127.0.0.1", 8000), handler).serve_forever()
 "#;
 
-struct Scratch {
-    _dir: tempfile::TempDir,
-    bin: PathBuf,
-    project: PathBuf,
-}
-
-fn scratch(uid: Option<u32>) -> Scratch {
-    let dir = tempfile::tempdir().unwrap();
-    let bin = copy_binary(dir.path());
-    let project = dir.path().join("proj");
-    std::fs::create_dir(&project).unwrap();
-    std::fs::write(project.join("serve.py"), SERVER).unwrap();
-    std::fs::write(
-        project.join("index.html"),
-        "<p>hello from the sandbox</p>\n",
-    )
-    .unwrap();
-    if let Some(u) = uid {
-        chown_tree(&project, u);
-    }
-    Scratch {
-        _dir: dir,
-        bin,
-        project,
-    }
-}
+/// The project of every test: the server and the page it serves.
+const FILES: &[(&str, &str)] = &[
+    ("serve.py", SERVER),
+    ("index.html", "<p>hello from the sandbox</p>\n"),
+];
 
 fn seal_cmd(s: &Scratch, uid: Option<u32>, args: &[&str]) -> Command {
-    let mut c = Command::new(&s.bin);
-    c.args(args)
-        .current_dir(&s.project)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", "/nonexistent")
-        .stdin(Stdio::null())
+    let mut c = s.command(uid, args);
+    c.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if let Some(u) = uid {
-        c.uid(u).gid(u);
-    }
     c
 }
 
@@ -153,7 +122,7 @@ fn header<'a>(resp: &'a str, name: &str) -> Option<&'a str> {
 #[test]
 fn published_server_is_reachable_guarded_and_cannot_reach_the_host() {
     for uid in users() {
-        let s = scratch(uid);
+        let s = scratch(uid, FILES);
         let (sink_port, hits) = sink();
         let host_port = free_port();
         let mut child = seal_cmd(
@@ -245,7 +214,7 @@ fn published_server_is_reachable_guarded_and_cannot_reach_the_host() {
 #[test]
 fn publish_errors_are_one_line() {
     for uid in users() {
-        let s = scratch(uid);
+        let s = scratch(uid, FILES);
         let busy = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = busy.local_addr().unwrap().port().to_string();
         let cases: Vec<(Vec<&str>, &str)> = vec![

@@ -4,46 +4,17 @@ mod small;
 use small::*;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-/// A 0755 scratch directory with a copy of seal and a project owned by `uid`.
-struct Scratch {
-    _dir: tempfile::TempDir,
-    bin: PathBuf,
-    project: PathBuf,
-}
-
-fn scratch(uid: Option<u32>) -> Scratch {
-    let dir = tempfile::tempdir().unwrap();
-    let bin = copy_binary(dir.path());
-    let project = dir.path().join("proj");
-    std::fs::create_dir(&project).unwrap();
-    if let Some(u) = uid {
-        chown_tree(&project, u);
-    }
-    Scratch {
-        _dir: dir,
-        bin,
-        project,
-    }
-}
-
+/// `seal ARGS` in the scratch project as `uid`, fed `stdin`.
 fn seal(s: &Scratch, uid: Option<u32>, args: &[&str], stdin: &str) -> Output {
-    let mut c = Command::new(&s.bin);
-    c.args(args)
-        .current_dir(&s.project)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", "/nonexistent")
+    let mut child = s
+        .command(uid, args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(u) = uid {
-        c.uid(u).gid(u);
-    }
-    let mut child = c.spawn().unwrap();
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     child
         .stdin
         .take()
@@ -56,7 +27,7 @@ fn seal(s: &Scratch, uid: Option<u32>, args: &[&str], stdin: &str) -> Output {
 #[test]
 fn shell_runs_in_the_sandbox() {
     for uid in users() {
-        let s = scratch(uid);
+        let s = scratch(uid, &[]);
         let o = seal(
             &s,
             uid,
@@ -73,7 +44,7 @@ fn shell_runs_in_the_sandbox() {
 #[test]
 fn exec_runs_only_console_scripts_of_the_environment() {
     for uid in users() {
-        let s = scratch(uid);
+        let s = scratch(uid, &[]);
         // No environment yet: refused with one line, nothing runs.
         let o = seal(&s, uid, &["exec", "hello"], "");
         let t = text(&o);
