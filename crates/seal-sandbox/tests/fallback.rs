@@ -246,6 +246,16 @@ fn read_pid(p: &Path) -> i32 {
         .unwrap()
 }
 
+/// None of the `sleep`s whose pids the program wrote into `rw/<pid_files>` is alive after
+/// `what` (the run's end, the time limit).
+#[track_caller]
+fn assert_all_dead(s: &Scratch, pid_files: &[&str], what: &str) {
+    for f in pid_files {
+        let pid = read_pid(&s.p(&format!("rw/{f}")));
+        assert!(!alive(pid), "{f}: process {pid} outlived {what}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -554,10 +564,7 @@ fn daemons_do_not_survive_the_program() {
                       exit 3";
         let outcome = run_fallback(&s.spec(&["/bin/sh", "-c", script])).unwrap();
         assert_eq!(exited(&outcome), 3);
-        for f in ["setsid.pid", "orphan.pid", "child.pid"] {
-            let pid = read_pid(&s.p(&format!("rw/{f}")));
-            assert!(!alive(pid), "{f}: process {pid} outlived the run");
-        }
+        assert_all_dead(&s, &["setsid.pid", "orphan.pid", "child.pid"], "the run");
     });
 }
 
@@ -839,10 +846,7 @@ fn the_time_limit_kills_everything() {
         let outcome = run_fallback(&spec).unwrap();
         assert_eq!(outcome.status, Status::TimedOut);
         assert!(start.elapsed() < Duration::from_secs(30));
-        for f in ["orphan.pid", "child.pid"] {
-            let pid = read_pid(&s.p(&format!("rw/{f}")));
-            assert!(!alive(pid), "{f}: process {pid} outlived the time limit");
-        }
+        assert_all_dead(&s, &["orphan.pid", "child.pid"], "the time limit");
     });
 }
 
