@@ -1904,6 +1904,7 @@ fn realistic_project_from_init_to_green_tests() {
     each_variant(|v| {
         let mut env = TestEnv::new(v, "e2e");
         env.pass_host_env(PROXY_ENV);
+        env.pass_host_env(NO_PROXY_ENV);
         let p = env.project.clone();
         env.write_owned(
             &p.join("pyproject.toml"),
