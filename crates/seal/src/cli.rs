@@ -54,8 +54,10 @@ seal jupyter --port 9999 --in ~/data\n  \
 seal jupyter --notebook-dir notebooks/\n\n\
 The server and its kernels have no network at all and see only the project (writable, except \
 .seal, .git, the policy and the project's build files, which stay read-only) and what you name \
-with --in. The browser reaches it through seal's bridge on 127.0.0.1, which checks the Host \
-and Origin headers and adds a Content-Security-Policy (see the README for what it stops).")]
+with --in. The browser reaches it through seal's bridge on a loopback address of the run's own \
+(127.A.B.C: no cookies or storage shared with your other local web services; --publish-addr \
+127.0.0.1 for the usual one), which checks the Host and Origin headers and adds a \
+Content-Security-Policy (see the README for what it stops).")]
     Jupyter(Box<JupyterArgs>),
     /// Build the project's environment (.seal/env) in sandboxes that reach only the package
     /// index and see none of your files
@@ -312,8 +314,9 @@ pub struct SandboxOptions {
     #[arg(long = "publish", value_name = "[HOSTPORT:]PORT", value_parser = crate::publish::parse)]
     pub publishes: Vec<crate::publish::Publish>,
 
-    /// Host address for --publish [default: 127.0.0.1]; any other address makes the ports
-    /// reachable from other machines (with a warning)
+    /// Host address for --publish [default: 127.0.0.1; seal jupyter: a loopback address of
+    /// the run's own]; a non-loopback address makes the ports reachable from other machines
+    /// (with a warning)
     #[arg(long, value_name = "ADDR")]
     pub publish_addr: Option<std::net::IpAddr>,
 

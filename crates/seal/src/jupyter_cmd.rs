@@ -8,7 +8,7 @@
 
 use std::ffi::OsString;
 use std::io::Read;
-use std::net::{IpAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,13 +26,69 @@ const HOST_PORTS: std::ops::Range<u16> = 8888..8988;
 /// Jupyter with many extensions can take a while to import on a cold cache.
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// 32 random bytes from the kernel, as hex.
-fn token() -> Result<String> {
-    let mut bytes = [0u8; 32];
+/// Random bytes from the kernel.
+fn random<const N: usize>(what: &str) -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("cannot read /dev/urandom for the token")?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        .with_context(|| format!("cannot read /dev/urandom for {what}"))?;
+    Ok(bytes)
+}
+
+/// 32 random bytes, as hex.
+fn token() -> Result<String> {
+    Ok(random::<32>("the token")?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Where the browser reaches the server: the address the user or the policy names, else a
+/// loopback address of this run's own (see `publish::private_loopback`), else 127.0.0.1 where
+/// that cannot work (WSL 2 forwards only localhost to Windows; a host whose loopback does not
+/// route all of 127.0.0.0/8).
+fn browser_address(
+    cli: Option<IpAddr>,
+    policy: &crate::policy::Policy,
+) -> Result<(IpAddr, &'static str)> {
+    let named = cli.or_else(|| {
+        // Checked when the policy was loaded.
+        policy
+            .run
+            .publish_addr
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+    });
+    if let Some(a) = named {
+        // The run checks it again and warns about a non-loopback one: refuse here only what it
+        // would refuse, before a URL is made from it.
+        if a.is_unspecified() {
+            publish::address(named)?;
+        }
+        return Ok((a, ""));
+    }
+    let shared = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    if publish::only_localhost_reaches_this_host() {
+        return Ok((
+            shared,
+            "WSL forwards only 127.0.0.1 to Windows, so this page shares cookies with your other local web services",
+        ));
+    }
+    let own = IpAddr::V4(publish::private_loopback(random::<3>("an address")?));
+    match TcpListener::bind((own, 0)) {
+        Ok(_) => Ok((
+            own,
+            "an address of its own: no cookies or storage shared with other local web services",
+        )),
+        Err(e) => Ok((
+            shared,
+            if e.kind() == std::io::ErrorKind::AddrNotAvailable {
+                "this host's loopback is 127.0.0.1 alone, so this page shares cookies with your other local web services"
+            } else {
+                "no address of its own could be bound, so this page shares cookies with your other local web services"
+            },
+        )),
+    }
 }
 
 /// Which server the environment has: JupyterLab, else the classic Notebook.
@@ -63,7 +119,7 @@ fn free_host_port(addr: IpAddr, taken: &[u16]) -> Result<u16> {
 
 pub fn run(args: JupyterArgs) -> Result<i32> {
     let JupyterArgs {
-        sandbox,
+        mut sandbox,
         port,
         notebook_dir,
         no_browser,
@@ -93,7 +149,10 @@ pub fn run(args: JupyterArgs) -> Result<i32> {
             port.unwrap_or_default()
         );
     }
-    let addr = publish::address(sandbox.publish_addr)?;
+    let (addr, origin_note) =
+        browser_address(sandbox.publish_addr, &crate::policy::load(&project)?)?;
+    // The run binds exactly the address the URL names.
+    sandbox.publish_addr = Some(addr);
     let taken: Vec<u16> = sandbox.publishes.iter().map(|p| p.host_port).collect();
     let host_port = match port {
         Some(p) => p,
@@ -144,7 +203,11 @@ pub fn run(args: JupyterArgs) -> Result<i32> {
         }],
         on_start: Some(Box::new(move |connector, _addr| {
             if publish::wait_ready(&connector, INNER_PORT, READY_TIMEOUT) {
-                eprintln!("\nseal: Jupyter is ready in the sandbox (no network, project writable):\nseal:     {url}\n");
+                eprintln!("\nseal: Jupyter is ready in the sandbox (no network, project writable):\nseal:     {url}");
+                if !origin_note.is_empty() {
+                    eprintln!("seal: ({origin_note})");
+                }
+                eprintln!();
                 if open_browser {
                     open_in_browser(&url);
                 }

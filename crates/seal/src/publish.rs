@@ -5,7 +5,7 @@
 //! and not a half-started run. The bridge checks Host and Origin (DNS rebinding) and adds a
 //! Content-Security-Policy to every response, because the server inside is untrusted code.
 
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,13 +97,30 @@ pub fn host_and_port(addr: IpAddr, port: u16) -> String {
 }
 
 /// The Host header values a browser sends for this port: the address itself, and `localhost`
-/// for loopback.
+/// for the addresses that name resolves to.
 pub fn allowed_hosts(addr: IpAddr, host_port: u16) -> Vec<String> {
     let mut v = vec![host_and_port(addr, host_port)];
-    if addr.is_loopback() {
+    if addr == IpAddr::V4(Ipv4Addr::LOCALHOST) || addr == IpAddr::V6(Ipv6Addr::LOCALHOST) {
         v.push(format!("localhost:{host_port}"));
     }
     v
+}
+
+/// A loopback address of this run's own, 127.A.B.C outside 127.0.0.0/16 (where 127.0.0.1, the
+/// 127.0.1.1 hostname entry and systemd-resolved's 127.0.0.53 live), from 24 random bits.
+/// A browser keeps cookies per host, not per port: on an address no other service uses, the
+/// sandboxed page neither receives nor sets cookies of the user's other local web services,
+/// and starts with no storage left by earlier servers.
+pub fn private_loopback(random: [u8; 3]) -> Ipv4Addr {
+    let [a, b, c] = random;
+    Ipv4Addr::new(127, a.clamp(1, 254), b, c.clamp(1, 254))
+}
+
+/// Windows reaches a WSL 2 machine's servers through `localhost` forwarding only.
+pub fn only_localhost_reaches_this_host() -> bool {
+    std::path::Path::new("/proc/sys/fs/binfmt_misc/WSLInterop").exists()
+        || std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .is_ok_and(|r| r.to_ascii_lowercase().contains("microsoft"))
 }
 
 /// The running bridges; dropping them closes the host ports. Refusals are printed as they
@@ -219,5 +236,28 @@ mod tests {
             allowed_hosts("::1".parse().unwrap(), 80),
             vec!["[::1]:80".to_string(), "localhost:80".to_string()]
         );
+        // localhost resolves to 127.0.0.1, never to a run's own address.
+        assert_eq!(
+            allowed_hosts("127.9.8.7".parse().unwrap(), 80),
+            vec!["127.9.8.7:80".to_string()]
+        );
+    }
+
+    #[test]
+    fn private_loopback_addresses_stay_clear_of_the_shared_ones() {
+        for r in [[0, 0, 0], [0, 0, 1], [255, 255, 255], [1, 0, 0], [7, 8, 9]] {
+            let a = private_loopback(r);
+            let [_, second, _, last] = a.octets();
+            assert!(a.is_loopback(), "{a}");
+            assert!(
+                second != 0 && second != 255,
+                "{a}: in 127.0.0.0/16 or 127.255/16"
+            );
+            assert!(
+                last != 0 && last != 255,
+                "{a}: a network or broadcast-looking address"
+            );
+        }
+        assert_eq!(private_loopback([7, 8, 9]), Ipv4Addr::new(127, 7, 8, 9));
     }
 }

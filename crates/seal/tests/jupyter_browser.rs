@@ -6,7 +6,7 @@
 //! network namespace this test creates with only `lo`: the browser cannot reach anything but
 //! loopback, even though Chromium tries to contact its vendor on its own.
 //!
-//! The notebook's cells: 2+2; a connection to the host-side port the bridge listens on (host
+//! The notebook's cells: 2+2; a connection to the sink listening on the host's 127.0.0.1 (host
 //! loopback: must be refused from inside the sandbox); a read of a canary in the user's HOME
 //! (must not be found). Without the token the lab must not be served. A screenshot of each run
 //! is kept in target/tmp/.
@@ -135,6 +135,20 @@ fn last_json_line(o: &Output) -> String {
         .to_string()
 }
 
+/// Scheme, host and port of the URL the driver's last run used.
+fn served_origin(o: &Output) -> String {
+    let line = last_json_line(o);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+    let url = v["url"].as_str().unwrap_or("").to_string();
+    match url
+        .find("://")
+        .and_then(|i| url[i + 3..].find('/').map(|j| i + 3 + j))
+    {
+        Some(end) => url[..end].to_string(),
+        None => url,
+    }
+}
+
 fn keep_artifact(from: &Path, name: &str) {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let _ = std::fs::create_dir_all(&dir);
@@ -183,7 +197,7 @@ fn jupyter_in_a_real_browser_runs_cells_and_keeps_the_host_out_of_reach() {
         let cells = [
             "print(2+2)".to_string(),
             format!(
-                "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {HOST_PORT}), timeout=3).close()\n    print('HOST LOOPBACK REACHED')\nexcept OSError as e:\n    print('REFUSED', type(e).__name__)"
+                "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {SINK_PORT}), timeout=3).close()\n    print('HOST LOOPBACK REACHED')\nexcept OSError as e:\n    print('REFUSED', type(e).__name__)"
             ),
             format!(
                 "try:\n    open({:?}).read()\n    print('CANARY FOUND')\nexcept OSError as e:\n    print('NOT FOUND', type(e).__name__)",
@@ -244,6 +258,15 @@ fn jupyter_in_a_real_browser_runs_cells_and_keeps_the_host_out_of_reach() {
             v.name,
             last_json_line(&o),
             text(&o)
+        );
+        // The page had an origin of its own: no cookies shared with 127.0.0.1's services.
+        let origin = served_origin(&o);
+        assert!(
+            origin.starts_with("http://127.")
+                && !origin.starts_with("http://127.0.")
+                && origin.ends_with(&format!(":{HOST_PORT}")),
+            "{}: seal jupyter served on {origin:?}, not on an address of its own",
+            v.name
         );
 
         assert!(
@@ -322,15 +345,23 @@ fn opens_the_browser_without_the_token_on_a_command_line(
         chown_tree(&fake_bin, u);
     }
     let mut c = Command::new(bin);
-    c.args(["jupyter", "--port", &HOST_PORT.to_string()])
-        .current_dir(project)
-        .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", fake_bin.display()))
-        .env("HOME", home)
-        .env("DISPLAY", ":99")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    // The usual address when asked for (the other run covers the default, an address of the
+    // run's own).
+    c.args([
+        "jupyter",
+        "--port",
+        &HOST_PORT.to_string(),
+        "--publish-addr",
+        "127.0.0.1",
+    ])
+    .current_dir(project)
+    .env_clear()
+    .env("PATH", format!("{}:/usr/bin:/bin", fake_bin.display()))
+    .env("HOME", home)
+    .env("DISPLAY", ":99")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
     as_user(uid, &mut c);
     let child = c.spawn().unwrap();
     let start = std::time::Instant::now();

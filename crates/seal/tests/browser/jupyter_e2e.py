@@ -383,8 +383,9 @@ def chromium_args(profile, sandbox, window):
         "--disable-features=OptimizationHints,Translate,MediaRouter,AutofillServerCommunication,"
         "CertificateTransparencyComponentUpdater,InterestFeedContentSuggestions",
         # No name resolution at all: a stray hostname fails at once instead of trying DNS.
-        # The rule also catches IP literals, hence the explicit loopback exclusions.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+        # The rule also catches IP literals, hence the explicit loopback exclusions (seal jupyter
+        # serves on a loopback address of its own, 127.A.B.C).
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.*",
         "--password-store=basic",
         "--use-mock-keychain",
         # Headless, no GPU in CI; software rendering is enough for a screenshot.
@@ -499,12 +500,12 @@ class Browser:
 # The server under test (optional: `--server CMD`)
 
 
-URL_IN_LOG = re.compile(r"https?://127\.0\.0\.1:\d+/\S*")
+URL_IN_LOG = re.compile(r"https?://127\.\d+\.\d+\.\d+:\d+/\S*")
 
 
 class Server:
     """A server started by us (`sh -c CMD`) in our network namespace; its URL and token are
-    either given or read from the first http://127.0.0.1:PORT/...token=... line it prints."""
+    either given or read from the first http://127.A.B.C:PORT/...token=... line it prints."""
 
     def __init__(self, cmd, log_path):
         self.log_path = log_path
@@ -1123,7 +1124,7 @@ def main(argv=None):
 
     def common(sp):
         sp.add_argument("--url", help="server base URL, e.g. http://127.0.0.1:8899 (default: "
-                        "the first http://127.0.0.1:PORT/...token=... line --server prints)")
+                        "the first http://127.A.B.C:PORT/...token=... line --server prints)")
         sp.add_argument("--server", help="shell command starting the server inside this network "
                         "namespace; stopped (process group SIGTERM, then SIGKILL) at the end")
         sp.add_argument("--screenshot", help="save a PNG of the page here (also on failure)")
