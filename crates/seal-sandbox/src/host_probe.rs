@@ -33,6 +33,9 @@ pub struct HostFacts {
     pub cgroup_v2_delegated: Option<(PathBuf, Vec<String>)>,
     pub per_namespace_pid_max: bool,
     pub nosymfollow: bool,
+    /// Whether an unprivileged user namespace may mount overlayfs here (tried, not guessed).
+    /// seal does not need it: its root is a tmpfs with read-only bind mounts.
+    pub overlay_in_userns: bool,
 }
 
 fn read_u64(p: &str) -> Option<u64> {
@@ -128,6 +131,48 @@ pub fn check_namespaces() -> Result<(), String> {
     }
 }
 
+/// Mount a read-only overlay of two empty directories in a throwaway user and mount namespace:
+/// what Linux allows unprivileged since 5.11, unless a distribution or LSM forbids it.
+fn try_overlay_in_userns() -> bool {
+    let uid = sys::getuid();
+    let gid = sys::getgid();
+    match sys::clone_fork(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) {
+        Ok(Forked::Child) => {
+            let maps = fs::write("/proc/self/setgroups", "deny").is_ok()
+                && fs::write("/proc/self/uid_map", format!("0 {uid} 1")).is_ok()
+                && fs::write("/proc/self/gid_map", format!("0 {gid} 1")).is_ok();
+            // A private tmpfs over /tmp (in this namespace only) holds the directories.
+            let ok = maps
+                && sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None).is_ok()
+                && sys::mount(
+                    Some(c"tmpfs"),
+                    c"/tmp",
+                    Some(c"tmpfs"),
+                    0,
+                    Some(c"size=64k"),
+                )
+                .is_ok()
+                && ["/tmp/a", "/tmp/b", "/tmp/m"]
+                    .iter()
+                    .all(|d| fs::create_dir(d).is_ok())
+                && sys::mount(
+                    Some(c"overlay"),
+                    c"/tmp/m",
+                    Some(c"overlay"),
+                    libc::MS_RDONLY,
+                    Some(c"lowerdir=/tmp/a:/tmp/b"),
+                )
+                .is_ok();
+            sys::exit_now(if ok { 0 } else { 1 })
+        }
+        Ok(Forked::Parent(pid)) => matches!(
+            sys::waitpid(pid, false),
+            Ok(Some((_, WaitStatus::Exited(0))))
+        ),
+        Err(_) => false,
+    }
+}
+
 /// [`check_namespaces`] as a yes/no answer.
 pub fn userns_available() -> bool {
     check_namespaces().is_ok()
@@ -167,6 +212,7 @@ pub fn probe() -> HostFacts {
     let unpriv = read_u64("/proc/sys/kernel/unprivileged_userns_clone");
     let apparmor = read_u64("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
     let tried = try_userns(uid, gid);
+    let overlay_in_userns = tried.is_ok() && try_overlay_in_userns();
     let blocked_by = tried.err().map(|why| {
         if max == Some(0) {
             "sysctl user.max_user_namespaces=0".to_string()
@@ -203,6 +249,7 @@ pub fn probe() -> HostFacts {
         cgroup_v2_delegated: cgroup_v2_delegation(),
         per_namespace_pid_max: version_at_least(&kernel, (6, 14)),
         nosymfollow: version_at_least(&kernel, (5, 10)),
+        overlay_in_userns,
         kernel,
     }
 }

@@ -235,9 +235,10 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
         }
     );
     println!(
-        "kernel features        per-namespace pid_max: {}; nosymfollow: {}",
+        "kernel features        per-namespace pid_max: {}; nosymfollow: {}; overlayfs in a user namespace: {} (not needed: seal's root is a tmpfs with read-only binds)",
         if f.per_namespace_pid_max { "yes" } else { "no" },
-        if f.nosymfollow { "yes" } else { "no" }
+        if f.nosymfollow { "yes" } else { "no" },
+        if f.overlay_in_userns { "yes" } else { "no" }
     );
     println!();
     println!(

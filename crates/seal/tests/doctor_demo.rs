@@ -33,6 +33,16 @@ fn doctor_reports_the_protections_in_force() {
             serde_json::from_slice(&j.stdout).expect("doctor --json is JSON");
         assert_eq!(v["facts"]["userns"]["allowed"], true, "{}", text(&j));
         assert!(v["isolation"].as_array().is_some_and(|a| a.len() == 4));
+        // Tried in a throwaway namespace, not guessed: Linux lets user namespaces mount
+        // overlayfs since 5.11.
+        let kernel = v["facts"]["kernel"].as_str().unwrap_or("");
+        let mut numbers = kernel
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse::<u32>().ok());
+        if (numbers.next(), numbers.next()) >= (Some(5), Some(11)) {
+            assert_eq!(v["facts"]["overlay_in_userns"], true, "{}", text(&j));
+            assert!(t.contains("overlayfs in a user namespace: yes"), "{t}");
+        }
     }
 }
 

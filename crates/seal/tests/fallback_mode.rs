@@ -473,6 +473,7 @@ fn doctor_reports_the_block_the_fallback_and_the_remedy() {
             .unwrap_or_else(|e| panic!("doctor --json: {e}\n{}", json.describe()));
         assert_eq!(j["facts"]["userns"]["allowed"], false, "{j:#}");
         assert!(j["facts"]["userns"]["blocked_by"].is_string(), "{j:#}");
+        assert_eq!(j["facts"]["overlay_in_userns"], false, "{j:#}");
         let rows = j["isolation"].as_array().expect("isolation rows");
         let row = |area: &str| {
             rows.iter()
