@@ -131,9 +131,13 @@ pub fn check_namespaces() -> Result<(), String> {
     }
 }
 
-/// Mount a read-only overlay of two empty directories in a throwaway user and mount namespace:
-/// what Linux allows unprivileged since 5.11, unless a distribution or LSM forbids it.
-fn try_overlay_in_userns() -> bool {
+/// What a throwaway user and mount namespace may mount here, tried rather than guessed from the
+/// kernel version: (a read-only overlay of two empty directories, what Linux allows
+/// unprivileged since 5.11 unless a distribution or LSM forbids it; the nosymfollow mount
+/// attribute, which seal sets on writable binds).
+fn try_mounts_in_userns() -> (bool, bool) {
+    const OVERLAY: i32 = 1;
+    const NOSYMFOLLOW: i32 = 2;
     let uid = sys::getuid();
     let gid = sys::getgid();
     match sys::clone_fork(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) {
@@ -142,7 +146,7 @@ fn try_overlay_in_userns() -> bool {
                 && fs::write("/proc/self/uid_map", format!("0 {uid} 1")).is_ok()
                 && fs::write("/proc/self/gid_map", format!("0 {gid} 1")).is_ok();
             // A private tmpfs over /tmp (in this namespace only) holds the directories.
-            let ok = maps
+            let scratch = maps
                 && sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None).is_ok()
                 && sys::mount(
                     Some(c"tmpfs"),
@@ -154,7 +158,12 @@ fn try_overlay_in_userns() -> bool {
                 .is_ok()
                 && ["/tmp/a", "/tmp/b", "/tmp/m"]
                     .iter()
-                    .all(|d| fs::create_dir(d).is_ok())
+                    .all(|d| fs::create_dir(d).is_ok());
+            let mut found = 0;
+            if scratch && sys::mount_setattr(c"/tmp", false, sys::MOUNT_ATTR_NOSYMFOLLOW).is_ok() {
+                found |= NOSYMFOLLOW;
+            }
+            if scratch
                 && sys::mount(
                     Some(c"overlay"),
                     c"/tmp/m",
@@ -162,14 +171,17 @@ fn try_overlay_in_userns() -> bool {
                     libc::MS_RDONLY,
                     Some(c"lowerdir=/tmp/a:/tmp/b"),
                 )
-                .is_ok();
-            sys::exit_now(if ok { 0 } else { 1 })
+                .is_ok()
+            {
+                found |= OVERLAY;
+            }
+            sys::exit_now(found)
         }
-        Ok(Forked::Parent(pid)) => matches!(
-            sys::waitpid(pid, false),
-            Ok(Some((_, WaitStatus::Exited(0))))
-        ),
-        Err(_) => false,
+        Ok(Forked::Parent(pid)) => match sys::waitpid(pid, false) {
+            Ok(Some((_, WaitStatus::Exited(n)))) => (n & OVERLAY != 0, n & NOSYMFOLLOW != 0),
+            _ => (false, false),
+        },
+        Err(_) => (false, false),
     }
 }
 
@@ -212,7 +224,12 @@ pub fn probe() -> HostFacts {
     let unpriv = read_u64("/proc/sys/kernel/unprivileged_userns_clone");
     let apparmor = read_u64("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
     let tried = try_userns(uid, gid);
-    let overlay_in_userns = tried.is_ok() && try_overlay_in_userns();
+    // Without user namespaces seal mounts nothing: the version is the best answer there.
+    let (overlay_in_userns, nosymfollow) = if tried.is_ok() {
+        try_mounts_in_userns()
+    } else {
+        (false, version_at_least(&kernel, (5, 10)))
+    };
     let blocked_by = tried.err().map(|why| {
         if max == Some(0) {
             "sysctl user.max_user_namespaces=0".to_string()
@@ -248,7 +265,7 @@ pub fn probe() -> HostFacts {
         cgroup_v1_controllers,
         cgroup_v2_delegated: cgroup_v2_delegation(),
         per_namespace_pid_max: version_at_least(&kernel, (6, 14)),
-        nosymfollow: version_at_least(&kernel, (5, 10)),
+        nosymfollow,
         overlay_in_userns,
         kernel,
     }
