@@ -229,24 +229,25 @@ fn prologue() -> Vec<sock_filter> {
 /// Build the namespace mode's filter.
 pub fn build_filter() -> Vec<sock_filter> {
     let mut f = prologue();
-    // ioctl's command is an unsigned int: compare the low 32 bits only, or a caller could set
-    // high bits to slip past an exact 64-bit match (CVE-2019-10063).
+    // fscrypt keys live in the file system, not in the mount: read-only bind mounts do not stop
+    // a descriptor of any file there (the interpreter's own) from removing the user's claim to
+    // a key, which locks their encrypted directories on the host. btrfs snapshots take their
+    // source from a descriptor, which may sit on a read-only bind (kernels before 2024's fix
+    // checked only that descriptor's inode).
     block(
         &mut f,
         libc::SYS_ioctl as u32,
-        // fscrypt keys live in the file system, not in the mount: read-only bind mounts do not
-        // stop a descriptor of any file there (the interpreter's own) from removing the user's
-        // claim to a key, which locks their encrypted directories on the host.
-        vec![
-            stmt(BPF_LD_W_ABS, off_arg_lo(1)),
-            jump(BPF_JEQ_K, TIOCSTI, 5, 0),
-            jump(BPF_JEQ_K, TIOCLINUX, 4, 0),
-            jump(BPF_JEQ_K, FS_IOC_ADD_ENCRYPTION_KEY, 3, 0),
-            jump(BPF_JEQ_K, FS_IOC_REMOVE_ENCRYPTION_KEY, 2, 0),
-            jump(BPF_JEQ_K, FS_IOC_REMOVE_ENCRYPTION_KEY_ALL_USERS, 1, 0),
-            ret(RET_ALLOW),
-            ret(errno(libc::EPERM)),
-        ],
+        ioctl_checks(
+            &[
+                TIOCSTI,
+                TIOCLINUX,
+                FS_IOC_ADD_ENCRYPTION_KEY,
+                FS_IOC_REMOVE_ENCRYPTION_KEY,
+                FS_IOC_REMOVE_ENCRYPTION_KEY_ALL_USERS,
+            ],
+            &VFS_COMMANDS_OF_FS_TYPES,
+            &FS_PRIVATE_IOCTL_TYPES,
+        ),
     );
     block(
         &mut f,
@@ -302,7 +303,8 @@ pub fn build_filter() -> Vec<sock_filter> {
 pub fn describe() -> String {
     "ptrace, process_vm_*, pidfd_getfd, keyrings, bpf, perf_event_open, userfaultfd, io_uring, \
      kexec, modules, the mount family, pivot_root, chroot, setns, unshare, clone with namespace \
-     flags, clone3 (ENOSYS), TIOCSTI/TIOCLINUX, fscrypt key ioctls, AF_VSOCK, clock setting, setuid/setgid file \
+     flags, clone3 (ENOSYS), TIOCSTI/TIOCLINUX, fscrypt key ioctls, btrfs/f2fs/bcachefs ioctls \
+     (FICLONE aside), AF_VSOCK, clock setting, setuid/setgid file \
      modes, openat2 (ENOSYS), x32 and foreign ABIs"
         .to_string()
 }
@@ -363,12 +365,13 @@ const SYS_FILE_SETATTR: u32 = 469;
 // Inode and file system changes by ioctl. The kernel asks only that the caller own the file
 // (or the directory), not that the descriptor be open for writing, and Landlock does not look
 // at ioctls on regular files and directories: through any descriptor of a file it may only
-// read, the program could make one of the user's files append-only, no-dump or no-atime
-// (FS_IOC_SETFLAGS and its 32-bit twin, FS_IOC_FSSETXATTR: the same flags, project ids, extent
-// sizes), make it permanently read-only with fs-verity, change its generation number, or
-// encrypt one of the user's empty directories with a key of its own and remove the user's
-// fscrypt keys (locking their encrypted directories). Their numbers are the same on x86_64
-// and aarch64.
+// read, the program could set no-dump, no-atime, no-COW, compression or casefolding on one of
+// the user's files (FS_IOC_SETFLAGS and its 32-bit twin, FS_IOC_FSSETXATTR: the same flags,
+// project ids, extent sizes; append-only and immutable need CAP_LINUX_IMMUTABLE), make it
+// permanently read-only with fs-verity, change its generation number, flip a FAT file's
+// read-only or hidden attribute (the kernel calls it "equivalent to a chmod()"), or encrypt
+// one of the user's empty directories with a key of its own and remove the user's fscrypt keys
+// (locking their encrypted directories). Their numbers are the same on x86_64 and aarch64.
 /// `_IOW('f', 2, long)`.
 const FS_IOC_SETFLAGS: u32 = 0x4008_6602;
 /// `_IOW('f', 2, int)`.
@@ -392,22 +395,26 @@ const FS_IOC_ADD_ENCRYPTION_KEY: u32 = 0xc050_6617;
 /// `_IOWR('f', 24, struct fscrypt_remove_key_arg)` and its `_ALL_USERS` twin (25).
 const FS_IOC_REMOVE_ENCRYPTION_KEY: u32 = 0xc040_6618;
 const FS_IOC_REMOVE_ENCRYPTION_KEY_ALL_USERS: u32 = 0xc040_6619;
+/// `_IOW('r', 0x11, __u32)`.
+const FAT_IOCTL_SET_ATTRIBUTES: u32 = 0x4004_7211;
 
 // Whole ioctl types of file systems whose private commands change subvolumes, snapshots,
-// quotas, compression and pinning with no more than ownership (btrfs 0x94, f2fs 0xf5). Python
-// programs have no use for them. The VFS's own commands that share btrfs's type need a
-// descriptor open for writing (which Landlock governs) and stay: cp --reflink uses them.
+// quotas, compression and pinning with no more than ownership, some without the path hooks
+// Landlock relies on (btrfs 0x94, f2fs 0xf5, bcachefs 0xbc: subvolume destruction unlinks by
+// path without security_path_rmdir). Python programs have no use for them. Two of the VFS's
+// own commands share btrfs's type, need a descriptor open for writing (which Landlock and
+// read-only mounts govern) and stay: cp --reflink uses them.
 const IOCTL_TYPE_MASK: u32 = 0xff00;
-const IOCTL_TYPE_BTRFS: u32 = 0x9400;
-const IOCTL_TYPE_F2FS: u32 = 0xf500;
-/// `_IOW(0x94, 9, int)`, `_IOW(0x94, 13, struct file_clone_range)`,
-/// `_IOWR(0x94, 54, struct file_dedupe_range)`.
+const FS_PRIVATE_IOCTL_TYPES: [u32; 3] = [0x9400, 0xf500, 0xbc00];
+/// `_IOW(0x94, 9, int)` and `_IOW(0x94, 13, struct file_clone_range)`. (FIDEDUPERANGE,
+/// `_IOWR(0x94, 54, ...)`, stays refused with the rest: it accepts a read-only descriptor of a
+/// file the caller owns.)
 const FICLONE: u32 = 0x4004_9409;
 const FICLONERANGE: u32 = 0x4020_940d;
-const FIDEDUPERANGE: u32 = 0xc018_9436;
+const VFS_COMMANDS_OF_FS_TYPES: [u32; 2] = [FICLONE, FICLONERANGE];
 
 /// ioctl commands the fallback filter refuses with EPERM (by the command's low 32 bits).
-fn fallback_denied_ioctls() -> [u32; 15] {
+fn fallback_denied_ioctls() -> [u32; 16] {
     [
         TIOCSTI,
         TIOCLINUX,
@@ -424,32 +431,31 @@ fn fallback_denied_ioctls() -> [u32; 15] {
         FS_IOC_ADD_ENCRYPTION_KEY,
         FS_IOC_REMOVE_ENCRYPTION_KEY,
         FS_IOC_REMOVE_ENCRYPTION_KEY_ALL_USERS,
+        FAT_IOCTL_SET_ATTRIBUTES,
     ]
 }
 
-/// The fallback filter's ioctl decision: the commands above refused, the clone trio allowed,
-/// every other command of the btrfs and f2fs types refused, the rest allowed.
-fn fallback_ioctl_checks() -> Vec<sock_filter> {
-    let denied = fallback_denied_ioctls();
-    let allowed = [FICLONE, FICLONERANGE, FIDEDUPERANGE];
-    let denied_types = [IOCTL_TYPE_BTRFS, IOCTL_TYPE_F2FS];
+/// An ioctl decision: the `denied` commands refused (EPERM), the `allowed` ones allowed, every
+/// other command of the `denied_types` refused, the rest allowed. Only the command's low 32
+/// bits are compared: it is an unsigned int, and a caller could set high bits to slip past an
+/// exact 64-bit match (CVE-2019-10063).
+fn ioctl_checks(denied: &[u32], allowed: &[u32], denied_types: &[u32]) -> Vec<sock_filter> {
     // Layout: load, one jump per command, AND, one jump per type, ALLOW, EPERM.
-    let n_jumps = denied.len() + allowed.len();
-    let allow_at = 1 + n_jumps + 1 + denied_types.len();
+    let allow_at = 1 + denied.len() + allowed.len() + 1 + denied_types.len();
     let deny_at = allow_at + 1;
+    debug_assert!(deny_at < 256);
     let to = |from: usize, target: usize| (target - from - 1) as u8;
-    // The low 32 bits only, as in the namespace filter.
     let mut c = vec![stmt(BPF_LD_W_ABS, off_arg_lo(1))];
-    for &cmd in &denied {
+    for &cmd in denied {
         let at = c.len();
         c.push(jump(BPF_JEQ_K, cmd, to(at, deny_at), 0));
     }
-    for &cmd in &allowed {
+    for &cmd in allowed {
         let at = c.len();
         c.push(jump(BPF_JEQ_K, cmd, to(at, allow_at), 0));
     }
     c.push(stmt(BPF_ALU_AND_K, IOCTL_TYPE_MASK));
-    for &t in &denied_types {
+    for &t in denied_types {
         let at = c.len();
         c.push(jump(BPF_JEQ_K, t, to(at, deny_at), 0));
     }
@@ -531,7 +537,15 @@ fn set_id_when_creating(flags_arg: u32, mode_arg: u32) -> Vec<sock_filter> {
 /// chmod and chown do.
 pub fn build_fallback_filter(landlock_abi: u32, modes: ModeChanges) -> Vec<sock_filter> {
     let mut f = prologue();
-    block(&mut f, libc::SYS_ioctl as u32, fallback_ioctl_checks());
+    block(
+        &mut f,
+        libc::SYS_ioctl as u32,
+        ioctl_checks(
+            &fallback_denied_ioctls(),
+            &VFS_COMMANDS_OF_FS_TYPES,
+            &FS_PRIVATE_IOCTL_TYPES,
+        ),
+    );
     block(&mut f, SYS_FILE_SETATTR, vec![ret(errno(libc::EPERM))]);
     // No socket at all: the host's network is the program's network here, and a pathname
     // Unix socket (the session bus, docker.sock, an ssh agent) is beyond Landlock before ABI 9.
@@ -635,8 +649,8 @@ pub fn describe_fallback(modes: ModeChanges) -> String {
         "every socket() (EACCES; socketpair only for AF_UNIX stream/seqpacket), System V IPC, \
          POSIX message queues, setting extended attributes and ACLs (EOPNOTSUPP), inode flags \
          and fs-verity (FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR, FS_IOC_ENABLE_VERITY, \
-         file_setattr), generation numbers (FS_IOC_SETVERSION), fscrypt policies and keys, \
-         btrfs and f2fs ioctls (FICLONE and FIDEDUPERANGE aside), prlimit on other processes, \
+         file_setattr), generation numbers (FS_IOC_SETVERSION), FAT attributes, fscrypt \
+         policies and keys, prlimit on other processes, \
          {modes}, and as in the namespace mode: {}",
         describe()
     )
@@ -749,9 +763,50 @@ mod tests {
         assert_prologue(&f);
     }
 
+    /// btrfs's, f2fs's and bcachefs's own ioctls refused whatever their size and direction;
+    /// the VFS's FICLONE and FICLONERANGE, which share btrfs's type, allowed.
+    fn assert_fs_private_ioctls_refused(f: &[sock_filter]) {
+        let high = 0xdead_beef_0000_0000u64;
+        for c in [
+            // btrfs: snapshot creation and destruction, subvolume flags, the label, dedupe.
+            0x5000_9401u64,
+            0x5000_9417,
+            0x5000_940f,
+            0x4008_941a,
+            0x4100_9432,
+            0xc018_9436, /* FIDEDUPERANGE: takes a read-only descriptor */
+            0x9400,
+            high | 0x9401,
+            // f2fs: pinning, compression.
+            0x4004_f50d,
+            0x8008_f512,
+            // bcachefs: subvolume destruction.
+            0x4010_bc11,
+        ] {
+            assert_eq!(
+                run(f, AUDIT_ARCH, nr(libc::SYS_ioctl), [3, c, 0, 0, 0, 0]),
+                errno(libc::EPERM),
+                "ioctl {c:#x}"
+            );
+        }
+        for c in [FICLONE, FICLONERANGE, 0x9500, 0x9300, 0xf600, 0xbd00] {
+            assert_eq!(
+                run(
+                    f,
+                    AUDIT_ARCH,
+                    nr(libc::SYS_ioctl),
+                    [3, c as u64, 0, 0, 0, 0]
+                ),
+                RET_ALLOW,
+                "ioctl {c:#x}"
+            );
+        }
+    }
+
     #[test]
     fn ioctl_checks_only_the_low_32_bits_of_the_command() {
         let f = build_filter();
+        assert_fs_private_ioctls_refused(&f);
         let high = 0xdead_beef_0000_0000u64;
         for cmd in [
             TIOCSTI,
@@ -1085,46 +1140,20 @@ mod tests {
                         );
                     }
                 }
-                // btrfs's own commands, whatever their size and direction: snapshot and
-                // subvolume destruction, making a subvolume read-only, the label.
-                for c in [
-                    0x5000_940fu64,
-                    0x4008_941a,
-                    0x4100_9432,
-                    0x9400,
-                    high | 0x9401,
-                ] {
-                    assert_eq!(
-                        run(&f, AUDIT_ARCH, ioctl, [3, c, 0, 0, 0, 0]),
-                        eperm,
-                        "ioctl {c:#x}"
-                    );
-                }
-                // f2fs: pinning, compression.
-                for c in [0x4004_f50du64, 0x8008_f512] {
-                    assert_eq!(
-                        run(&f, AUDIT_ARCH, ioctl, [3, c, 0, 0, 0, 0]),
-                        eperm,
-                        "ioctl {c:#x}"
-                    );
-                }
+                assert_fs_private_ioctls_refused(&f);
                 for c in [
                     FS_IOC_GETFLAGS,
                     FS_IOC_FSGETXATTR,
-                    0x5401, /* TCGETS */
-                    0x541b, /* FIONREAD */
-                    FICLONE as u64,
-                    FICLONERANGE as u64,
-                    FIDEDUPERANGE as u64,
+                    0x5401,      /* TCGETS */
+                    0x541b,      /* FIONREAD */
+                    0x8004_7210, /* FAT_IOCTL_GET_ATTRIBUTES */
                     0xc020_660b, /* FS_IOC_FIEMAP */
                     0x8010_661b, /* FS_IOC_GET_ENCRYPTION_NONCE */
                     // Near misses: other sizes or numbers of the same type.
                     0x4010_6602,
                     0x4008_6603,
                     0x401c_5821,
-                    0x9500,
-                    0x9300,
-                    0xf600,
+                    0x4004_7212,
                 ] {
                     assert_eq!(
                         run(&f, AUDIT_ARCH, ioctl, [3, c, 0, 0, 0, 0]),
