@@ -80,7 +80,7 @@ impl ProxyHandle {
         self.injector.serve_stream(stream)
     }
 
-    /// A handle that can hand streams to this proxy from any thread.
+    /// A handle that can hand streams to this proxy from any plain (non-async) thread.
     pub fn stream_injector(&self) -> StreamInjector {
         self.injector.clone()
     }
@@ -93,7 +93,7 @@ impl ProxyHandle {
 }
 
 /// Hands client streams (e.g. one end of a [`UnixStream::pair`] given to the sandbox) to a running
-/// proxy. Cheap to clone and usable from any thread.
+/// proxy. Cheap to clone; usable from any thread that is not running async tasks (it may block).
 #[derive(Clone)]
 pub struct StreamInjector {
     tx: mpsc::Sender<UnixStream>,

@@ -224,11 +224,12 @@ pub fn probe() -> HostFacts {
     let unpriv = read_u64("/proc/sys/kernel/unprivileged_userns_clone");
     let apparmor = read_u64("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
     let tried = try_userns(uid, gid);
-    // Without user namespaces seal mounts nothing: the version is the best answer there.
+    // Without user namespaces seal mounts nothing: the version is the best answer there
+    // (MOUNT_ATTR_NOSYMFOLLOW, the way seal sets it, came with Linux 5.14).
     let (overlay_in_userns, nosymfollow) = if tried.is_ok() {
         try_mounts_in_userns()
     } else {
-        (false, version_at_least(&kernel, (5, 10)))
+        (false, version_at_least(&kernel, (5, 14)))
     };
     let blocked_by = tried.err().map(|why| {
         if max == Some(0) {

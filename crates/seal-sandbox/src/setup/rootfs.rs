@@ -84,6 +84,7 @@ fn restrict(dst: &Path, recursive: bool, attrs: u64) -> io::Result<()> {
                 (sys::MOUNT_ATTR_NOSUID, libc::MS_NOSUID),
                 (sys::MOUNT_ATTR_NODEV, libc::MS_NODEV),
                 (sys::MOUNT_ATTR_NOEXEC, libc::MS_NOEXEC),
+                (sys::MOUNT_ATTR_NOSYMFOLLOW, libc::MS_NOSYMFOLLOW),
             ] {
                 if attrs & attr != 0 {
                     flags |= ms;
@@ -299,7 +300,9 @@ fn apply(m: &Mount, pid_max: Option<u64>) -> Result<(), SetupError> {
                 Access::ReadWrite => bind(src, dst, Some(base)),
                 Access::ReadWriteNoSymlinks => {
                     bind(src, dst, None)?;
-                    // nosymfollow exists since Linux 5.10; without it the other flags still hold.
+                    // nosymfollow: MS_NOSYMFOLLOW since Linux 5.10 (the remount path above),
+                    // MOUNT_ATTR_NOSYMFOLLOW since 5.14; where neither is known (EINVAL) the
+                    // other flags still hold.
                     match restrict(dst, true, base | sys::MOUNT_ATTR_NOSYMFOLLOW) {
                         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => step(
                             || format!("cannot restrict {}", dst.display()),
