@@ -307,10 +307,10 @@ pub struct SandboxOptions {
     #[arg(long = "share", value_name = "DIR")]
     pub shares: Vec<PathBuf>,
 
-    /// Forward host 127.0.0.1:HOSTPORT to PORT on the sandbox's own loopback (HOSTPORT
-    /// defaults to PORT), through seal's HTTP bridge: requests with a foreign Host or Origin
-    /// header are refused, and responses get a Content-Security-Policy that keeps pages from
-    /// sending data to other sites (repeatable)
+    /// Forward host 127.0.0.1:HOSTPORT (or --publish-addr) to PORT on the sandbox's own
+    /// loopback (HOSTPORT defaults to PORT), through seal's HTTP bridge: requests with a
+    /// foreign Host or Origin header are refused, and responses get a Content-Security-Policy
+    /// that keeps pages from sending data to other sites (repeatable)
     #[arg(long = "publish", value_name = "[HOSTPORT:]PORT", value_parser = crate::publish::parse)]
     pub publishes: Vec<crate::publish::Publish>,
 

@@ -68,6 +68,12 @@ fn browser_address(
         return Ok((a, ""));
     }
     let shared = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    if remote_session(|k| std::env::var_os(k)) {
+        return Ok((
+            shared,
+            "a remote session: port forwarding (ssh -L, VS Code, dev containers) reaches 127.0.0.1 only, so this page shares cookies with the other web services on that host; --publish-addr 127.A.B.C avoids it where the browser can reach that address",
+        ));
+    }
     if publish::only_localhost_reaches_this_host() {
         return Ok((
             shared,
@@ -89,6 +95,20 @@ fn browser_address(
             },
         )),
     }
+}
+
+/// Whether seal runs in a session the browser reaches by port forwarding (SSH, VS Code Remote,
+/// dev containers, Codespaces): those forward to the remote's 127.0.0.1 or localhost.
+fn remote_session(var: impl Fn(&str) -> Option<OsString>) -> bool {
+    [
+        "SSH_CONNECTION",
+        "SSH_CLIENT",
+        "SSH_TTY",
+        "REMOTE_CONTAINERS",
+        "CODESPACES",
+    ]
+    .iter()
+    .any(|k| var(k).is_some_and(|v| !v.is_empty()))
 }
 
 /// Which server the environment has: JupyterLab, else the classic Notebook.
@@ -143,17 +163,25 @@ pub fn run(args: JupyterArgs) -> Result<i32> {
             project.root.display()
         );
     };
-    if sandbox.publishes.iter().any(|p| Some(p.host_port) == port) {
-        bail!(
-            "--port {} is also given with --publish",
-            port.unwrap_or_default()
-        );
-    }
-    let (addr, origin_note) =
-        browser_address(sandbox.publish_addr, &crate::policy::load(&project)?)?;
+    let policy = crate::policy::load(&project)?;
+    let (addr, origin_note) = browser_address(sandbox.publish_addr, &policy)?;
     // The run binds exactly the address the URL names.
     sandbox.publish_addr = Some(addr);
-    let taken: Vec<u16> = sandbox.publishes.iter().map(|p| p.host_port).collect();
+    // The run publishes the command line's ports, else the policy's (as `seal run` does).
+    let taken: Vec<u16> = if sandbox.publishes.is_empty() {
+        policy
+            .run
+            .publish
+            .iter()
+            .filter_map(|p| publish::parse(p).ok())
+            .map(|p| p.host_port)
+            .collect()
+    } else {
+        sandbox.publishes.iter().map(|p| p.host_port).collect()
+    };
+    if let Some(p) = port.filter(|p| taken.contains(p)) {
+        bail!("--port {p} is also a published port (--publish or the policy's run.publish)");
+    }
     let host_port = match port {
         Some(p) => p,
         None => free_host_port(addr, &taken)?,
@@ -265,4 +293,29 @@ fn open_in_browser(url: &str) {
     }
     std::thread::sleep(Duration::from_secs(30));
     drop(path);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_sessions_are_recognised() {
+        let none = |_: &str| None;
+        assert!(!remote_session(none));
+        for k in [
+            "SSH_CONNECTION",
+            "SSH_TTY",
+            "REMOTE_CONTAINERS",
+            "CODESPACES",
+        ] {
+            assert!(
+                remote_session(|v: &str| (v == k).then(|| "1".into())),
+                "{k}"
+            );
+        }
+        assert!(!remote_session(
+            |v: &str| (v == "SSH_TTY").then(OsString::new)
+        ));
+    }
 }
