@@ -51,14 +51,7 @@ fn browser_address(
     cli: Option<IpAddr>,
     policy: &crate::policy::Policy,
 ) -> Result<(IpAddr, &'static str)> {
-    let named = cli.or_else(|| {
-        // Checked when the policy was loaded.
-        policy
-            .run
-            .publish_addr
-            .as_deref()
-            .and_then(|a| a.parse().ok())
-    });
+    let named = publish::named_address(cli, &policy.run);
     if let Some(a) = named {
         // The run checks it again and warns about a non-loopback one: refuse here only what it
         // would refuse, before a URL is made from it.
@@ -167,18 +160,10 @@ pub fn run(args: JupyterArgs) -> Result<i32> {
     let (addr, origin_note) = browser_address(sandbox.publish_addr, &policy)?;
     // The run binds exactly the address the URL names.
     sandbox.publish_addr = Some(addr);
-    // The run publishes the command line's ports, else the policy's (as `seal run` does).
-    let taken: Vec<u16> = if sandbox.publishes.is_empty() {
-        policy
-            .run
-            .publish
-            .iter()
-            .filter_map(|p| publish::parse(p).ok())
-            .map(|p| p.host_port)
-            .collect()
-    } else {
-        sandbox.publishes.iter().map(|p| p.host_port).collect()
-    };
+    let taken: Vec<u16> = publish::chosen(&sandbox.publishes, &policy.run)
+        .iter()
+        .map(|p| p.host_port)
+        .collect();
     if let Some(p) = port.filter(|p| taken.contains(p)) {
         bail!("--port {p} is also a published port (--publish or the policy's run.publish)");
     }

@@ -50,6 +50,26 @@ pub fn parse(s: &str) -> Result<Publish, String> {
     }
 }
 
+/// The ports a run publishes: the command line's, else the policy's `run.publish`.
+pub fn chosen(cli: &[Publish], policy: &crate::policy::RunPolicy) -> Vec<Publish> {
+    if cli.is_empty() {
+        // Checked when the policy was loaded.
+        policy
+            .publish
+            .iter()
+            .filter_map(|p| parse(p).ok())
+            .collect()
+    } else {
+        cli.to_vec()
+    }
+}
+
+/// The address the user named: on the command line, else the policy's `run.publish_addr`.
+pub fn named_address(cli: Option<IpAddr>, policy: &crate::policy::RunPolicy) -> Option<IpAddr> {
+    // Checked when the policy was loaded.
+    cli.or_else(|| policy.publish_addr.as_deref().and_then(|a| a.parse().ok()))
+}
+
 /// The host address ports are published on: loopback unless the user names another one.
 /// The unspecified address is refused: the Host check needs to know the one name the browser
 /// will use, and every interface is never what a sandbox user means.

@@ -167,20 +167,9 @@ pub(crate) fn run_extended(
     set_env.extend(args.set_env);
     set_env.retain(|(k, _)| !extras.env.iter().any(|(ek, _)| ek == k));
     set_env.extend(extras.env);
-    let mut publishes = if args.publishes.is_empty() {
-        // Checked when the policy was loaded.
-        run.publish
-            .iter()
-            .filter_map(|p| publish::parse(p).ok())
-            .collect()
-    } else {
-        args.publishes
-    };
+    let mut publishes = publish::chosen(&args.publishes, run);
     publishes.extend(extras.publishes);
-    let publish_addr = publish::address(
-        args.publish_addr
-            .or_else(|| run.publish_addr.as_deref().and_then(|a| a.parse().ok())),
-    )?;
+    let publish_addr = publish::address(publish::named_address(args.publish_addr, run))?;
     let memory = args.memory.or_else(|| size(&limits.memory));
     let out_quota = args
         .out_quota
