@@ -8,8 +8,10 @@
 //!
 //! The notebook's cells: 2+2; a connection to the sink listening on the host's 127.0.0.1 (host
 //! loopback: must be refused from inside the sandbox); a read of a canary in the user's HOME
-//! (must not be found). Without the token the lab must not be served. A screenshot of each run
-//! is kept in target/tmp/.
+//! (must not be found). Cookies stored for 127.0.0.1 and localhost (as other local web services
+//! would leave them) must not be visible to the lab's page, which has a loopback address of its
+//! own; a cookie of the lab's own origin is the control. Without the token the lab must not be
+//! served. A screenshot of each run is kept in target/tmp/.
 
 mod small;
 use small::*;
@@ -249,6 +251,12 @@ fn jupyter_in_a_real_browser_runs_cells_and_keeps_the_host_out_of_reach() {
                 expect.into(),
                 "--screenshot".into(),
                 shot.display().to_string(),
+                // What another local web service would have left in the browser: not for this
+                // page (no request reaches the sink: the cookie is stored through DevTools).
+                "--foreign-cookie".into(),
+                format!("http://127.0.0.1:{SINK_PORT}/"),
+                "--foreign-cookie".into(),
+                format!("http://localhost:{SINK_PORT}/"),
             ],
         );
         keep_artifact(&shot, &format!("jupyter-e2e-{}.png", v.name));

@@ -329,6 +329,11 @@ class Session:
     def js(self, script, *args, timeout=30.0):
         return self.cmd("POST", "/execute/sync", {"script": script, "args": list(args)}, timeout)
 
+    def set_cookie(self, url, name, value):
+        """Store a cookie for `url` through the DevTools protocol: no request reaches `url`."""
+        self.cmd("POST", "/goog/cdp/execute",
+                 {"cmd": "Network.setCookie", "params": {"url": url, "name": name, "value": value}})
+
     def find(self, xpath):
         els = self.cmd("POST", "/elements", {"using": "xpath", "value": xpath})
         return [next(iter(e.values())) for e in els]
@@ -886,6 +891,13 @@ def cmd_run(opts, ctx):
 
     browser = ctx["open_browser"]()
     s = browser.session
+    # Cookies as other local web services would have left them, and one of the lab's own as the
+    # control that the page's document.cookie is read at all.
+    planted = {"seal_e2e_own": url + "/"}
+    for i, other in enumerate(opts.foreign_cookie or []):
+        planted[f"seal_e2e_foreign{i}"] = other
+    for name, where in planted.items():
+        s.set_cookie(where, name, "1")
     path = opts.notebook
     quoted = urllib.parse.quote(path)
     # ?reset: ignore any saved workspace layout, so earlier runs cannot interfere.
@@ -907,6 +919,15 @@ def cmd_run(opts, ctx):
 
     st = poll(s, path, deadline, "loading the lab", lab_up, dialogs)
     ctx["result"]["jupyterlab_version"] = st.get("version")
+    names = {c.split("=", 1)[0].strip() for c in (s.js("return document.cookie") or "").split(";")}
+    ctx["result"]["page_cookies"] = sorted(n for n in names if n.startswith("seal_e2e_"))
+    if "seal_e2e_own" not in names:
+        raise InfraError("the page's own planted cookie is not in document.cookie: cannot check "
+                         "the foreign ones")
+    seen = sorted(n for n in names if n.startswith("seal_e2e_foreign"))
+    if seen:
+        raise Mismatch(f"the page sees cookies of other local origins: "
+                       f"{[planted[n] for n in seen]}")
     ctx["timings"]["lab_load"] = round(time.monotonic() - t, 2)
 
     t = time.monotonic()
@@ -1147,6 +1168,9 @@ def main(argv=None):
                    help="command: jupyterapp.commands.execute('notebook:run-all-cells'); "
                    "menu: click Run > Run All Cells")
     r.add_argument("--run-timeout", type=float, default=120, help="seconds for the cells to run")
+    r.add_argument("--foreign-cookie", action="append", metavar="URL",
+                   help="store a cookie for URL (as another local service would) before opening "
+                   "the lab; fail if the lab's page sees it (repeatable)")
 
     c = sub.add_parser("check-refused", help="load the URL without a token; pass iff the lab is not served")
     common(c)
