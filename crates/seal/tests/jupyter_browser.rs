@@ -294,6 +294,36 @@ fn jupyter_in_a_real_browser_runs_cells_and_keeps_the_host_out_of_reach() {
             v.name
         );
 
+        // Control for the cookie check: on the usual 127.0.0.1 the page does see a cookie left
+        // for another port of 127.0.0.1 (cookies are per host, not per port).
+        let shared = server.replace(
+            " jupyter --port",
+            " jupyter --publish-addr 127.0.0.1 --port",
+        );
+        assert_ne!(shared, server);
+        let o = driver(
+            v.uid,
+            &home,
+            &tmp,
+            &[
+                "run".into(),
+                "--server".into(),
+                shared,
+                "--notebook".into(),
+                "probe.ipynb".into(),
+                "--foreign-cookie".into(),
+                format!("http://127.0.0.1:{SINK_PORT}/"),
+            ],
+        );
+        assert!(
+            !o.status.success()
+                && last_json_line(&o).contains("the page sees cookies of other local origins"),
+            "{}: on 127.0.0.1 the page should see 127.0.0.1's cookies (the control): {}\n{}",
+            v.name,
+            last_json_line(&o),
+            text(&o)
+        );
+
         // The same server without the token: the lab is not served (Jupyter's login page).
         let o = driver(
             v.uid,
