@@ -4,6 +4,7 @@ mod cli;
 mod demo;
 mod doctor_cmd;
 mod env_cmd;
+mod fallback_scratch;
 mod index_proxy;
 mod install_cmd;
 mod install_fallback;

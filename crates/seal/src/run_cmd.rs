@@ -9,6 +9,7 @@ use seal_sandbox::export::{self, ExportPolicy, ExportReport, LinkPolicy};
 use seal_sandbox::{LandlockLevel, Outcome, Status};
 
 use crate::cli::SandboxOptions;
+use crate::fallback_scratch;
 use crate::isolation;
 use crate::notebook_review;
 use crate::project::{self, Project};
@@ -246,14 +247,9 @@ pub(crate) fn run_extended(
                 );
             }
             isolation::check_fallback(&required)?;
-            sweep_stale_scratch();
-            let scratch = tempfile::Builder::new()
-                .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
-                .tempdir()
-                .map_err(|e| anyhow::anyhow!("cannot create a private scratch directory: {e}"))?;
-            let lock = lock_scratch(scratch.path());
+            let scratch = fallback_scratch::Scratch::create()?;
             let spec = run_layout::build_fallback(&python, &request, scratch.path())?;
-            _scratch = Some((scratch, lock));
+            _scratch = Some(scratch);
             isolation::warn_degraded(&reason, explicit, args.quiet);
             (seal_sandbox::run_fallback(&spec)?, None)
         }
@@ -296,53 +292,6 @@ pub(crate) fn run_extended(
         eprintln!("{}", json_report(&outcome, &exports, code));
     }
     Ok(code)
-}
-
-/// The fallback's private HOME and TMPDIR live in `$TMPDIR/seal-fallback-PID-XXXX`, locked
-/// (flock) for as long as the run lasts.
-const SCRATCH_PREFIX: &str = "seal-fallback-";
-
-/// Hold an exclusive lock on a scratch directory for the life of the returned descriptor.
-fn lock_scratch(dir: &std::path::Path) -> Option<std::fs::File> {
-    use rustix::fs::{flock, FlockOperation};
-    let f = std::fs::File::open(dir).ok()?;
-    flock(&f, FlockOperation::NonBlockingLockExclusive)
-        .ok()
-        .map(|()| f)
-}
-
-/// Remove scratch directories of fallback runs whose seal died without cleaning up (killed by
-/// SIGKILL): ours (same owner) that no live run holds locked. A lock, not a PID check: a run
-/// in another PID namespace sharing this /tmp is invisible in our /proc.
-fn sweep_stale_scratch() {
-    use std::os::unix::fs::MetadataExt;
-    let tmp = std::env::temp_dir();
-    let Ok(entries) = std::fs::read_dir(&tmp) else {
-        return;
-    };
-    let me = current_uid();
-    for e in entries.flatten() {
-        if !e.file_name().to_string_lossy().starts_with(SCRATCH_PREFIX) {
-            continue;
-        }
-        let ours = e
-            .path()
-            .symlink_metadata()
-            .is_ok_and(|m| m.is_dir() && m.uid() == me);
-        if ours {
-            if let Some(_held) = lock_scratch(&e.path()) {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
-}
-
-/// The effective uid, read from /proc (this crate has no unsafe code).
-fn current_uid() -> u32 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX)
 }
 
 /// The namespace sandbox, with published ports served once the program has started.
