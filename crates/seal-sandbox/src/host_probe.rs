@@ -6,12 +6,30 @@ use std::path::{Path, PathBuf};
 
 use crate::sys::{self, Forked, WaitStatus};
 
+/// How far this user gets with user namespaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsernsState {
+    /// The namespace engine works: a user namespace with its mount, PID and network
+    /// namespaces, id maps and mounts.
+    Allowed,
+    /// A user namespace can be created but holds no capabilities, so the id maps, the other
+    /// namespaces or mounts in it are refused. Ubuntu 23.10+ does this with AppArmor's
+    /// `restrict_unprivileged_userns`; an LSM or a seccomp policy can do the same.
+    WithoutCapabilities,
+    /// Creating a user namespace is refused.
+    Blocked,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct UsernsFacts {
-    /// A user namespace with an id map could be created by this user.
+    /// The namespace engine can run here (`state` is `Allowed`).
     pub allowed: bool,
-    /// What blocks it, when it is blocked.
+    pub state: UsernsState,
+    /// What blocks it, when it is blocked or without capabilities.
     pub blocked_by: Option<String>,
+    /// The engine's step that was refused, when one was.
+    pub refused_step: Option<String>,
     pub max_user_namespaces: Option<u64>,
     pub unprivileged_userns_clone: Option<u64>,
     pub apparmor_restrict_unprivileged_userns: Option<u64>,
@@ -55,8 +73,16 @@ fn version_at_least(release: &str, want: (u32, u32)) -> bool {
     matches!((it.next(), it.next()), (Some(a), Some(b)) if (a, b) >= want)
 }
 
+/// How [`try_userns`] failed: creating the namespace was refused, or a later step failed
+/// (the id maps, or the probe itself).
+#[derive(Debug)]
+enum UsernsRefusal {
+    Create,
+    Later,
+}
+
 /// Try what the sandbox does first: a new user namespace with a one-line id map.
-fn try_userns(uid: u32, gid: u32) -> Result<(), String> {
+fn try_userns(uid: u32, gid: u32) -> Result<(), UsernsRefusal> {
     match sys::fork() {
         Ok(Forked::Child) => {
             let code = if sys::unshare(libc::CLONE_NEWUSER).is_err() {
@@ -73,15 +99,10 @@ fn try_userns(uid: u32, gid: u32) -> Result<(), String> {
         }
         Ok(Forked::Parent(pid)) => match sys::waitpid(pid, false) {
             Ok(Some((_, WaitStatus::Exited(0)))) => Ok(()),
-            Ok(Some((_, WaitStatus::Exited(1)))) => {
-                Err("creating a user namespace was refused".into())
-            }
-            Ok(Some((_, WaitStatus::Exited(_)))) => {
-                Err("a user namespace was created but writing its id map was refused".into())
-            }
-            _ => Err("the probe process died".into()),
+            Ok(Some((_, WaitStatus::Exited(1)))) => Err(UsernsRefusal::Create),
+            _ => Err(UsernsRefusal::Later),
         },
-        Err(e) => Err(format!("cannot fork: {e}")),
+        Err(_) => Err(UsernsRefusal::Later),
     }
 }
 
@@ -223,15 +244,27 @@ pub fn probe() -> HostFacts {
     let max = read_u64("/proc/sys/user/max_user_namespaces");
     let unpriv = read_u64("/proc/sys/kernel/unprivileged_userns_clone");
     let apparmor = read_u64("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
-    let tried = try_userns(uid, gid);
+    let created = try_userns(uid, gid);
+    // Creating the namespace is not enough: the engine's own first steps are tried too, since
+    // a namespace without capabilities (Ubuntu's AppArmor restriction) is created fine.
+    let engine = match &created {
+        Err(UsernsRefusal::Create) => Err("creating a user namespace was refused".to_string()),
+        _ => check_namespaces(),
+    };
+    let state = match (&created, &engine) {
+        (_, Ok(())) => UsernsState::Allowed,
+        (Err(UsernsRefusal::Create), _) => UsernsState::Blocked,
+        _ => UsernsState::WithoutCapabilities,
+    };
     // Without user namespaces seal mounts nothing: the version is the best answer there
     // (MOUNT_ATTR_NOSYMFOLLOW, the way seal sets it, came with Linux 5.14).
-    let (overlay_in_userns, nosymfollow) = if tried.is_ok() {
+    let (overlay_in_userns, nosymfollow) = if state == UsernsState::Allowed {
         try_mounts_in_userns()
     } else {
         (false, version_at_least(&kernel, (5, 14)))
     };
-    let blocked_by = tried.err().map(|why| {
+    let refused_step = engine.err();
+    let blocked_by = refused_step.as_ref().map(|why| {
         if max == Some(0) {
             "sysctl user.max_user_namespaces=0".to_string()
         } else if unpriv == Some(0) {
@@ -250,8 +283,10 @@ pub fn probe() -> HostFacts {
     HostFacts {
         uid,
         userns: UsernsFacts {
-            allowed: blocked_by.is_none(),
+            allowed: state == UsernsState::Allowed,
+            state,
             blocked_by,
+            refused_step,
             max_user_namespaces: max,
             unprivileged_userns_clone: unpriv,
             apparmor_restrict_unprivileged_userns: apparmor,

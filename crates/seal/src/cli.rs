@@ -75,7 +75,7 @@ with no network at all; --allow-sdist NAME builds that package from source, offl
     /// Report what protects you on this host (namespaces, Landlock, seccomp, cgroups), row by
     /// row, with a command to fix each missing piece
     #[command(
-        after_help = "Examples:\n  seal doctor\n  seal doctor --json\n\nExit status: 0 with full isolation, 2 when only the degraded Landlock + seccomp fallback works, 1 when seal cannot isolate here."
+        after_help = "Examples:\n  seal doctor\n  seal doctor --json\n  seal doctor --apparmor-profile | sudo tee /etc/apparmor.d/seal >/dev/null && sudo apparmor_parser -r /etc/apparmor.d/seal\n\nExit status: 0 with full isolation, 2 when only the degraded Landlock + seccomp fallback works, 1 when seal cannot isolate here."
     )]
     Doctor(DoctorArgs),
     /// Show, side by side, what a program can reach without seal and inside seal
@@ -105,8 +105,12 @@ seal completions zsh > ~/.zfunc/_seal"
 #[derive(Args, Debug)]
 pub struct DoctorArgs {
     /// Machine-readable output
-    #[arg(long)]
+    #[arg(long, conflicts_with = "apparmor_profile")]
     pub json: bool,
+    /// Print an AppArmor profile that lets this seal binary use user namespaces (for hosts
+    /// with kernel.apparmor_restrict_unprivileged_userns=1, such as Ubuntu 23.10+)
+    #[arg(long)]
+    pub apparmor_profile: bool,
 }
 
 #[derive(Args, Debug)]

@@ -2,7 +2,7 @@
 //! missing. Every fact is found by trying, not by guessing from versions alone.
 
 use anyhow::Result;
-use seal_sandbox::host_probe::{self, HostFacts};
+use seal_sandbox::host_probe::{self, HostFacts, UsernsState};
 
 use crate::cli::DoctorArgs;
 
@@ -141,6 +141,22 @@ fn fallback_rows(f: &HostFacts) -> Vec<Row> {
     ]
 }
 
+/// Where the AppArmor profile goes.
+const APPARMOR_PROFILE_PATH: &str = "/etc/apparmor.d/seal";
+
+/// packaging/apparmor/seal, written for the binary at `exe`.
+fn apparmor_profile(exe: &str) -> String {
+    include_str!("../../../packaging/apparmor/seal").replace("/usr/local/bin/seal", exe)
+}
+
+/// This binary's path, as AppArmor matches it (symbolic links resolved).
+fn own_binary() -> String {
+    std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/usr/local/bin/seal".into())
+}
+
 fn remedies(f: &HostFacts) -> Vec<String> {
     let mut r = Vec::new();
     if let Some(by) = &f.userns.blocked_by {
@@ -149,15 +165,26 @@ fn remedies(f: &HostFacts) -> Vec<String> {
         } else if by.contains("unprivileged_userns_clone") {
             r.push("unprivileged user namespaces are disabled: sudo sysctl -w kernel.unprivileged_userns_clone=1".into());
         } else if by.contains("AppArmor") {
+            r.push(format!(
+                "AppArmor gives user namespaces no capabilities unless a profile allows them: install seal's \
+                 profile (for {exe}; again whenever the binary moves): \
+                 seal doctor --apparmor-profile | sudo tee {APPARMOR_PROFILE_PATH} >/dev/null && sudo apparmor_parser -r {APPARMOR_PROFILE_PATH} \
+                 (from a source checkout, for /usr/local/bin/seal: sudo install -m 644 packaging/apparmor/seal {APPARMOR_PROFILE_PATH} && sudo apparmor_parser -r {APPARMOR_PROFILE_PATH})",
+                exe = own_binary()
+            ));
             r.push(
-                "AppArmor restricts user namespaces: install seal's profile (edit the binary path in it first): \
-                 sudo install -m 644 packaging/apparmor/seal /etc/apparmor.d/seal && sudo apparmor_parser -r /etc/apparmor.d/seal"
+                "there is no per-user alternative (only root loads AppArmor profiles); \
+                 sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 lifts the restriction \
+                 for every program on the host, which Ubuntu's default guards against"
                     .into(),
             );
         } else {
             r.push(format!(
-                "user namespaces are blocked ({by}); in a container, run it with a seccomp profile that allows \
-                 unshare/clone(CLONE_NEWUSER), e.g. docker run --security-opt seccomp=unconfined"
+                "user namespaces are refused ({by}); in a container, add to the runtime's default seccomp \
+                 profile only what seal does inside its own user namespace: clone and unshare with \
+                 CLONE_NEWUSER set, setns, and mount, umount2, pivot_root, mount_setattr, open_tree, \
+                 move_mount (without CAP_SYS_ADMIN in the container the kernel allows these only in a \
+                 user namespace the caller made); never run the container unconfined"
             ));
         }
     }
@@ -176,12 +203,17 @@ fn remedies(f: &HostFacts) -> Vec<String> {
 }
 
 pub fn run(args: DoctorArgs) -> Result<i32> {
+    if args.apparmor_profile {
+        print!("{}", apparmor_profile(&own_binary()));
+        return Ok(0);
+    }
     let f = host_probe::probe();
     let rows = rows(&f);
     let remedies = remedies(&f);
     if args.json {
         let v = serde_json::json!({
             "mode": mode(&f),
+            "user_namespaces": userns_row(f.userns.state, f.userns.blocked_by.as_deref()),
             "facts": f,
             "isolation": rows.iter().map(|r| serde_json::json!({"area": r.area, "run": r.run, "install": r.install})).collect::<Vec<_>>(),
             "remedies": remedies,
@@ -197,10 +229,7 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
     );
     println!(
         "user namespaces        {}",
-        match &f.userns.blocked_by {
-            None => "allowed".to_string(),
-            Some(by) => format!("BLOCKED by {by}"),
-        }
+        userns_row(f.userns.state, f.userns.blocked_by.as_deref())
     );
     println!(
         "landlock               {}",
@@ -265,6 +294,21 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
     Ok(exit_code(&f))
 }
 
+/// The "user namespaces" line: allowed, allowed but useless, or blocked, and by what.
+fn userns_row(state: UsernsState, by: Option<&str>) -> String {
+    let by = by.unwrap_or("unknown");
+    match state {
+        UsernsState::Allowed => "allowed".into(),
+        UsernsState::WithoutCapabilities if by.starts_with("AppArmor") => {
+            "allowed but without capabilities (AppArmor restrict_unprivileged_userns): the namespace sandbox cannot run".into()
+        }
+        UsernsState::WithoutCapabilities => {
+            format!("allowed but without capabilities ({by}): the namespace sandbox cannot run")
+        }
+        UsernsState::Blocked => format!("BLOCKED by {by}"),
+    }
+}
+
 /// The isolation `seal run` will use here: "namespaces", "fallback" or "none".
 fn mode(f: &HostFacts) -> &'static str {
     if f.userns.allowed {
@@ -284,5 +328,91 @@ fn exit_code(f: &HostFacts) -> i32 {
         2
     } else {
         1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seal_sandbox::host_probe::UsernsFacts;
+
+    /// An Ubuntu 24.04 desktop as an ordinary user: the namespace is created, the engine's
+    /// first mount is refused, AppArmor's knob is on.
+    fn ubuntu() -> HostFacts {
+        HostFacts {
+            kernel: "6.8.0-49-generic".into(),
+            uid: 1000,
+            userns: UsernsFacts {
+                allowed: false,
+                state: UsernsState::WithoutCapabilities,
+                blocked_by: Some(
+                    "AppArmor (kernel.apparmor_restrict_unprivileged_userns=1)".into(),
+                ),
+                refused_step: Some("writing the user namespace's id maps was refused".into()),
+                max_user_namespaces: Some(63408),
+                unprivileged_userns_clone: Some(1),
+                apparmor_restrict_unprivileged_userns: Some(1),
+            },
+            landlock_abi: Ok(4),
+            seccomp_filter: true,
+            seccomp_user_notification: true,
+            cgroup_v1_controllers: vec![],
+            cgroup_v2_delegated: None,
+            per_namespace_pid_max: false,
+            nosymfollow: true,
+            overlay_in_userns: false,
+        }
+    }
+
+    #[test]
+    fn ubuntu_names_apparmor_runs_the_fallback_and_gives_the_profile() {
+        let f = ubuntu();
+        assert_eq!(
+            userns_row(f.userns.state, f.userns.blocked_by.as_deref()),
+            "allowed but without capabilities (AppArmor restrict_unprivileged_userns): the namespace sandbox cannot run"
+        );
+        assert_eq!(mode(&f), "fallback");
+        assert_eq!(exit_code(&f), 2);
+        assert!(rows(&f)[0].run.starts_with("DEGRADED"));
+        let r = remedies(&f).join("\n");
+        assert!(
+            r.contains("seal doctor --apparmor-profile | sudo tee /etc/apparmor.d/seal >/dev/null && sudo apparmor_parser -r /etc/apparmor.d/seal"),
+            "{r}"
+        );
+        assert!(
+            r.contains("sudo install -m 644 packaging/apparmor/seal /etc/apparmor.d/seal && sudo apparmor_parser -r /etc/apparmor.d/seal"),
+            "{r}"
+        );
+        assert!(r.contains("no per-user alternative"), "{r}");
+        assert!(!r.contains("seccomp=unconfined"), "{r}");
+    }
+
+    #[test]
+    fn a_seccomp_policy_gets_the_narrow_container_remedy() {
+        let mut f = ubuntu();
+        f.userns.apparmor_restrict_unprivileged_userns = None;
+        f.userns.blocked_by = Some(
+            "mounting a tmpfs in the new mount namespace was refused (a container's seccomp policy or an LSM)"
+                .into(),
+        );
+        assert!(userns_row(f.userns.state, f.userns.blocked_by.as_deref())
+            .starts_with("allowed but without capabilities (mounting a tmpfs"));
+        let r = remedies(&f).join("\n");
+        assert!(r.contains("clone and unshare with CLONE_NEWUSER"), "{r}");
+        assert!(
+            !r.contains("unconfined,") && !r.contains("seccomp=unconfined"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn the_apparmor_profile_names_this_binary_and_grants_userns() {
+        let p = apparmor_profile("/home/u/.cargo/bin/seal");
+        assert!(
+            p.contains("profile seal /home/u/.cargo/bin/seal flags=(unconfined) {"),
+            "{p}"
+        );
+        assert!(p.contains("  userns,"), "{p}");
+        assert!(!p.contains("/usr/local/bin/seal"), "{p}");
     }
 }

@@ -290,11 +290,33 @@ impl TestEnv {
 
     /// [`TestEnv::seal_bare`] under the no-user-namespace wrapper.
     pub fn seal_bare_no_userns(&self) -> Run {
+        self.seal_bare_wrapped(&[])
+    }
+
+    /// Like [`TestEnv::seal`], on a simulated Ubuntu 23.10+ host (AppArmor's
+    /// restrict_unprivileged_userns): `no_userns.py --without-caps`, where a user namespace
+    /// can be created but other namespaces and mounts are refused with EPERM.
+    pub fn seal_userns_without_caps(&self) -> Run {
+        self.seal_bare_userns_without_caps()
+            .args(&["run", "--python", PYTHON])
+    }
+
+    /// [`TestEnv::seal_bare`] under `no_userns.py --without-caps`.
+    pub fn seal_bare_userns_without_caps(&self) -> Run {
+        self.seal_bare_wrapped(&["--without-caps"])
+    }
+
+    fn seal_bare_wrapped(&self, wrapper_flags: &[&str]) -> Run {
         let cmd = self.base_command(Path::new(PYTHON));
-        Run::new(cmd, format!("[{}] no_userns.py", self.v.name), DEADLINE)
-            .args(&["-I", "-S"])
-            .arg(no_userns_wrapper())
-            .arg(&self.v.seal)
+        Run::new(
+            cmd,
+            format!("[{}] no_userns.py {}", self.v.name, wrapper_flags.join(" ")),
+            DEADLINE,
+        )
+        .args(&["-I", "-S"])
+        .arg(no_userns_wrapper())
+        .args(wrapper_flags)
+        .arg(&self.v.seal)
     }
 
     /// `seal run --python /usr/bin/python3 FLAGS -- PROGRAM...`
