@@ -479,13 +479,26 @@ pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
 /// is refused with a one-line reason instead of being weakened: staged outputs, input copies
 /// and published ports. HOME and TMPDIR are private directories under `scratch`.
 pub fn build_fallback(python: &Interpreter, req: &RunRequest, scratch: &Path) -> Result<Spec> {
-    let why =
-        "needs a mount namespace, and user namespaces are unavailable here (see `seal doctor`)";
-    if !req.outputs.is_empty() {
-        bail!("staged --out {why}; use --out-live DIR (direct writes, checked by Landlock)");
+    // Without a mount namespace a path resolves to the host's file and nothing else: Landlock
+    // can allow or deny it but cannot redirect it to a private copy, so a staged output or an
+    // input copy at the directory's own path cannot be had. Refused with what to run instead.
+    let why = "user namespaces are unavailable here, and only a mount namespace can show the \
+               program a private directory at that path";
+    if let Some(p) = req.outputs.first() {
+        bail!(
+            "staged --out {p} needs a mount namespace ({why}); make user namespaces work (`seal doctor` \
+             shows how) or use --out-live {p} (the program writes there directly, limited by Landlock, \
+             with no copy-back checks)",
+            p = p.display()
+        );
     }
-    if !req.input_copies.is_empty() {
-        bail!("--in-copy {why}; use --in (read-only)");
+    if let Some(p) = req.input_copies.first() {
+        bail!(
+            "--in-copy {p} needs a mount namespace ({why}); make user namespaces work (`seal doctor` \
+             shows how) or use --in {p} (read-only) and let the program copy what it changes into \
+             its TMPDIR",
+            p = p.display()
+        );
     }
     if req.notebook_dir.is_some() {
         bail!("seal jupyter needs a network namespace of its own, and user namespaces are unavailable here (see `seal doctor`)");

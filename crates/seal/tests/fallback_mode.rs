@@ -246,6 +246,13 @@ fn staged_out_in_copy_and_publish_are_refused_in_one_line() {
                     out.describe()
                 );
                 assert!(!out.stdout.contains(&env.nonce), "{flag}: the program ran");
+                // What to run instead, with the user's own path.
+                let instead = match *flag {
+                    "--out" => format!("use --out-live {}", staged.display()),
+                    "--in-copy" => format!("use --in {}", copy_src.display()),
+                    _ => "seal doctor".to_string(),
+                };
+                assert!(lines[0].contains(&instead), "{flag}: {}", out.describe());
             }
         }
         assert!(!staged.join("result.txt").exists());
