@@ -72,10 +72,15 @@ fn program_killed_by_a_signal_exits_128_plus_n() {
     });
 }
 
+// The handler writes with os.write, never print: CPython also runs signal handlers inside
+// BufferedWriter.flush (it checks for signals after each write(2), holding the buffer's lock),
+// and the harness sends SIGTERM as soon as "ready" is readable, which on a loaded machine is
+// often before `print("ready", flush=True)` has returned. A handler printing to stdout there
+// dies with "RuntimeError: reentrant call inside <_io.BufferedWriter name='<stdout>'>".
 const WAIT_FOR_SIGTERM: &str = r#"
 import os, signal, sys, time
 def handler(sig, frame):
-    print("got SIGTERM", flush=True)
+    os.write(1, b"got SIGTERM\n")
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
 if sys.argv[1] == "handler":
