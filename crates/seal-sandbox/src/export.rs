@@ -20,6 +20,8 @@ use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, RenameFlags};
 
+use crate::claimed_dir::{self, Family};
+
 /// What to do with symbolic links found in the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkPolicy {
@@ -419,24 +421,18 @@ fn remove_tree(dir: &OwnedFd, name: &OsStr) {
     let _ = rfs::unlinkat(dir, name, AtFlags::REMOVEDIR);
 }
 
-/// Remove incoming directories left by runs that died during a copy.
+/// The copy-back's staging directory in the destination (see [`crate::claimed_dir`]):
+/// `.seal-incoming-<pid>-<random>`, locked while the copy lasts; `.seal-new-incoming-...`
+/// while being made.
+const INCOMING: Family = Family {
+    live: ".seal-incoming-",
+    new: ".seal-new-incoming-",
+};
+
+/// Remove incoming directories left by runs that died during a copy: those no live copy holds
+/// locked.
 fn sweep_stale_incoming(dest: &OwnedFd) {
-    let Ok(entries) = rfs::Dir::read_from(dest) else {
-        return;
-    };
-    let stale: Vec<OsString> = entries
-        .flatten()
-        .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_os_string())
-        .filter(|n| {
-            n.to_str()
-                .and_then(|s| s.strip_prefix(".seal-incoming-"))
-                .and_then(|pid| pid.parse::<u32>().ok())
-                .is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists())
-        })
-        .collect();
-    for n in stale {
-        remove_tree(dest, &n);
-    }
+    claimed_dir::sweep(dest, &INCOMING, remove_tree);
 }
 
 /// Copy the staged tree below `staged` into the host directory `dest`.
@@ -503,12 +499,9 @@ pub fn copy_back(staged: &OwnedFd, dest: &Path, policy: &ExportPolicy) -> Export
             Mode::empty(),
         )?;
         sweep_stale_incoming(&dest_fd);
-        let incoming_name = OsString::from(format!(".seal-incoming-{}", std::process::id()));
-        rfs::mkdirat(
-            &dest_fd,
-            incoming_name.as_os_str(),
-            Mode::from_raw_mode(0o700),
-        )?;
+        // Locked until it has been removed below, so that no concurrent run's sweep takes it.
+        let claim = claimed_dir::claim(&dest_fd, &INCOMING, 0o700)?;
+        let incoming_name = claim.name().to_os_string();
         let copied = (|| -> io::Result<()> {
             let incoming = open_dir_at(&dest_fd, Path::new(&incoming_name))?;
             for e in &accepted {
@@ -554,6 +547,7 @@ pub fn copy_back(staged: &OwnedFd, dest: &Path, policy: &ExportPolicy) -> Export
             Ok(())
         })();
         remove_tree(&dest_fd, &incoming_name);
+        drop(claim);
         copied
     })();
     if let Err(e) = result {

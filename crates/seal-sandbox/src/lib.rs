@@ -10,6 +10,7 @@
 //! namespace: Landlock (required) on host paths, a stricter seccomp filter with no socket(),
 //! rlimits, and a subreaper that kills every descendant when the program ends.
 
+pub mod claimed_dir;
 mod connector;
 pub mod export;
 mod fallback;

@@ -19,6 +19,9 @@ use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{Mode, OFlags};
+
+use crate::claimed_dir::{self, Claimed, Family};
 use crate::export::human;
 use crate::spec::Limits;
 
@@ -26,10 +29,20 @@ use crate::spec::Limits;
 const PID_RESERVED: u64 = 300;
 const V1_ROOT: &str = "/sys/fs/cgroup";
 
+/// The names of seal's v1 cgroups (see [`claimed_dir`]): `seal-<pid>-<random>`, locked for
+/// the run's life; `.seal-new-...` while being made.
+const CGROUPS: Family = Family {
+    live: "seal-",
+    new: ".seal-new-",
+};
+
 /// One v1 cgroup made for this run, removed when dropped.
 pub struct V1Cgroup {
     pub controller: &'static str,
     pub dir: PathBuf,
+    /// Held until the cgroup is removed: no other run's sweep removes a locked cgroup, even
+    /// in the moments it is empty (before init joins it, after the sandbox ended).
+    _claim: Claimed,
 }
 
 impl Drop for V1Cgroup {
@@ -104,33 +117,35 @@ fn v1_hierarchy(controller: &str) -> Option<PathBuf> {
     p.join("tasks").exists().then_some(p)
 }
 
-/// Remove cgroups left behind by runs whose supervisor was killed before cleaning up.
-fn sweep_stale(parent: &Path) {
-    let Ok(entries) = fs::read_dir(parent) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("seal-")) else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid).exists() {
-            let _ = fs::remove_dir(e.path());
-        }
-    }
+/// Remove cgroups left behind by runs whose supervisor was killed before cleaning up: those no
+/// live run holds locked (rmdir refuses any that still has processes).
+fn sweep_stale(parent: &OwnedFd) {
+    claimed_dir::sweep(parent, &CGROUPS, |parent, name| {
+        let _ = rustix::fs::unlinkat(parent, name, rustix::fs::AtFlags::REMOVEDIR);
+    });
 }
 
-/// Create `seal-<pid>` in a v1 hierarchy, write its settings, open its `tasks` file.
+/// Create `seal-<pid>-<random>` in a v1 hierarchy, write its settings, open its `tasks` file.
 fn make_v1(
     controller: &'static str,
     settings: &[(&str, String)],
 ) -> Result<(V1Cgroup, OwnedFd), String> {
     let parent =
         v1_hierarchy(controller).ok_or_else(|| format!("no v1 {controller} controller"))?;
-    sweep_stale(&parent);
-    let dir = parent.join(format!("seal-{}", std::process::id()));
-    fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let cg = V1Cgroup { controller, dir };
+    let parent_fd = rustix::fs::open(
+        &parent,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open {}: {e}", parent.display()))?;
+    sweep_stale(&parent_fd);
+    let claim = claimed_dir::claim(&parent_fd, &CGROUPS, 0o755)
+        .map_err(|e| format!("cannot create a cgroup in {}: {e}", parent.display()))?;
+    let cg = V1Cgroup {
+        controller,
+        dir: parent.join(claim.name()),
+        _claim: claim,
+    };
     for (file, value) in settings {
         fs::write(cg.dir.join(file), value).map_err(|e| format!("cannot set {file}: {e}"))?;
     }

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use seal_sandbox::claimed_dir::{self, Family};
 use seal_sandbox::{
     Access, HandoffRequest, LandlockMode, Limits, ModeChanges, Mount, Spec, Status,
 };
@@ -320,29 +321,55 @@ fn rustix_exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     Ok(renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)?)
 }
 
+/// An install's temporary directory in the project's state directory (see
+/// [`seal_sandbox::claimed_dir`]): `tmp-install-<pid>-<random>`, locked while the install
+/// lasts; `tmp-new-install-...` while being made.
+const TEMP_STATE: Family = Family {
+    live: "tmp-install-",
+    new: "tmp-new-install-",
+};
+
 struct TempState {
     dir: PathBuf,
+    /// Held until the directory has been removed: no concurrent install's sweep takes it.
+    _claim: claimed_dir::Claimed,
+}
+
+impl TempState {
+    /// Sweep what dead installs left in `state`, then make a fresh locked directory there.
+    fn create(state: &Path) -> Result<TempState> {
+        use rustix::fs::{Mode, OFlags};
+        let parent = rustix::fs::open(
+            state,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("opening {}", state.display()))?;
+        sweep_stale(&parent, state);
+        let claim = claimed_dir::claim(&parent, &TEMP_STATE, 0o777)
+            .with_context(|| format!("creating a temporary directory in {}", state.display()))?;
+        Ok(TempState {
+            dir: state.join(claim.name()),
+            _claim: claim,
+        })
+    }
 }
 
 impl Drop for TempState {
     fn drop(&mut self) {
+        // Removed while still locked: a concurrent sweep cannot take it half-removed.
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-/// Remove temporary install directories of installs that died (their pid is gone).
-fn sweep_stale(state: &Path) {
-    let Ok(entries) = std::fs::read_dir(state) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("tmp-install-") {
-            if !Path::new("/proc").join(pid).exists() {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
+/// Remove temporary install directories of installs that died: those no live install holds
+/// locked. A lock, not a PID check: an install in another PID namespace sharing the project
+/// is invisible in our /proc, and a dead install's PID may be reused (by this very install,
+/// which would then have taken over its leftovers).
+fn sweep_stale(parent: &std::os::fd::OwnedFd, state: &Path) {
+    claimed_dir::sweep(parent, &TEMP_STATE, |_, name| {
+        let _ = std::fs::remove_dir_all(state.join(name));
+    });
 }
 
 /// Host directories of one install, mounted at fixed paths in the sandboxes.
@@ -1079,11 +1106,7 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
 
     let state = project.state_dir();
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
-    sweep_stale(&state);
-    let tmp = TempState {
-        dir: state.join(format!("tmp-install-{}", std::process::id())),
-    };
-    std::fs::create_dir_all(&tmp.dir).with_context(|| format!("creating {}", tmp.dir.display()))?;
+    let tmp = TempState::create(&state)?;
     // Real paths: the fallback grants and names them as they are.
     let tmp_dir = tmp
         .dir

@@ -14,7 +14,7 @@
 //!   (descriptor 3); [`serve_channel`] answers each request with one end of a Unix stream pair
 //!   whose other end is a client of the index proxy, and a stdlib shim in the sandbox
 //!   (`fallback_connect.py`) makes pip's and urllib's connections ask the channel.
-//! - The environment is built at `.seal/tmp-install-PID/env`, not at `/seal/env`, so console
+//! - The environment is built at `.seal/tmp-install-PID-RANDOM/env`, not at `/seal/env`, so console
 //!   scripts would name that path in their `#!` line. `relocate_env.py`, run at the end of the
 //!   same offline step, rewrites it to `/seal/env/bin/python` (and the activate scripts,
 //!   pyvenv.cfg, direct_url.json and RECORD), and compiles pip's bytecode naming /seal/env, so

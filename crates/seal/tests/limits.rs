@@ -62,10 +62,19 @@ fn close(a: u64, b: u64, pct: f64) -> bool {
     (a - b).abs() <= b * pct / 100.0
 }
 
+/// The v1 cgroup a live seal made for its sandbox, `seal-<pid>-<random>` (a path that does not
+/// exist if it made none).
 fn cgroup_dir(controller: &str, seal_pid: i32) -> PathBuf {
-    Path::new("/sys/fs/cgroup")
-        .join(controller)
-        .join(format!("seal-{seal_pid}"))
+    let parent = Path::new("/sys/fs/cgroup").join(controller);
+    let prefix = format!("seal-{seal_pid}-");
+    fs::read_dir(&parent)
+        .ok()
+        .and_then(|d| {
+            d.flatten()
+                .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+        })
+        .unwrap_or_else(|| parent.join(format!("{prefix}(none)")))
 }
 
 fn read_trim(p: &Path) -> Option<String> {

@@ -1076,7 +1076,7 @@ put("done", "yes")
 "##;
 
 /// SIGKILL of seal in the middle of a copy-back: what is in DIR is complete, the partial copy
-/// stays hidden in `.seal-incoming-<pid>`, and the next run into DIR removes that leftover.
+/// stays hidden in `.seal-incoming-<pid>-<random>`, and the next run into DIR removes that leftover.
 #[test]
 fn sigkill_during_copy_back_never_exposes_partial_files() {
     each_variant(|v| {
