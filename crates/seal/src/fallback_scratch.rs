@@ -1,69 +1,42 @@
-//! The fallback run's private HOME and TMPDIR: `$TMPDIR/seal-fallback-PID-XXXX`, locked (flock)
-//! from the moment it has that name until the run is over, and removed afterwards.
-//!
-//! Any seal run sweeps the scratch directories of runs that died without cleaning up (SIGKILL),
-//! so a directory under the swept name must never exist unlocked, not even for an instant:
-//! it is made under a name the sweep leaves alone for a while, locked, then renamed (a lock
-//! belongs to the inode and survives the rename).
+//! The fallback run's private HOME and TMPDIR: `$TMPDIR/seal-fallback-PID-RANDOM`, locked from
+//! the moment it has that name until it has been removed after the run (see
+//! [`seal_sandbox::claimed_dir`]): any seal run sweeps the scratch directories of runs that died
+//! without cleaning up, and never a live one's.
 
-use std::fs::File;
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
-use rustix::fs::{flock, FlockOperation};
+use anyhow::Context;
+use seal_sandbox::claimed_dir::{self, Claimed, Family};
 
-/// The swept name of a live or dead run's scratch directory.
-const PREFIX: &str = "seal-fallback-";
-/// A directory being made; swept only once it is older than [`NEW_GRACE`].
-const NEW_PREFIX: &str = ".seal-fallback-new-";
-/// Far longer than the mkdir-lock-rename of a live run, however loaded the machine.
-const NEW_GRACE: Duration = Duration::from_secs(600);
+const SCRATCH: Family = Family {
+    live: "seal-fallback-",
+    new: ".seal-fallback-new-",
+};
 
 /// A locked scratch directory, removed when dropped.
 pub struct Scratch {
     path: PathBuf,
-    _lock: File,
+    _claim: Claimed,
 }
 
 impl Scratch {
-    /// Sweep stale scratch directories of this user, then make a fresh locked one.
+    /// Sweep this user's stale scratch directories, then make a fresh locked one (0700).
     pub fn create() -> anyhow::Result<Scratch> {
         let tmp = std::env::temp_dir();
-        sweep_stale(&tmp);
-        let err = |e: std::io::Error| {
-            anyhow::anyhow!(
-                "cannot create a private scratch directory in {}: {e} (set TMPDIR to a writable directory)",
+        let hint = || {
+            format!(
+                "cannot create a private scratch directory in {} (set TMPDIR to a writable directory)",
                 tmp.display()
             )
         };
-        let pid = std::process::id();
-        let new = tempfile::Builder::new()
-            .prefix(&format!("{NEW_PREFIX}{pid}-"))
-            .tempdir_in(&tmp)
-            .map_err(err)?
-            .keep();
-        let lock = match lock(&new) {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = std::fs::remove_dir(&new);
-                return Err(err(e));
-            }
-        };
-        let suffix = new
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix(NEW_PREFIX))
-            .unwrap_or_default()
-            .to_string();
-        let path = tmp.join(format!("{PREFIX}{suffix}"));
-        // The target's name carries this pid and the new directory's random part, so no
-        // other run's directory can be under it.
-        if let Err(e) = std::fs::rename(&new, &path) {
-            let _ = std::fs::remove_dir(&new);
-            return Err(err(e));
-        }
-        Ok(Scratch { path, _lock: lock })
+        let parent = open_dir(&tmp).with_context(hint)?;
+        sweep_stale(&parent, &tmp);
+        let claim = claimed_dir::claim(&parent, &SCRATCH, 0o700).with_context(hint)?;
+        Ok(Scratch {
+            path: tmp.join(claim.name()),
+            _claim: claim,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -78,55 +51,19 @@ impl Drop for Scratch {
     }
 }
 
-/// An exclusive lock held for the life of the returned descriptor.
-fn lock(dir: &Path) -> std::io::Result<File> {
-    let f = File::open(dir)?;
-    flock(&f, FlockOperation::NonBlockingLockExclusive)?;
-    Ok(f)
+fn open_dir(dir: &Path) -> std::io::Result<OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    Ok(rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
 }
 
-/// Remove scratch directories of this user's fallback runs whose seal died without cleaning
-/// up: those no live run holds locked. A lock, not a PID check: a run in another PID
-/// namespace sharing this /tmp is invisible in our /proc.
-fn sweep_stale(tmp: &Path) {
-    let Ok(entries) = std::fs::read_dir(tmp) else {
-        return;
-    };
-    let me = current_uid();
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        let Ok(meta) = e.path().symlink_metadata() else {
-            continue;
-        };
-        if !meta.is_dir() || meta.uid() != me {
-            continue;
-        }
-        let stale = if name.starts_with(PREFIX) {
-            true
-        } else if name.starts_with(NEW_PREFIX) {
-            // A live run renames its new directory within moments; one left this long
-            // belongs to a run killed between mkdir and rename.
-            meta.modified()
-                .ok()
-                .and_then(|m| SystemTime::now().duration_since(m).ok())
-                .is_some_and(|age| age > NEW_GRACE)
-        } else {
-            false
-        };
-        if stale {
-            if let Ok(_held) = lock(&e.path()) {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
-}
-
-/// The effective uid, read from /proc (this crate has no unsafe code).
-fn current_uid() -> u32 {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX)
+fn sweep_stale(parent: &OwnedFd, tmp: &Path) {
+    claimed_dir::sweep(parent, &SCRATCH, |_, name| {
+        let _ = std::fs::remove_dir_all(tmp.join(name));
+    });
 }
 
 #[cfg(test)]
@@ -134,26 +71,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_live_scratch_survives_a_sweep_and_a_dead_one_does_not() {
+    fn a_live_scratch_survives_a_sweep_and_is_removed_after_the_run() {
         let live = Scratch::create().unwrap();
-        sweep_stale(&std::env::temp_dir());
+        let tmp = std::env::temp_dir();
+        sweep_stale(&open_dir(&tmp).unwrap(), &tmp);
         assert!(live.path().is_dir(), "a locked scratch directory was swept");
-        // A dead run: its directory exists under the swept name, unlocked.
-        let dead = std::env::temp_dir().join(format!("{PREFIX}unit-{}", std::process::id()));
-        std::fs::create_dir_all(dead.join("home")).unwrap();
-        sweep_stale(&std::env::temp_dir());
-        assert!(!dead.exists(), "an unlocked scratch directory was kept");
         let path = live.path().to_path_buf();
         drop(live);
         assert!(!path.exists(), "the scratch directory outlived its run");
-    }
-
-    #[test]
-    fn a_directory_being_made_is_left_alone() {
-        let new = std::env::temp_dir().join(format!("{NEW_PREFIX}unit-{}", std::process::id()));
-        std::fs::create_dir_all(&new).unwrap();
-        sweep_stale(&std::env::temp_dir());
-        assert!(new.exists(), "a fresh directory being made was swept");
-        std::fs::remove_dir_all(&new).unwrap();
     }
 }
