@@ -156,9 +156,17 @@ fn current_uid() -> u32 {
         .unwrap_or(u32::MAX)
 }
 
-/// A fresh temporary project directory for the probe (never the user's own files).
+/// A fresh temporary project directory for the probe (never the user's own files), under a
+/// random name: a `seal-demo-<pid>` left by a killed demo (PIDs are reused) or made by another
+/// user sharing /tmp must not stop this one.
 fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let base = std::env::temp_dir().join(format!("seal-demo-{}", std::process::id()));
-    std::fs::create_dir(&base).with_context(|| format!("creating {}", base.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = std::env::temp_dir();
+    let base = tempfile::Builder::new()
+        .prefix("seal-demo-")
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir_in(&tmp)
+        .with_context(|| format!("creating a directory in {}", tmp.display()))?
+        .keep();
     Ok(base)
 }

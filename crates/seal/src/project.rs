@@ -96,14 +96,23 @@ const INTERPRETER_RECORD: &str = "interpreter";
 
 /// Record (atomically) the base interpreter of the environment just swapped into place.
 pub fn record_base_interpreter(project: &Project, executable: &Path) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
     let dir = project.state_dir();
-    let tmp = dir.join(format!(".{INTERPRETER_RECORD}.{}", std::process::id()));
     let dst = dir.join(INTERPRETER_RECORD);
     let text = executable
         .to_str()
         .context("the interpreter's path is not valid UTF-8")?;
-    std::fs::write(&tmp, format!("{text}\n"))
-        .and_then(|()| std::fs::rename(&tmp, &dst))
+    // A random temporary name: concurrent installs (another PID namespace may use this PID)
+    // never write the same file.
+    tempfile::Builder::new()
+        .prefix(&format!(".{INTERPRETER_RECORD}."))
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(&dir)
+        .and_then(|mut f| {
+            f.write_all(format!("{text}\n").as_bytes())?;
+            f.persist(&dst).map(drop).map_err(|e| e.error)
+        })
         .with_context(|| format!("writing {}", dst.display()))
 }
 
