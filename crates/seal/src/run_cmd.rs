@@ -205,6 +205,7 @@ pub(crate) fn run_extended(
                 .and_then(|t| crate::cli::parse_duration(t).ok())
         }),
         pids: Some(args.pids.or(limits.pids).unwrap_or(DEFAULT_PIDS)),
+        pids_explicit: args.pids.or(limits.pids).is_some(),
         memory_explicit: memory.is_some(),
         memory: memory.or_else(default_memory),
         cpus: args.cpus.or(limits.cpus),
@@ -340,7 +341,9 @@ fn report(
     code: i32,
 ) {
     let e = &outcome.enforcement;
-    if e.pids.starts_with("NOT ENFORCED") {
+    // Only a limit the user asked for warns: the default one is a safety net whose absence
+    // (root on a host without a pids cgroup) would otherwise add a line to every run.
+    if e.pids.starts_with("NOT ENFORCED") && req.pids_explicit {
         eprintln!("seal: warning: the --pids limit is {}", e.pids);
     }
     if matches!(e.landlock, LandlockLevel::None | LandlockLevel::Partial) && verbose {

@@ -53,6 +53,9 @@ pub struct RunRequest {
     pub memory: Option<u64>,
     /// --memory was given: worth a cgroup for a whole-sandbox limit.
     pub memory_explicit: bool,
+    /// --pids (or the policy's pids) was given: its enforcement is worth a warning when it
+    /// fails; the default limit's shows in -v.
+    pub pids_explicit: bool,
     pub cpus: Option<f64>,
     pub disk: u64,
     pub shares: Vec<PathBuf>,
