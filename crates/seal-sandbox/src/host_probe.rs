@@ -291,11 +291,7 @@ pub fn probe() -> HostFacts {
             unprivileged_userns_clone: unpriv,
             apparmor_restrict_unprivileged_userns: apparmor,
         },
-        landlock_abi: sys::landlock_abi().map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOSYS) => "not built into this kernel".to_string(),
-            Some(libc::EOPNOTSUPP) => "built in but not enabled at boot (lsm= list)".to_string(),
-            _ => e.to_string(),
-        }),
+        landlock_abi: landlock_abi(),
         seccomp_filter: sys::seccomp_action_available(crate::seccomp::RET_ALLOW),
         seccomp_user_notification: sys::seccomp_action_available(libc::SECCOMP_RET_USER_NOTIF),
         cgroup_v1_controllers,
@@ -305,6 +301,15 @@ pub fn probe() -> HostFacts {
         overlay_in_userns,
         kernel,
     }
+}
+
+/// This kernel's Landlock ABI version, or why it has none.
+pub fn landlock_abi() -> Result<u32, String> {
+    sys::landlock_abi().map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOSYS) => "not built into this kernel".to_string(),
+        Some(libc::EOPNOTSUPP) => "built in but not enabled at boot (lsm= list)".to_string(),
+        _ => e.to_string(),
+    })
 }
 
 /// Whether this kernel installs seccomp filters (what denies sockets in the fallback).

@@ -53,12 +53,52 @@ fn writable(mounts: &[Mount]) -> Vec<(&Path, bool)> {
     v
 }
 
+/// The ABI whose rights seal's rulesets ask for (both modes).
+pub const FULL_ABI: u32 = 6;
+
+/// With [`LandlockMode::Required`] ("fully enforced"), refuse up front, in words, on a kernel
+/// whose Landlock is older than [`FULL_ABI`]; the library's own error names bit flags.
+pub fn check_required(mode: LandlockMode) -> Result<(), String> {
+    if mode != LandlockMode::Required {
+        return Ok(());
+    }
+    match crate::sys::landlock_abi() {
+        Ok(abi) if abi >= FULL_ABI => Ok(()),
+        Ok(abi) => Err(format!(
+            "Landlock is required in full (--require-landlock), but this kernel has Landlock ABI \
+             {abi}, which cannot enforce all of seal's rules (ABI {FULL_ABI}, Linux 6.12+, adds {}); \
+             run without --require-landlock to accept what it enforces (seal run -v shows the level)",
+            missing_rights(abi)
+        )),
+        Err(e) => Err(format!(
+            "Landlock is required (--require-landlock), but this kernel has none ({e})"
+        )),
+    }
+}
+
+/// What ABIs after `abi` add, in words.
+fn missing_rights(abi: u32) -> String {
+    [
+        (2, "renames and links between directories"),
+        (3, "truncation"),
+        (4, "TCP bind/connect"),
+        (5, "device ioctls"),
+        (6, "signal and abstract-socket scoping"),
+    ]
+    .iter()
+    .filter(|(v, _)| *v > abi)
+    .map(|(_, what)| *what)
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
 /// Restrict the calling thread (and its future children). Must run after every mount exists
 /// and before seccomp, which would refuse the Landlock syscalls only if told to (it is not).
 pub fn apply(mode: LandlockMode, mounts: &[Mount]) -> Result<Level, String> {
     if mode == LandlockMode::Off {
         return Ok(Level::Disabled);
     }
+    check_required(mode)?;
     let compat = match mode {
         LandlockMode::Required => CompatLevel::HardRequirement,
         _ => CompatLevel::BestEffort,
@@ -103,5 +143,35 @@ pub fn apply(mode: LandlockMode, mounts: &[Mount]) -> Result<Level, String> {
         }
         Ok(RulesetStatus::NotEnforced) => Ok(Level::None),
         Err(e) => Err(format!("Landlock: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod required_tests {
+    use super::*;
+
+    #[test]
+    fn missing_rights_name_what_newer_abis_add() {
+        assert_eq!(
+            missing_rights(2),
+            "truncation, TCP bind/connect, device ioctls, signal and abstract-socket scoping"
+        );
+        assert_eq!(missing_rights(5), "signal and abstract-socket scoping");
+        assert_eq!(missing_rights(FULL_ABI), "");
+    }
+
+    #[test]
+    fn only_required_mode_checks_the_abi() {
+        assert_eq!(check_required(LandlockMode::BestEffort), Ok(()));
+        assert_eq!(check_required(LandlockMode::Off), Ok(()));
+        // On this kernel: full where the ABI is new enough, a worded refusal elsewhere.
+        match crate::sys::landlock_abi() {
+            Ok(abi) if abi >= FULL_ABI => {
+                assert_eq!(check_required(LandlockMode::Required), Ok(()))
+            }
+            _ => assert!(check_required(LandlockMode::Required)
+                .unwrap_err()
+                .contains("run without --require-landlock")),
+        }
     }
 }

@@ -179,18 +179,33 @@ fn require_network_isolation_and_landlock_are_met_by_the_fallback() {
             "where",
             &format!("{WHERE_AM_I}\nattempt(\"socket\", lambda: socket.socket() and None)"),
         );
-        let out = Mode::Fallback.run_ok(
-            &env,
-            &probe,
+        let doctor = env.seal_bare().args(&["doctor", "--json"]).output();
+        let facts: serde_json::Value = serde_json::from_str(&doctor.stdout)
+            .unwrap_or_else(|e| panic!("doctor --json: {e}\n{}", doctor.describe()));
+        let abi = facts["facts"]["landlock_abi"]["Ok"].as_u64().unwrap_or(0);
+        let all = [
+            "--require",
+            "network-isolation",
+            "--require",
+            "landlock",
+            "--require-landlock",
+        ];
+        if abi >= 6 {
+            let out = Mode::Fallback.run_ok(&env, &probe, "{}", &all);
+            out.probe().expect_eq("socket", "EACCES");
+            return;
+        }
+        // Older Landlock cannot enforce every rule: "fully enforced" is refused in words, and
+        // the program never starts.
+        eprintln!("NOTE: Landlock ABI {abi} < 6: --require-landlock must be refused here");
+        let out = Mode::Fallback.run(&env, &probe, "{}", &all);
+        out.expect_code(125);
+        assert!(
+            out.stderr.contains("run without --require-landlock") && !out.stdout.contains("PROBE"),
             "{}",
-            &[
-                "--require",
-                "network-isolation",
-                "--require",
-                "landlock",
-                "--require-landlock",
-            ],
+            out.describe()
         );
+        let out = Mode::Fallback.run_ok(&env, &probe, "{}", &["--require", "network-isolation"]);
         out.probe().expect_eq("socket", "EACCES");
     });
 }

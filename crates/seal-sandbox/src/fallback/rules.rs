@@ -38,6 +38,7 @@ fn rights(g: &Grant) -> BitFlags<AccessFs> {
 /// Restrict the calling thread (and what it later executes) to `grants`. Runs in the
 /// program's process just before seccomp; also sets no_new_privs.
 pub fn restrict(grants: &[Grant], mode: LandlockMode) -> Result<Level, String> {
+    crate::landlock_rules::check_required(mode)?;
     let compat = match mode {
         LandlockMode::Required => CompatLevel::HardRequirement,
         _ => CompatLevel::BestEffort,
