@@ -8,27 +8,26 @@
 //! our /proc, and a dead run's PID may belong to someone else by now (or to us).
 //!
 //! So that a directory under the swept name never exists unlocked, not even for an instant, it
-//! is made under a name the sweep leaves alone for [`NEW_GRACE`], locked, then renamed (the
-//! lock belongs to the open directory and survives the rename). Both names carry the PID and
-//! 64 random bits: no two runs ever pick the same one.
+//! is made under a "new" name, locked, then renamed (the lock belongs to the open directory and
+//! survives the rename). A sweep removes an unlocked new directory too (it is empty: a run
+//! killed between mkdir and rename leaves nothing behind); the run that was making it, if it
+//! was alive, sees its next step fail with ENOENT and starts over under another name. Both
+//! names carry the PID and 64 random bits: no two runs ever pick the same one.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{self as rfs, AtFlags, FlockOperation, Mode, OFlags};
-
-/// Far longer than the mkdir-lock-rename of a live run, however loaded the machine.
-pub const NEW_GRACE: Duration = Duration::from_secs(600);
 
 /// The two name prefixes of one kind of directory. Neither may be a prefix of the other.
 #[derive(Debug, Clone, Copy)]
 pub struct Family {
     /// The name of a live (locked) or dead (unlocked) run's directory: swept when unlocked.
     pub live: &'static str,
-    /// A directory being made: swept only once it is older than [`NEW_GRACE`].
+    /// A directory being made (empty): swept when unlocked, by rmdir.
     pub new: &'static str,
 }
 
@@ -88,7 +87,24 @@ fn try_lock(dir: &OwnedFd) -> io::Result<bool> {
 }
 
 /// Make a fresh directory of `family` in `parent` (mode `mode`, less the umask), locked.
+///
+/// A concurrent sweep may remove the new directory in the instant between its mkdir and its
+/// lock (sweeps remove unlocked new directories at once, so that a run killed in that instant
+/// leaves nothing behind); every later step then fails with ENOENT, and the claim starts over
+/// under another name. Nothing is lost: the directory was still empty.
 pub fn claim(parent: &OwnedFd, family: &Family, mode: u32) -> io::Result<Claimed> {
+    const TRIES: usize = 16;
+    let mut last = io::Error::from(io::ErrorKind::NotFound);
+    for _ in 0..TRIES {
+        match claim_once(parent, family, mode) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => last = e,
+            other => return other,
+        }
+    }
+    Err(last)
+}
+
+fn claim_once(parent: &OwnedFd, family: &Family, mode: u32) -> io::Result<Claimed> {
     let unique = format!("{}-{}", std::process::id(), random_hex());
     let new = OsString::from(format!("{}{unique}", family.new));
     let name = OsString::from(format!("{}{unique}", family.live));
@@ -100,12 +116,13 @@ pub fn claim(parent: &OwnedFd, family: &Family, mode: u32) -> io::Result<Claimed
     let dir = open_dir(parent, &new).map_err(undo)?;
     match try_lock(&dir) {
         Ok(true) => {}
-        // Nobody else can hold the lock of a directory this new.
-        Ok(false) => return Err(undo(io::Error::from(io::ErrorKind::WouldBlock))),
+        // A sweep holds it for the instant before it removes it: start over.
+        Ok(false) => return Err(io::Error::from(io::ErrorKind::NotFound)),
         // A file system without flock (some network ones): no sweep can lock it either, so
         // it is left alone all the same; go on unlocked.
         Err(_) => {}
     }
+    // Locked, but a sweep may have removed it just before: then the rename fails (ENOENT).
     rfs::renameat(parent, new.as_os_str(), parent, name.as_os_str()).map_err(|e| undo(e.into()))?;
     Ok(Claimed { name, dir })
 }
@@ -129,7 +146,7 @@ fn ours(name: &[u8], prefix: &str) -> bool {
 
 /// Remove, with `remove(parent, name)`, every directory of `family` in `parent` owned by this
 /// process's effective uid that no live run holds: each under the live name that this call can
-/// lock, and each under the new name that is older than [`NEW_GRACE`]. The lock is held while
+/// lock, and each under the new name that it can lock (by rmdir). The lock is held while
 /// `remove` runs.
 pub fn sweep(parent: &OwnedFd, family: &Family, mut remove: impl FnMut(&OwnedFd, &OsStr)) {
     let Ok(entries) = rfs::Dir::read_from(parent) else {
@@ -149,19 +166,17 @@ pub fn sweep(parent: &OwnedFd, family: &Family, mut remove: impl FnMut(&OwnedFd,
         if !is_dir || st.st_uid != me {
             continue;
         }
-        if name.as_bytes().starts_with(family.new.as_bytes()) {
-            let made = UNIX_EPOCH + Duration::from_secs(u64::try_from(st.st_mtime).unwrap_or(0));
-            let old = SystemTime::now()
-                .duration_since(made)
-                .is_ok_and(|age| age > NEW_GRACE);
-            if !old {
-                continue;
-            }
-        }
         let Ok(dir) = open_dir(parent, &name) else {
             continue;
         };
-        if try_lock(&dir).unwrap_or(false) {
+        if !try_lock(&dir).unwrap_or(false) {
+            continue;
+        }
+        if name.as_bytes().starts_with(family.new.as_bytes()) {
+            // Still empty by construction (it is renamed before anything goes in): rmdir,
+            // which also leaves alone anything that is not.
+            let _ = rfs::unlinkat(parent, name.as_os_str(), AtFlags::REMOVEDIR);
+        } else {
             remove(parent, &name);
         }
     }
@@ -248,12 +263,19 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_being_made_is_left_alone_and_names_never_repeat() {
+    fn an_unlocked_new_directory_is_swept_a_locked_one_is_not_and_names_never_repeat() {
         let (d, fd) = parent();
-        let new = d.0.join(format!("{}1-0123456789abcdef", FAMILY.new));
-        std::fs::create_dir(&new).unwrap();
+        // Left by a run killed between mkdir and rename.
+        let dead = d.0.join(format!("{}1-0123456789abcdef", FAMILY.new));
+        std::fs::create_dir(&dead).unwrap();
+        // Being made right now: locked.
+        let live = d.0.join(format!("{}2-0123456789abcdef", FAMILY.new));
+        std::fs::create_dir(&live).unwrap();
+        let held = open_dir(&fd, OsStr::new(live.file_name().unwrap())).unwrap();
+        assert!(try_lock(&held).unwrap());
         sweep(&fd, &FAMILY, rmdir);
-        assert!(new.exists(), "a fresh directory being made was swept");
+        assert!(!dead.exists(), "a dead run's new directory was kept");
+        assert!(live.exists(), "a directory being made was swept");
         let a = claim(&fd, &FAMILY, 0o700).unwrap();
         let b = claim(&fd, &FAMILY, 0o700).unwrap();
         assert_ne!(a.name(), b.name());

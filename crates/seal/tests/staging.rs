@@ -1113,7 +1113,7 @@ fn sigkill_during_copy_back_never_exposes_partial_files() {
             tested = true;
             // Whatever is in DIR (outside the incoming directory) is a complete file.
             for name in dir_names(&env.out) {
-                if name.as_bytes().starts_with(b".seal-incoming") {
+                if is_incoming(name.as_bytes()) {
                     continue;
                 }
                 let s = name.to_str().unwrap().to_string();

@@ -62,8 +62,14 @@ pub fn dir_names(dir: &Path) -> Vec<OsString> {
 pub fn incoming_leftovers(dir: &Path) -> Vec<OsString> {
     dir_names(dir)
         .into_iter()
-        .filter(|n| n.as_bytes().starts_with(b".seal-incoming"))
+        .filter(|n| is_incoming(n.as_bytes()))
         .collect()
+}
+
+/// The copy-back's own directory in DIR: `.seal-incoming-*`, or `.seal-new-incoming-*` in the
+/// instant before it is locked and renamed.
+pub fn is_incoming(name: &[u8]) -> bool {
+    name.starts_with(b".seal-incoming") || name.starts_with(b".seal-new-incoming")
 }
 
 /// A description of every entry below `root` (type, mode, owner, size, mtime, link target,
