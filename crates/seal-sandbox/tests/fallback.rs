@@ -228,12 +228,18 @@ def write(p, data="x"):
         f.write(data)
 "#;
 
+/// This kernel's Landlock ABI (0 without Landlock).
+fn landlock_abi() -> u32 {
+    host_probe::landlock_abi().unwrap_or(0)
+}
+
 /// Full on kernels whose Landlock has every right the fallback asks for (ABI 6), partial
 /// before (the subset the kernel knows is still enforced).
 fn expected_landlock_level() -> LandlockLevel {
-    match host_probe::landlock_abi() {
-        Ok(abi) if abi >= 6 => LandlockLevel::Full,
-        _ => LandlockLevel::Partial,
+    if landlock_abi() >= 6 {
+        LandlockLevel::Full
+    } else {
+        LandlockLevel::Partial
     }
 }
 
@@ -332,15 +338,18 @@ t("acl", lambda: os.setxattr("{rw}/new", "user.x", b"1"))
         assert_eq!(exited(&outcome), 0);
         let r = s.results();
         assert_eq!(r["rw"], "OK");
-        for k in [
-            "ro",
-            "ro_existing",
-            "secret",
-            "truncate_canary",
-            "mkdir_root",
-        ] {
+        for k in ["ro", "ro_existing", "secret", "mkdir_root"] {
             assert_eq!(r[k], "EACCES", "{k}");
         }
+        // Landlock refuses truncation from ABI 3; before, seccomp refuses truncate() by path
+        // (rules.rs, missing_features).
+        let truncate = if landlock_abi() >= 3 {
+            "EACCES"
+        } else {
+            eprintln!("NOTE: Landlock ABI < 3: truncation is refused by seccomp (EPERM)");
+            "EPERM"
+        };
+        assert_eq!(r["truncate_canary"], truncate, "truncate_canary");
         assert!(
             matches!(r["rename_out"].as_str(), "EACCES" | "EXDEV"),
             "{r:?}"
@@ -554,14 +563,32 @@ t("shmget", sysv)
         for k in ["environ", "other_environ", "list_proc"] {
             assert_eq!(r[k], "EACCES", "{k}");
         }
-        for k in ["signal0", "sigterm", "prlimit_other", "shmget"] {
+        for k in ["prlimit_other", "shmget"] {
             assert_eq!(r[k], "EPERM", "{k}");
         }
         assert_eq!(r["prlimit_self"], "OK");
-        assert!(
-            still_running,
-            "the sandboxed program killed a process outside"
-        );
+        if landlock_abi() >= 6 {
+            for k in ["signal0", "sigterm"] {
+                assert_eq!(r[k], "EPERM", "{k}");
+            }
+            assert!(
+                still_running,
+                "the sandboxed program killed a process outside"
+            );
+        } else {
+            // The documented limitation (rules.rs, missing_features; README "lifetime"):
+            // without Landlock's signal scoping the program can signal this user's other
+            // processes. Asserted, so that the day it is closed the test says so.
+            eprintln!(
+                "NOTE: Landlock ABI < 6: signals are not scoped; asserting the documented gap"
+            );
+            assert_eq!(r["signal0"], "OK", "signal0");
+            assert_eq!(r["sigterm"], "OK", "sigterm");
+            assert!(
+                !still_running,
+                "SIGTERM did not reach the test's own sleeper"
+            );
+        }
     });
 }
 
