@@ -198,6 +198,11 @@ done
 rm -rf "$PLAN_TMP"
 
 "$HOST_PY" "$VM/results.py" table "${summaries[@]}"
+# Tests the list leaves out are named on every run, with the reason its comment gives.
+if grep -q -- '--skip' "$TESTS_CONF"; then
+    echo "!!! vm-tests: NOT RUN in the VMs (--skip in $TESTS_CONF):"
+    grep -- '--skip' "$TESTS_CONF" | grep -v '^[[:space:]]*#' | sed 's/^/!!!   /'
+fi
 case $worst in
     0) log "every test passed on: ${KERNELS[*]}" ;;
     1) echo "!!! vm-tests: tests FAILED (see above and each kernel's tests.log)" ;;
