@@ -12,12 +12,16 @@
 //! * [`Run`] / [`Running`] / [`Output`]: commands with a liveness deadline, their output
 //!   collected in the background; [`Probe`]: the `PROBE<TAB>key<TAB>value` lines probes print.
 //! * [`Sink`]: listeners on host loopback recording what reaches them.
+//! * [`host`]: the kernel's facts as seal decides them (Landlock ABI, v1 cgroup controllers,
+//!   per-namespace pid_max) and the pids mechanism they give ([`pids_mechanism`]), for tests
+//!   whose expectations depend on the kernel; [`note`] says loudly which branch ran.
 //!
 //! Set `SEAL_TEST_KEEP=1` to keep the temporary directories, `SEAL_TEST_VARIANTS=root` or
 //! `=uid65534` to run one variant only.
 
 #![allow(dead_code)]
 
+mod host;
 mod probe;
 mod process;
 mod pty;
@@ -26,6 +30,8 @@ mod util;
 mod variants;
 
 // Each test crate uses its own subset of what is re-exported.
+#[allow(unused_imports)]
+pub use host::*;
 #[allow(unused_imports)]
 pub use probe::*;
 #[allow(unused_imports)]

@@ -89,6 +89,22 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// A `--timeout`, in whole seconds, for a test that must see its program at work before the
+/// timeout kills it: `min_s`, or four times `startup` (how long a warm-up run of the same kind
+/// took here to do what the program does before the test looks) where that is longer, as on
+/// an emulated VM or a loaded host. A fixed timeout there races the program's start. Says so
+/// (a `NOTE:`) when it is longer than `min_s`.
+pub fn timeout_after_startup(variant: &str, startup: Duration, min_s: u64) -> u64 {
+    let s = (4 * startup.as_millis() as u64).div_ceil(1000).max(min_s);
+    if s > min_s {
+        loud(&format!(
+            "NOTE: [{variant}] a warm-up run took {startup:?} here: --timeout {s}s instead of \
+             {min_s}s, so that the program is seen at work before it expires"
+        ));
+    }
+    s
+}
+
 // ---------------------------------------------------------------------------------------------
 // JSON literals (probe arguments, policy files)
 
