@@ -1036,7 +1036,18 @@ fn timeout_kill_leaves_complete_files_or_nothing() {
     each_variant(|v| {
         let env = Env::new(v, "timeoutcopy");
         let probe = env.probe("grow", TIMEOUT_PROBE);
-        let out = seal_out_probe(&env, &["--timeout", "2s"], &probe);
+        // How long a staged run that writes one complete file takes here (seal start, Python
+        // start, the write, the copy-back): the timeout must cover it, or the test races the
+        // program's start (it did under TCG on a loaded host).
+        let warmup = env.probe(
+            "warmup",
+            "write(os.path.join(A['out'], 'warmup.bin'), b'w' * 2**20)\n",
+        );
+        let startup = seal_out_probe(&env, &[], &warmup);
+        startup.expect_code(0);
+        fs::remove_file(env.out.join("warmup.bin")).unwrap();
+        let timeout = format!("{}s", timeout_after_startup(&v.name, startup.elapsed, 2));
+        let out = seal_out_probe(&env, &["--timeout", &timeout], &probe);
         out.expect_code(124);
         assert!(out.stderr.contains("--timeout"), "{}", out.describe());
         assert_eq!(out.json()["timed_out"], true);
