@@ -20,7 +20,10 @@
 # test passed on every kernel, 1 when a test failed, 2 when the harness itself failed.
 # Per kernel: runs/KERNEL/tests.log (full output), console.log (the VM's console),
 # doctor.txt (seal doctor as root and uid 65534), guest-env.txt (mounts, cgroups, LSMs).
-set -euo pipefail
+set -Eeuo pipefail
+# Any command that stops the script through set -e says where, so that a run never ends
+# quietly with a bare exit status (a fresh machine once did, at a dpkg-query of a package it lacked).
+trap 'rc=$?; echo "!!! vm-tests: FAILED at scripts/vm-tests.sh line $LINENO: $BASH_COMMAND (exit $rc)" >&2; exit 2' ERR
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VM="$ROOT/scripts/vm"
@@ -67,7 +70,9 @@ done
 log "kernels: ${KERNELS[*]}; tests: $TESTS_CONF; output: $OUT"
 
 # ---- Debian packages ----------------------------------------------------------------------
-installed_version() { dpkg-query -W -f='${db:Status-Abbrev}${Version}' "$1" 2>/dev/null | sed -n 's/^ii *//p'; }
+# The installed version of a Debian package, or nothing when it is not installed (dpkg-query
+# then fails: not an error here).
+installed_version() { { dpkg-query -W -f='${db:Status-Abbrev}${Version}' "$1" 2>/dev/null || true; } | sed -n 's/^ii *//p'; }
 apt_updated=
 apt_install() { # PKG[=VERSION]...
     if [ -z "$apt_updated" ]; then
@@ -184,10 +189,8 @@ for k in "${KERNELS[@]}"; do
         echo "!!! vm-tests: kernel $k: no doctor output (the guest did not get that far); console:"
         tail -40 "$RUN/console.log"
     fi
-    set +e
-    "$HOST_PY" "$VM/results.py" summary "$RUN" "$k $rel" "$elapsed"
-    rc=$?
-    set -e
+    rc=0
+    "$HOST_PY" "$VM/results.py" summary "$RUN" "$k $rel" "$elapsed" || rc=$?
     if [ "$rc" -ge 2 ]; then
         echo "!!! vm-tests: kernel $k: the VM run is broken; last console lines:"
         tail -40 "$RUN/console.log"
@@ -199,9 +202,10 @@ rm -rf "$PLAN_TMP"
 
 "$HOST_PY" "$VM/results.py" table "${summaries[@]}"
 # Tests the list leaves out are named on every run, with the reason its comment gives.
-if grep -q -- '--skip' "$TESTS_CONF"; then
+skipped=$(grep -v '^[[:space:]]*#' "$TESTS_CONF" | grep -- '--skip' || true)
+if [ -n "$skipped" ]; then
     echo "!!! vm-tests: NOT RUN in the VMs (--skip in $TESTS_CONF):"
-    grep -- '--skip' "$TESTS_CONF" | grep -v '^[[:space:]]*#' | sed 's/^/!!!   /'
+    sed 's/^/!!!   /' <<< "$skipped"
 fi
 case $worst in
     0) log "every test passed on: ${KERNELS[*]}" ;;
