@@ -127,6 +127,42 @@ fn claim_once(parent: &OwnedFd, family: &Family, mode: u32) -> io::Result<Claime
     Ok(Claimed { name, dir })
 }
 
+/// [`claim`] for file systems that cannot rename a directory (cgroup v2): the directory is
+/// made under its live name and locked just after. A sweep may lock and remove it in between
+/// (it is empty and unlocked for that instant); the claim sees that the name no longer leads to
+/// the directory it locked and starts over under another name.
+pub fn claim_in_place(parent: &OwnedFd, family: &Family, mode: u32) -> io::Result<Claimed> {
+    const TRIES: usize = 16;
+    for _ in 0..TRIES {
+        let name = OsString::from(format!(
+            "{}{}-{}",
+            family.live,
+            std::process::id(),
+            random_hex()
+        ));
+        rfs::mkdirat(parent, name.as_os_str(), Mode::from_raw_mode(mode))?;
+        let Ok(dir) = open_dir(parent, &name) else {
+            continue; // swept before it was opened
+        };
+        if !try_lock(&dir).unwrap_or(true) {
+            continue; // a sweep holds it and is removing it
+        }
+        let ours_still = match (
+            rfs::fstat(&dir),
+            rfs::statat(parent, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW),
+        ) {
+            (Ok(a), Ok(b)) => a.st_ino == b.st_ino && a.st_dev == b.st_dev,
+            _ => false,
+        };
+        if ours_still {
+            return Ok(Claimed { name, dir });
+        }
+    }
+    Err(io::Error::other(format!(
+        "{TRIES} directories in a row were removed as soon as they were made"
+    )))
+}
+
 /// Whether `name` is `<prefix><pid>-<16 hex digits>` as [`claim`] makes it, or
 /// `<prefix><pid>` as seal made it before the lock; nothing else that merely shares the prefix.
 fn ours(name: &[u8], prefix: &str) -> bool {

@@ -35,6 +35,22 @@ pub struct UsernsFacts {
     pub apparmor_restrict_unprivileged_userns: Option<u64>,
 }
 
+/// A cgroup v2 directory under which seal makes run cgroups.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CgroupV2Base {
+    pub dir: PathBuf,
+    /// The caller's own cgroup, delegated to it (else root's `seal/` at the top).
+    pub delegated: bool,
+    /// Of pids, memory, cpu: those a run cgroup there can have.
+    pub controllers: Vec<String>,
+}
+
+impl CgroupV2Base {
+    pub fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct HostFacts {
     pub kernel: String,
@@ -46,9 +62,9 @@ pub struct HostFacts {
     pub seccomp_user_notification: bool,
     /// cgroup v1 controllers under /sys/fs/cgroup that root can use.
     pub cgroup_v1_controllers: Vec<String>,
-    /// The caller's own cgroup v2 directory, if it may create children there, with the
-    /// controllers it could enable.
-    pub cgroup_v2_delegated: Option<(PathBuf, Vec<String>)>,
+    /// Where a run's cgroup v2 would be made and with which controllers, or why there is none
+    /// for this user.
+    pub cgroup_v2: Result<CgroupV2Base, String>,
     pub per_namespace_pid_max: bool,
     pub nosymfollow: bool,
     /// Whether an unprivileged user namespace may mount overlayfs here (tried, not guessed).
@@ -211,30 +227,16 @@ pub fn userns_available() -> bool {
     check_namespaces().is_ok()
 }
 
-fn cgroup_v2_delegation() -> Option<(PathBuf, Vec<String>)> {
-    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
-    let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let root = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        PathBuf::from("/sys/fs/cgroup")
-    } else if Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists() {
-        PathBuf::from("/sys/fs/cgroup/unified")
-    } else {
-        return None;
-    };
-    let dir = root.join(rel.trim_start_matches('/'));
-    let controllers: Vec<String> = fs::read_to_string(dir.join("cgroup.controllers"))
-        .ok()?
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    // Delegated means this user may write there: create and remove a probe child.
-    let probe = dir.join(format!("seal-probe-{}", std::process::id()));
-    if fs::create_dir(&probe).is_ok() {
-        let _ = fs::remove_dir(&probe);
-        Some((dir, controllers))
-    } else {
-        None
-    }
+/// Where seal would make a run's v2 cgroup for this user (the first of
+/// [`crate::limits::v2::survey`]'s bases, read without changing anything), or why nowhere.
+fn cgroup_v2(uid: u32) -> Result<CgroupV2Base, String> {
+    let bases = crate::limits::v2::survey(uid)?;
+    let b = &bases[0];
+    Ok(CgroupV2Base {
+        dir: b.dir.clone(),
+        delegated: b.kind == crate::limits::v2::BaseKind::Delegated,
+        controllers: b.controllers.clone(),
+    })
 }
 
 pub fn probe() -> HostFacts {
@@ -295,7 +297,7 @@ pub fn probe() -> HostFacts {
         seccomp_filter: sys::seccomp_action_available(crate::seccomp::RET_ALLOW),
         seccomp_user_notification: sys::seccomp_action_available(libc::SECCOMP_RET_USER_NOTIF),
         cgroup_v1_controllers,
-        cgroup_v2_delegated: cgroup_v2_delegation(),
+        cgroup_v2: cgroup_v2(uid),
         per_namespace_pid_max: version_at_least(&kernel, (6, 14)),
         nosymfollow,
         overlay_in_userns,

@@ -16,7 +16,7 @@ pub mod export;
 mod fallback;
 pub mod host_probe;
 mod landlock_rules;
-mod limits;
+pub(crate) mod limits;
 mod program_args;
 mod report;
 pub mod seccomp;

@@ -24,13 +24,13 @@ const FORWARDED: &[libc::c_int] = &[
     libc::SIGUSR2,
 ];
 
-/// The network namespace is not in this list: init creates it concurrently (setup::netns).
+/// The network namespace is not in this list: init creates it concurrently (setup::netns);
+/// nor the cgroup namespace: init creates it once it is in the sandbox's cgroups.
 const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWNS
     | libc::CLONE_NEWPID
     | libc::CLONE_NEWIPC
-    | libc::CLONE_NEWUTS
-    | libc::CLONE_NEWCGROUP;
+    | libc::CLONE_NEWUTS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -193,7 +193,14 @@ pub fn run_with<G>(
         let (report_rx, report_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
         let mut report_rx = std::fs::File::from(report_rx);
         let (staging_rx, staging_tx) = sys::socketpair_cloexec().map_err(io_err("socketpair"))?;
-        let child = match sys::clone_fork(NAMESPACES) {
+        // Straight into the v2 cgroup where the kernel can (5.7+, and not refused by a
+        // container's seccomp profile): init then never runs, nor allocates, outside it.
+        let forked = match limits.v2_cgroup() {
+            Some(cgroup) => sys::clone_fork_into_cgroup(NAMESPACES, cgroup)
+                .or_else(|_| sys::clone_fork(NAMESPACES)),
+            None => sys::clone_fork(NAMESPACES),
+        };
+        let child = match forked {
             Ok(Forked::Child) => {
                 drop(alive_tx);
                 drop(staging_rx);

@@ -37,22 +37,30 @@ fn rows(f: &HostFacts) -> Vec<Row> {
     } else {
         "NO seccomp"
     };
-    let pids = if !root {
+    let v2 = |c: &str| f.cgroup_v2.as_ref().is_ok_and(|b| b.has(c));
+    let v1 = |c: &str| root && f.cgroup_v1_controllers.iter().any(|x| x == c);
+    let pids = if v2("pids") {
+        "v2 pids cgroup"
+    } else if !root {
         "RLIMIT_NPROC in the sandbox's user namespace"
-    } else if f.cgroup_v1_controllers.iter().any(|c| c == "pids") {
+    } else if v1("pids") {
         "v1 pids cgroup"
     } else if f.per_namespace_pid_max {
         "pid_max of the sandbox's PID namespace (N to N+299)"
     } else {
         "NOT ENFORCED for root on this host"
     };
-    let memory = if root && f.cgroup_v1_controllers.iter().any(|c| c == "memory") {
+    let memory = if v2("memory") {
+        "--memory: v2 memory cgroup (whole sandbox, no swap) + RLIMIT_DATA"
+    } else if v1("memory") {
         "--memory: v1 memory cgroup (whole sandbox) + RLIMIT_DATA"
     } else {
         "RLIMIT_DATA per process"
     };
-    let cpus = if root && f.cgroup_v1_controllers.iter().any(|c| c == "cpu") {
-        "cpu cgroup quota + affinity"
+    let cpus = if v2("cpu") {
+        "v2 cpu cgroup quota + affinity"
+    } else if v1("cpu") {
+        "v1 cpu cgroup quota + affinity"
     } else {
         "CPU affinity (whole CPUs)"
     };
@@ -193,8 +201,10 @@ fn remedies(f: &HostFacts) -> Vec<String> {
             "Landlock is {why}: boot with it in the LSM list (e.g. lsm=landlock,lockdown,yama,apparmor,bpf)"
         ));
     }
+    let v2_pids = f.cgroup_v2.as_ref().is_ok_and(|b| b.has("pids"));
     if f.uid == 0
         && !f.per_namespace_pid_max
+        && !v2_pids
         && !f.cgroup_v1_controllers.iter().any(|c| c == "pids")
     {
         r.push("as root the --pids limit needs Linux 6.14+ or a pids cgroup controller".into());
@@ -252,15 +262,24 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
         }
     );
     println!(
-        "cgroups                v1 controllers: {}; v2 delegated to this user: {}",
+        "cgroups                v1 controllers: {}; v2: {}",
         if f.cgroup_v1_controllers.is_empty() {
             "none".to_string()
         } else {
             f.cgroup_v1_controllers.join(", ")
         },
-        match &f.cgroup_v2_delegated {
-            Some((dir, c)) => format!("{} ({}) - not used by seal yet", dir.display(), c.join(" ")),
-            None => "no".into(),
+        match &f.cgroup_v2 {
+            Ok(b) => format!(
+                "runs get cgroups under {} ({}; {})",
+                b.dir.display(),
+                if b.delegated {
+                    "delegated to this user"
+                } else {
+                    "root"
+                },
+                b.controllers.join(" ")
+            ),
+            Err(why) => format!("not used ({why})"),
         }
     );
     println!(
@@ -357,7 +376,7 @@ mod tests {
             seccomp_filter: true,
             seccomp_user_notification: true,
             cgroup_v1_controllers: vec![],
-            cgroup_v2_delegated: None,
+            cgroup_v2: Err("no cgroup v2 hierarchy is mounted".into()),
             per_namespace_pid_max: false,
             nosymfollow: true,
             overlay_in_userns: false,

@@ -34,7 +34,7 @@ pub struct Launch<'a> {
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
     pub affinity: Option<usize>,
     /// `tasks` files of the run's cgroups (root only); the program joins them.
-    pub tasks_fds: Vec<RawFd>,
+    pub join_fds: Vec<RawFd>,
     pub original_mask: SigSet,
     /// The signals forwarded to the program (already blocked by the caller).
     pub forwarded: &'a [libc::c_int],
@@ -55,7 +55,7 @@ fn fail(report: RawFd, code: i32, text: String) -> ! {
 pub fn keeper_main(l: &Launch<'_>) -> ! {
     let mut keep = vec![l.alive_rx, l.report_tx];
     keep.extend(l.channel);
-    keep.extend(&l.tasks_fds);
+    keep.extend(&l.join_fds);
     if let Err(e) = fsys::close_all_except(&keep) {
         fail(
             l.report_tx,
@@ -100,7 +100,7 @@ pub fn keeper_main(l: &Launch<'_>) -> ! {
     if let Some(fd) = l.channel {
         sys::close_raw(fd);
     }
-    for &fd in &l.tasks_fds {
+    for &fd in &l.join_fds {
         sys::close_raw(fd);
     }
     watch(program, &signals, l.alive_rx)
@@ -163,7 +163,7 @@ fn program_main(l: &Launch<'_>, keeper: libc::pid_t) -> ! {
         // The keeper died before the death signal was armed.
         sys::exit_now(EXIT_SETUP_FAILED);
     }
-    for &fd in &l.tasks_fds {
+    for &fd in &l.join_fds {
         if let Err(e) = sys::write_all(fd, b"0") {
             fail(
                 report,

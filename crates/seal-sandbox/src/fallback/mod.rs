@@ -167,7 +167,7 @@ pub fn run_fallback_with_options<G>(
             seccomp_filter: &filter,
             rlimits,
             affinity: limits.affinity,
-            tasks_fds: limits.tasks_fds.iter().map(|fd| fd.as_raw_fd()).collect(),
+            join_fds: limits.join_fds.iter().map(|fd| fd.as_raw_fd()).collect(),
             original_mask,
             forwarded: FORWARDED,
             alive_rx: alive_rx.as_raw_fd(),
@@ -352,6 +352,11 @@ fn open_dir(dir: &Path) -> Result<OwnedFd, Error> {
 /// host, so the limit becomes what the user already runs plus the sandbox's allowance.
 fn per_user_nproc(limits: &mut limits::LimitPlan, pids: Option<u64>) {
     let Some(n) = pids else { return };
+    if limits.pids_cgroup() {
+        // The cgroup counts exactly the sandbox; the rlimit would count all of the user's.
+        limits.nproc_rlimit = None;
+        return;
+    }
     match tasks_of_uid(sys::getuid()) {
         Some(existing) => {
             limits.nproc_rlimit = Some(existing + n);

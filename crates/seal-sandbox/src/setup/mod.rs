@@ -121,10 +121,14 @@ fn init_setup(plan: &ChildPlan<'_>) -> Result<(), SetupError> {
     }
     write_id_maps(plan)?;
     // Before anything is forked, so that every process of the sandbox starts inside.
-    for fd in &plan.limits.tasks_fds {
+    for fd in &plan.limits.join_fds {
         sys::write_all(fd.as_raw_fd(), b"0")
             .map_err(|e| SetupError::new("cannot join the sandbox's cgroup".into(), e))?;
     }
+    // After joining, so that the sandbox's view of its cgroups starts at its own (and the
+    // joins above are judged in the host's cgroup namespace, on every kernel).
+    sys::unshare(libc::CLONE_NEWCGROUP)
+        .map_err(|e| SetupError::new("cannot create the cgroup namespace".into(), e))?;
     if let Some(n) = plan.limits.affinity {
         sys::limit_cpus(n).map_err(|e| SetupError::new("cannot set the CPU affinity".into(), e))?;
     }
