@@ -1,10 +1,10 @@
 //! Resource limits: --memory, --pids, --cpus, --timeout, --disk, and what `-v` says enforces
 //! each. Every test runs as root and as uid 65534 (see `staging_support`); the mechanisms
-//! differ (root: v1 cgroups where seal makes them; uid 65534: rlimits and affinity only), so
+//! differ (root: cgroups, v2 first, where seal makes them; uid 65534: rlimits and affinity only), so
 //! each test checks the behaviour every variant must have, plus that `-v` names the
 //! mechanism actually used, and, as root, that the cgroup `-v` claims really exists on the
 //! host with the requested setting. Which mechanism to expect is decided from the host the way
-//! seal decides it (the harness's `host` module: v1 controllers, per-namespace pid_max), and a
+//! seal decides it (the harness's `host` module: v2 and v1 controllers, per-namespace pid_max), and a
 //! `NOTE:` line says so wherever a kernel without them changes the expectation.
 
 mod staging_support;
@@ -64,11 +64,13 @@ fn close(a: u64, b: u64, pct: f64) -> bool {
     (a - b).abs() <= b * pct / 100.0
 }
 
-/// The v1 cgroup a live seal made for its sandbox, `seal-<pid>-<random>` (a path that does not
-/// exist if it made none).
+/// The cgroup a live root seal made for its sandbox's `controller` limit, `seal-<pid>-<random>`
+/// in the v2 `seal/` base or the v1 hierarchy (a path that does not exist if it made none).
 fn cgroup_dir(controller: &str, seal_pid: i32) -> PathBuf {
-    let parent = Path::new("/sys/fs/cgroup").join(controller);
     let prefix = format!("seal-{seal_pid}-");
+    let Some(parent) = root_cgroup_parent(controller) else {
+        return PathBuf::from(format!("/nonexistent/{prefix}(none)"));
+    };
     fs::read_dir(&parent)
         .ok()
         .and_then(|d| {
@@ -77,6 +79,30 @@ fn cgroup_dir(controller: &str, seal_pid: i32) -> PathBuf {
                 .map(|e| e.path())
         })
         .unwrap_or_else(|| parent.join(format!("{prefix}(none)")))
+}
+
+/// A cgroup's memory limit file: v2 `memory.max`, v1 `memory.limit_in_bytes`.
+fn memory_limit_file(cg: &Path) -> PathBuf {
+    if cg.join("cgroup.controllers").exists() {
+        cg.join("memory.max")
+    } else {
+        cg.join("memory.limit_in_bytes")
+    }
+}
+
+/// A cgroup's CPU quota and period: v2 `cpu.max` ("QUOTA PERIOD"), v1 `cpu.cfs_quota_us` and
+/// `cpu.cfs_period_us`.
+fn cpu_quota_and_period(cg: &Path) -> Option<(u64, u64)> {
+    if cg.join("cgroup.controllers").exists() {
+        let max = read_trim(&cg.join("cpu.max"))?;
+        let mut it = max.split_whitespace().map(|n| n.parse().ok());
+        Some((it.next()??, it.next()??))
+    } else {
+        Some((
+            read_trim(&cg.join("cpu.cfs_quota_us"))?.parse().ok()?,
+            read_trim(&cg.join("cpu.cfs_period_us"))?.parse().ok()?,
+        ))
+    }
 }
 
 fn read_trim(p: &Path) -> Option<String> {
@@ -219,9 +245,10 @@ put("refused", refused)
 put("done", "yes")
 "##;
 
-/// Four processes of 200 MiB each under --memory 256M. As root seal makes a v1 memory cgroup:
-/// the sandbox as a whole cannot hold more than 256 MiB. As uid 65534 there is no cgroup and
-/// `-v` must say the limit is per process.
+/// Four processes of 200 MiB each under --memory 256M. As root seal makes a memory cgroup: the
+/// sandbox as a whole cannot hold more than 256 MiB (v1: the OOM killer picks processes and
+/// the rest finish; v2, with memory.oom.group: the whole sandbox ends, 137). As uid 65534
+/// without a delegated cgroup there is none and `-v` must say the limit is per process.
 #[test]
 fn memory_limit_covers_the_whole_sandbox_where_a_cgroup_is_claimed() {
     each_variant(|v| {
@@ -234,14 +261,31 @@ fn memory_limit_covers_the_whole_sandbox_where_a_cgroup_is_claimed() {
             .spawn();
         running.wait_for_stdout("PROBE\tready\tyes", Duration::from_secs(60));
         let cg = cgroup_dir("memory", running.pid());
-        let cg_limit = read_trim(&cg.join("memory.limit_in_bytes"));
+        let cg_limit = read_trim(&memory_limit_file(&cg));
         let out = running.finish();
-        out.expect_code(0);
-        let p = out.probe();
-        p.expect_eq("done", "yes");
         let line = out.verbose_line("memory limit");
         assert_eq!(first_size_in(&line), Some(256 * MIB), "{line}");
         let claims_cgroup = line.contains("memory cgroup") && !line.contains("no memory cgroup");
+        if line.contains("(v2 memory cgroup") {
+            // memory.oom.group: the first out-of-memory kill ends the whole sandbox.
+            out.expect_code(128 + libc::SIGKILL);
+            assert!(
+                out.stderr.contains("hit the --memory limit")
+                    && out.json()["limits"]["oom_kills"].as_u64().unwrap_or(0) >= 1,
+                "a v2 memory cgroup's OOM kill must be reported in words and in --json\n{}",
+                out.describe()
+            );
+            assert!(!cg.exists(), "left behind: {}", cg.display());
+            assert_eq!(cg_limit.as_deref(), Some((256 * MIB).to_string().as_str()));
+            assert!(
+                v.is_root() && root_cgroup("memory") == Some(CgroupVersion::V2),
+                "{line}"
+            );
+            return;
+        }
+        out.expect_code(0);
+        let p = out.probe();
+        p.expect_eq("done", "yes");
         // -v is honest: a cgroup is claimed exactly when one existed, with the limit.
         assert_eq!(
             claims_cgroup,
@@ -255,18 +299,28 @@ fn memory_limit_covers_the_whole_sandbox_where_a_cgroup_is_claimed() {
             }
         );
         if let Some(l) = &cg_limit {
-            assert_eq!(l, &(256 * MIB).to_string(), "memory.limit_in_bytes");
+            assert_eq!(
+                l,
+                &(256 * MIB).to_string(),
+                "{}",
+                memory_limit_file(&cg).display()
+            );
         }
-        if v.is_root() && has_v1_controller("memory") {
+        if let (true, Some(version)) = (v.is_root(), root_cgroup("memory")) {
+            let label = if version == CgroupVersion::V2 {
+                "(v2 memory cgroup"
+            } else {
+                "(v1 memory cgroup)"
+            };
             assert!(
-                claims_cgroup,
-                "as root, with a v1 memory controller, --memory must use a memory cgroup: {line}"
+                claims_cgroup && line.contains(label),
+                "as root, with a {version:?} memory controller, --memory must use it: {line}"
             );
         } else if v.is_root() {
             note(
                 &v.name,
-                "no v1 memory controller (/sys/fs/cgroup/memory/tasks missing; seal does not use \
-                 cgroup v2 yet): expecting --memory per process (RLIMIT_DATA), not a cgroup",
+                "no memory controller in cgroup v2 or v1: expecting --memory per process \
+                 (RLIMIT_DATA), not a cgroup",
             );
             assert!(
                 line.contains("per process")
@@ -552,8 +606,7 @@ fn cpu_spinners_are_confined_and_killed_by_the_timeout() {
             }
         }
         let cg = cgroup_dir("cpu", running.pid());
-        let quota = read_trim(&cg.join("cpu.cfs_quota_us"));
-        let period = read_trim(&cg.join("cpu.cfs_period_us"));
+        let quota = cpu_quota_and_period(&cg);
         let out = running.finish();
         out.expect_code(124);
         assert!(
@@ -586,21 +639,25 @@ fn cpu_spinners_are_confined_and_killed_by_the_timeout() {
             cg.display(),
             quota.is_some()
         );
-        if let (Some(q), Some(per)) = (&quota, &period) {
-            let (q, per): (u64, u64) = (q.parse().unwrap(), per.parse().unwrap());
+        if let Some((q, per)) = quota {
             assert_eq!(q, per, "--cpus 1: quota {q} for period {per}");
         }
-        if v.is_root() && has_v1_controller("cpu") {
+        if let (true, Some(version)) = (v.is_root(), root_cgroup("cpu")) {
+            let label = if version == CgroupVersion::V2 {
+                "v2 cpu cgroup"
+            } else {
+                "v1 cpu cgroup"
+            };
             assert!(
-                claims_cgroup,
-                "root with a v1 cpu controller: --cpus should use the cpu cgroup: {line}"
+                claims_cgroup && line.contains(label),
+                "root with a {version:?} cpu controller: --cpus should use it: {line}"
             );
         } else {
             if v.is_root() {
                 note(
                     &v.name,
-                    "no v1 cpu controller (/sys/fs/cgroup/cpu/tasks missing; seal does not use \
-                     cgroup v2 yet): expecting --cpus 1 as affinity only, no cpu cgroup",
+                    "no cpu controller in cgroup v2 or v1: expecting --cpus 1 as affinity only, \
+                     no cpu cgroup",
                 );
             }
             assert!(
@@ -752,23 +809,23 @@ fn verbose_names_the_mechanism_of_each_limit() {
             p.expect_eq("pid_max", m);
         }
 
-        // Root gets each v1 cgroup whose controller the host has; the rest is what any user
-        // gets (seal does not use cgroup v2 yet).
+        // Root gets each controller's cgroup the host has (v2 first, then v1); the rest is
+        // what any user without a delegated cgroup gets.
         let (mem_cg, cpu_cg) = (
-            v.is_root() && has_v1_controller("memory"),
-            v.is_root() && has_v1_controller("cpu"),
+            v.is_root() && root_cgroup("memory").is_some(),
+            v.is_root() && root_cgroup("cpu").is_some(),
         );
         if v.is_root() {
             let missing: Vec<&str> = ["pids", "memory", "cpu"]
                 .into_iter()
-                .filter(|c| !has_v1_controller(c))
+                .filter(|c| root_cgroup(c).is_none())
                 .collect();
             if !missing.is_empty() {
                 note(
                     &v.name,
                     &format!(
-                        "no v1 {} controller(s) on this host: expecting the mechanisms without \
-                         them; pids: {}",
+                        "no {} controller(s) in cgroup v2 or v1 on this host: expecting the \
+                         mechanisms without them; pids: {}",
                         missing.join("/"),
                         mech.why()
                     ),
@@ -782,7 +839,9 @@ fn verbose_names_the_mechanism_of_each_limit() {
             );
         } else {
             assert!(
-                mem.contains("per process") && !mem.contains("(v1 memory cgroup)"),
+                mem.contains("per process")
+                    && !mem.contains("memory cgroup)")
+                    && !mem.contains("memory cgroup:"),
                 "{}: {mem}",
                 v.name
             );

@@ -3,7 +3,7 @@
 //! the v1 cgroup controllers, the per-namespace pid_max, and from these the mechanism of each
 //! resource limit.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use super::loud;
@@ -30,12 +30,60 @@ pub fn landlock_abi() -> u32 {
 
 /// Whether this host has a mounted v1 hierarchy of `controller` ("pids", "memory", "cpu"):
 /// `/sys/fs/cgroup/CONTROLLER/tasks` exists (seal's own test, `host_probe::cgroup_v1_controllers`
-/// and `limits::v1_hierarchy`). seal does not use cgroup v2 yet.
+/// and `limits::v1::hierarchy`).
 pub fn has_v1_controller(controller: &str) -> bool {
     Path::new("/sys/fs/cgroup")
         .join(controller)
         .join("tasks")
         .exists()
+}
+
+/// The cgroup v2 hierarchy (pure v2, or the hybrid layout's unified one), as seal finds it.
+pub fn v2_mount() -> Option<PathBuf> {
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("cgroup.controllers").exists())
+}
+
+/// Whether root's runs get `controller` from a v2 cgroup: the top of the v2 hierarchy offers
+/// it and root may write there (seal's `limits::v2::survey`, base `seal/`).
+pub fn root_has_v2_controller(controller: &str) -> bool {
+    v2_mount().is_some_and(|m| {
+        let offered = std::fs::read_to_string(m.join("cgroup.controllers")).unwrap_or_default();
+        offered.split_whitespace().any(|c| c == controller)
+            && rustix::fs::access(
+                m.join("cgroup.subtree_control"),
+                rustix::fs::Access::WRITE_OK,
+            )
+            .is_ok()
+    })
+}
+
+/// Which cgroup carries `controller`'s limit for a root run: v2 first, then v1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupVersion {
+    V2,
+    V1,
+}
+
+pub fn root_cgroup(controller: &str) -> Option<CgroupVersion> {
+    if root_has_v2_controller(controller) {
+        Some(CgroupVersion::V2)
+    } else if has_v1_controller(controller) {
+        Some(CgroupVersion::V1)
+    } else {
+        None
+    }
+}
+
+/// The parent of root's run cgroups for `controller`: `seal/` at the top of v2, or the v1
+/// controller's hierarchy.
+pub fn root_cgroup_parent(controller: &str) -> Option<PathBuf> {
+    match root_cgroup(controller)? {
+        CgroupVersion::V2 => v2_mount().map(|m| m.join("seal")),
+        CgroupVersion::V1 => Some(Path::new("/sys/fs/cgroup").join(controller)),
+    }
 }
 
 /// The running kernel's (major, minor), from /proc/sys/kernel/osrelease.
@@ -65,7 +113,9 @@ pub enum PidsMechanism {
     UserNsRlimit,
     /// Not root, fallback: RLIMIT_NPROC over all the user's processes (their count plus N).
     PerUserRlimit,
-    /// Root with a v1 pids controller: a pids cgroup (exact).
+    /// Root where the top of cgroup v2 offers pids: a v2 pids cgroup (exact).
+    V2Cgroup,
+    /// Root with a v1 pids controller (and no v2 one): a pids cgroup (exact).
     V1Cgroup,
     /// Root without one, namespace sandbox on Linux 6.14+: the namespace's pid_max (N to
     /// N+299 tasks).
@@ -88,6 +138,7 @@ pub fn pids_mechanism(root: bool, namespaces: bool) -> PidsMechanism {
     match (root, namespaces) {
         (false, true) => PidsMechanism::UserNsRlimit,
         (false, false) => PidsMechanism::PerUserRlimit,
+        (true, _) if root_has_v2_controller("pids") => PidsMechanism::V2Cgroup,
         (true, _) if has_v1_controller("pids") => PidsMechanism::V1Cgroup,
         (true, true) if per_namespace_pid_max() => PidsMechanism::PidMax,
         (true, _) => PidsMechanism::NotEnforced,
@@ -105,15 +156,18 @@ impl PidsMechanism {
         match self {
             PidsMechanism::UserNsRlimit => "not root: RLIMIT_NPROC in the user namespace".into(),
             PidsMechanism::PerUserRlimit => "not root, fallback: RLIMIT_NPROC per user".into(),
+            PidsMechanism::V2Cgroup => {
+                "root, the top of cgroup v2 offers pids: v2 pids cgroup".into()
+            }
             PidsMechanism::V1Cgroup => {
                 "root, /sys/fs/cgroup/pids/tasks exists: v1 pids cgroup".into()
             }
             PidsMechanism::PidMax => format!(
-                "root, no v1 pids controller (/sys/fs/cgroup/pids/tasks missing), Linux \
+                "root, no pids controller in cgroup v2 or v1 (/sys/fs/cgroup/pids/tasks missing), Linux \
                  {major}.{minor} >= 6.14: the PID namespace's pid_max"
             ),
             PidsMechanism::NotEnforced => format!(
-                "root, no v1 pids controller (/sys/fs/cgroup/pids/tasks missing) and no \
+                "root, no pids controller in cgroup v2 or v1 (/sys/fs/cgroup/pids/tasks missing) and no \
                  per-namespace pid_max for this run (Linux {major}.{minor}; 6.14+ has it, the \
                  fallback has no PID namespace): seal reports the limit NOT ENFORCED"
             ),
@@ -135,6 +189,7 @@ impl PidsMechanism {
             PidsMechanism::PerUserRlimit => {
                 desc.starts_with(&format!("{n} more processes")) && desc.contains("RLIMIT_NPROC")
             }
+            PidsMechanism::V2Cgroup => desc.starts_with(&count) && desc.contains("v2 pids cgroup"),
             PidsMechanism::V1Cgroup => desc.starts_with(&count) && desc.contains("v1 pids cgroup"),
             PidsMechanism::PidMax => {
                 let m = n + PID_MAX_RESERVED;
