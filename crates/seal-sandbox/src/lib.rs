@@ -10,6 +10,9 @@
 //! namespace: Landlock (required) on host paths, a stricter seccomp filter with no socket(),
 //! rlimits, and a subreaper that kills every descendant when the program ends.
 
+// The system calls are the only place for unsafe code, one thin wrapper each.
+#![deny(unsafe_code)]
+
 pub mod claimed_dir;
 mod connector;
 pub mod export;
@@ -22,6 +25,7 @@ mod report;
 pub mod seccomp;
 mod setup;
 mod supervisor;
+#[allow(unsafe_code)]
 mod sys;
 
 use std::io;

@@ -1,5 +1,7 @@
 //! seal: run un-audited Python packages without handing them your files, secrets or network.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 mod demo;
 mod doctor_cmd;
