@@ -3,24 +3,15 @@
 #![forbid(unsafe_code)]
 
 mod cli;
-mod demo;
-mod doctor_cmd;
-mod env_cmd;
-mod fallback_scratch;
-mod index_proxy;
-mod install_cmd;
-mod install_fallback;
+mod commands;
+mod install;
 mod isolation;
-mod jupyter_cmd;
+mod layout;
 mod notebook_review;
-mod persistence_scan;
 mod policy;
 mod project;
 mod publish;
 mod python;
-mod requirements;
-mod run_cmd;
-mod run_layout;
 
 use clap::error::ErrorKind;
 use clap::Parser;
@@ -32,27 +23,6 @@ use cli::{Cli, Command};
 pub const EXIT_SEAL_ERROR: i32 = seal_sandbox::EXIT_SETUP_FAILED;
 /// The wall-clock limit expired (the same code as timeout(1)).
 pub const EXIT_TIMEOUT: i32 = 124;
-
-/// `seal init`: write the starter policy, never over an existing one.
-fn init(project: Option<std::path::PathBuf>) -> anyhow::Result<i32> {
-    use std::io::Write;
-    let dir = project.unwrap_or_else(|| ".".into());
-    project::check_not_home(&dir.canonicalize()?)?;
-    let path = dir.join("seal.toml");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{}: {e} (seal init never replaces a policy)",
-                path.display()
-            )
-        })?;
-    f.write_all(policy::STARTER.as_bytes())?;
-    eprintln!("seal: wrote {}", path.display());
-    Ok(0)
-}
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -70,20 +40,20 @@ fn main() {
         }
     };
     let result = match cli.command {
-        Command::Run(args) => run_cmd::run(args.sandbox, args.command),
-        Command::Shell(args) => run_cmd::shell(args.sandbox),
-        Command::Exec(args) => run_cmd::exec(args.sandbox, args.command),
-        Command::Jupyter(args) => jupyter_cmd::run(*args),
-        Command::Install(args) => install_cmd::install(*args),
-        Command::Env(args) => env_cmd::run(args),
-        Command::Doctor(args) => doctor_cmd::run(args),
-        Command::Demo(args) => demo::run(args),
+        Command::Run(args) => commands::run::run(args.sandbox, args.command),
+        Command::Shell(args) => commands::run::shell(args.sandbox),
+        Command::Exec(args) => commands::run::exec(args.sandbox, args.command),
+        Command::Jupyter(args) => commands::jupyter::run(*args),
+        Command::Install(args) => install::install(*args),
+        Command::Env(args) => commands::env::run(args),
+        Command::Doctor(args) => commands::doctor::run(args),
+        Command::Demo(args) => commands::demo::run(args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "seal", &mut std::io::stdout());
             Ok(0)
         }
-        Command::Init { project } => init(project),
+        Command::Init { project } => commands::init::run(project),
         Command::Man => {
             use clap::CommandFactory;
             match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {

@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::run_layout::PROTECTED;
+use crate::layout::PROTECTED;
 
 /// Enough for any notebook directory; a bigger tree is reviewed up to here and says so.
 const MAX_ENTRIES: usize = 500_000;

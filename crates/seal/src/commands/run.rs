@@ -9,13 +9,13 @@ use seal_sandbox::export::{self, ExportPolicy, ExportReport, LinkPolicy};
 use seal_sandbox::{LandlockLevel, Outcome, Status};
 
 use crate::cli::SandboxOptions;
-use crate::fallback_scratch;
 use crate::isolation;
+use crate::layout::fallback_scratch;
+use crate::layout::{self, RunRequest};
 use crate::notebook_review;
 use crate::project::{self, Project};
 use crate::publish::{self, Publish};
 use crate::python;
-use crate::run_layout::{self, RunRequest};
 use crate::{EXIT_SEAL_ERROR, EXIT_TIMEOUT};
 
 /// A first argument ending in `.py` is a script for the interpreter; anything else is a
@@ -221,10 +221,10 @@ pub(crate) fn run_extended(
     let mut fallback: Option<(String, bool)> =
         (requested == isolation::Requested::Landlock).then(|| ("requested".to_string(), true));
     let mut ran = None;
-    let notebooks = run_layout::notebook_dir(&request)?;
+    let notebooks = layout::notebook_dir(&request)?;
     let started = notebook_review::start_mark();
     if fallback.is_none() {
-        let spec = run_layout::build(&python, &request)?;
+        let spec = layout::build(&python, &request)?;
         // Host ports are taken before the sandbox starts: a port in use is an error, not a
         // half-started run.
         let bound = publish::bind(publish_addr, &publishes)?;
@@ -249,7 +249,7 @@ pub(crate) fn run_extended(
             }
             isolation::check_fallback(&required)?;
             let scratch = fallback_scratch::Scratch::create()?;
-            let spec = run_layout::build_fallback(&python, &request, scratch.path())?;
+            let spec = layout::build_fallback(&python, &request, scratch.path())?;
             _scratch = Some(scratch);
             isolation::warn_degraded(&reason, explicit, args.quiet);
             (seal_sandbox::run_fallback(&spec)?, None)
@@ -413,7 +413,7 @@ fn report(
         } else {
             eprintln!(
                 "seal: privileges       no capabilities, no_new_privs, uid {} inside",
-                run_layout::SANDBOX_UID
+                layout::SANDBOX_UID
             );
         }
         eprintln!("seal: pids limit       {}", e.pids);

@@ -154,7 +154,7 @@ const APPARMOR_PROFILE_PATH: &str = "/etc/apparmor.d/seal";
 
 /// packaging/apparmor/seal, written for the binary at `exe`.
 fn apparmor_profile(exe: &str) -> String {
-    include_str!("../../../packaging/apparmor/seal").replace("/usr/local/bin/seal", exe)
+    include_str!("../../../../packaging/apparmor/seal").replace("/usr/local/bin/seal", exe)
 }
 
 /// This binary's path, as AppArmor matches it (symbolic links resolved).

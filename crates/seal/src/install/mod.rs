@@ -11,7 +11,12 @@
 //! everything succeeded, so a failed or interrupted install leaves the previous one intact.
 //!
 //! Where the kernel refuses user namespaces (or with `--isolation landlock`), the same steps
-//! run in the Landlock + seccomp fallback under the same rules; `install_fallback` says how.
+//! run in the Landlock + seccomp fallback under the same rules; [`fallback`] says how.
+
+pub mod fallback;
+pub mod index_proxy;
+pub mod persistence_scan;
+pub mod requirements;
 
 use std::cell::Cell;
 use std::ffi::OsString;
@@ -26,13 +31,11 @@ use seal_sandbox::{
 use sha2::{Digest, Sha256};
 
 use crate::cli::InstallArgs;
-use crate::install_fallback;
 use crate::isolation;
-use crate::persistence_scan;
+use crate::layout;
 use crate::project::{self, Project, ENV_MOUNT};
 use crate::python::{self, Interpreter};
-use crate::requirements::{self, Lock, LockedPackage, Requirements};
-use crate::run_layout;
+use requirements::{Lock, LockedPackage, Requirements};
 
 /// The proxy's port on the install sandbox's own loopback.
 const PROXY_PORT: u16 = 3128;
@@ -122,7 +125,7 @@ fn pip_environment(
     ca: Option<&Path>,
     proxy: bool,
 ) -> Vec<(OsString, OsString)> {
-    let mut env = run_layout::base_environment(python, false);
+    let mut env = layout::base_environment(python, false);
     let mut set = |k: &str, v: &str| env.push((k.into(), v.into()));
     // pip and uv must read no configuration but what seal passes on the command line.
     set("PIP_CONFIG_FILE", "/dev/null");
@@ -157,9 +160,9 @@ fn install_spec(
     extra_mounts: Vec<Mount>,
     timeout: Duration,
 ) -> Spec {
-    let mut mounts = run_layout::base_mounts(python, 2 * GIB);
+    let mut mounts = layout::base_mounts(python, 2 * GIB);
     mounts.extend(extra_mounts);
-    run_layout::spec(
+    layout::spec(
         argv.into_iter().map(OsString::from).collect(),
         env,
         // The private /tmp: every install sandbox has it, none sees the project.
@@ -396,7 +399,7 @@ const BUILT_MOUNT: &str = "/seal/built";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     Namespaces,
-    /// The Landlock + seccomp fallback (see `install_fallback`).
+    /// The Landlock + seccomp fallback (see [`fallback`]).
     Fallback,
 }
 
@@ -467,7 +470,7 @@ impl Ctx<'_> {
             argv.push(
                 self.dirs
                     .scripts
-                    .join(install_fallback::CONNECT_SHIM_NAME)
+                    .join(fallback::CONNECT_SHIM_NAME)
                     .to_string_lossy()
                     .into_owned(),
             );
@@ -539,11 +542,8 @@ impl Ctx<'_> {
         let dir = &self.dirs.scripts;
         std::fs::create_dir_all(dir)?;
         for (name, text) in [
-            (
-                install_fallback::CONNECT_SHIM_NAME,
-                install_fallback::CONNECT_SHIM,
-            ),
-            (install_fallback::RELOCATE_NAME, install_fallback::RELOCATE),
+            (fallback::CONNECT_SHIM_NAME, fallback::CONNECT_SHIM),
+            (fallback::RELOCATE_NAME, fallback::RELOCATE),
         ] {
             std::fs::write(dir.join(name), text)?;
         }
@@ -570,7 +570,7 @@ impl Ctx<'_> {
             listen_ports: vec![PROXY_PORT],
             ..Default::default()
         };
-        let policy = crate::index_proxy::policy(self.allowed)?;
+        let policy = index_proxy::policy(self.allowed)?;
         let (outcome, proxy) = seal_sandbox::run_with(&spec, |started| {
             started
                 .listeners
@@ -596,8 +596,8 @@ impl Ctx<'_> {
         argv: Vec<String>,
         step_mounts: Vec<Mount>,
     ) -> Result<()> {
-        let scratch = install_fallback::Scratch::new(self.tmp)?;
-        let mut mounts = install_fallback::system_mounts(self.python);
+        let scratch = fallback::Scratch::new(self.tmp)?;
+        let mut mounts = fallback::system_mounts(self.python);
         mounts.extend(scratch.mounts());
         mounts.extend(step_mounts);
         mounts.push(Mount::Bind {
@@ -609,7 +609,7 @@ impl Ctx<'_> {
             mounts.push(self.rw(&self.dirs.cache, CACHE_MOUNT));
             mounts.extend(self.ca_mount());
         }
-        let env = install_fallback::adapt_environment(
+        let env = fallback::adapt_environment(
             pip_environment(
                 self.python,
                 self.ca.as_deref().filter(|_| networked),
@@ -618,7 +618,7 @@ impl Ctx<'_> {
             self.python,
             &scratch,
         );
-        let mut spec = run_layout::spec(
+        let mut spec = layout::spec(
             argv.into_iter().map(OsString::from).collect(),
             env,
             scratch.tmp(),
@@ -634,13 +634,13 @@ impl Ctx<'_> {
             return check(what, outcome.status);
         }
         spec.handoff.connection_channel = true;
-        let policy = crate::index_proxy::policy(self.allowed)?;
+        let policy = index_proxy::policy(self.allowed)?;
         let mut proxy = seal_net::start_without_listener(policy)
             .map_err(|e| anyhow!("cannot start the index proxy: {e}"))?;
         let injector = proxy.stream_injector();
         let (outcome, server) = seal_sandbox::run_fallback_with_options(&spec, options, |s| {
             s.connection_channel
-                .map(|channel| install_fallback::serve_channel(channel, injector))
+                .map(|channel| fallback::serve_channel(channel, injector))
         })?;
         // Every process of the step is gone, so the channel is at its end and the server
         // thread finishing.
@@ -737,8 +737,8 @@ fn build_sdists(ctx: &Ctx<'_>, specs: &[String]) -> Result<Vec<SdistInfo>> {
         fetcher.extend(specs.iter().cloned());
         let command = format!(
             "{} > {}",
-            install_fallback::sh_join(&fetcher),
-            install_fallback::sh_quote(&format!("{work}/sdists.json"))
+            fallback::sh_join(&fetcher),
+            fallback::sh_quote(&format!("{work}/sdists.json"))
         );
         (
             vec!["/bin/sh".into(), "-c".into(), command],
@@ -868,8 +868,8 @@ fn report_shadowing(ctx: &Ctx<'_>, extra: &[String]) -> Result<()> {
         let out = format!("{}/shadowed.txt", c.at(&d.work, WORK_MOUNT));
         let command = format!(
             "{} > {}",
-            install_fallback::sh_join(&argv),
-            install_fallback::sh_quote(&out)
+            fallback::sh_join(&argv),
+            fallback::sh_quote(&out)
         );
         (
             vec!["/bin/sh".into(), "-c".into(), command],
@@ -966,7 +966,7 @@ os.rename(new, os.path.join(tools, 'uv'))\n";
 /// The offline install step: a fresh venv, then pip or uv installing exactly the downloaded
 /// files into it; its command line and what it sees.
 fn install_step(c: &Ctx<'_>, uv: Option<&Path>, locked: bool) -> (Vec<String>, Vec<Mount>) {
-    use install_fallback::sh_quote;
+    use fallback::sh_quote;
     let d = &c.dirs;
     let env = c.at(&d.env, ENV_MOUNT);
     let wheels = c.at(&d.wheels, WHEELS_MOUNT);
@@ -1019,7 +1019,7 @@ fn install_step(c: &Ctx<'_>, uv: Option<&Path>, locked: bool) -> (Vec<String>, V
             "-S".into(),
             c.dirs
                 .scripts
-                .join(install_fallback::RELOCATE_NAME)
+                .join(fallback::RELOCATE_NAME)
                 .to_string_lossy()
                 .into_owned(),
         ];
@@ -1032,7 +1032,7 @@ fn install_step(c: &Ctx<'_>, uv: Option<&Path>, locked: bool) -> (Vec<String>, V
             wheels.clone(),
             WHEELS_MOUNT.into(),
         ]);
-        command.push_str(&format!(" && {}", install_fallback::sh_join(&relocate)));
+        command.push_str(&format!(" && {}", fallback::sh_join(&relocate)));
     }
     let mut mounts = vec![
         c.ro(&d.input, INPUT_MOUNT),

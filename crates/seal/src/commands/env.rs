@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::cli::{EnvAction, EnvArgs};
-use crate::persistence_scan;
+use crate::install::persistence_scan;
 use crate::project;
 
 fn dir_size(p: &Path) -> u64 {

@@ -2,6 +2,8 @@
 //! needs (read-only), the project (read-only), inputs (read-only), outputs (writable), a private
 //! HOME and /tmp, and nothing else of the host.
 
+pub mod fallback_scratch;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -532,7 +534,7 @@ pub fn build_fallback(python: &Interpreter, req: &RunRequest, scratch: &Path) ->
         .collect();
     // Here they exist, and EACCES instead of ENOENT would stop programs that read them
     // (pip's vendored `distro`, for one).
-    for f in crate::install_fallback::OS_IDENTITY {
+    for f in crate::install::fallback::OS_IDENTITY {
         mounts.push(Mount::BindIfExists {
             src: f.into(),
             dst: f.into(),

@@ -1,5 +1,5 @@
 //! `seal install` without user namespaces: the pieces the Landlock + seccomp fallback needs
-//! beyond the namespace mode's (see `install_cmd`, which runs the same steps in either mode).
+//! beyond the namespace mode's (see [`crate::install`], which runs the same steps in either mode).
 //!
 //! The rules stay those of the namespace mode: the fetch step reaches only the index, through
 //! seal's host-side proxy, and runs no package code; the install and build steps have no
@@ -31,8 +31,8 @@ use std::thread::JoinHandle;
 use anyhow::{Context, Result};
 use seal_sandbox::Mount;
 
+use crate::layout;
 use crate::python::Interpreter;
-use crate::run_layout;
 
 /// The connection shim run by the fetch step's interpreter.
 pub const CONNECT_SHIM: &str = include_str!("fallback_connect.py");
@@ -54,11 +54,11 @@ pub const OS_IDENTITY: &[&str] = &["/etc/debian_version", "/etc/armbian-release"
 /// parts that need a root of its own (the /seal/bin links, the generated /etc files, the
 /// private /tmp and HOME, which are [`Scratch`] directories here instead).
 pub fn system_mounts(python: &Interpreter) -> Vec<Mount> {
-    let mut mounts: Vec<Mount> = run_layout::base_mounts(python, 0)
+    let mut mounts: Vec<Mount> = layout::base_mounts(python, 0)
         .into_iter()
         .filter(|m| {
             !matches!(m, Mount::File { .. } | Mount::Tmpfs { .. })
-                && !m.dst().starts_with(run_layout::SEAL_BIN)
+                && !m.dst().starts_with(layout::SEAL_BIN)
         })
         .collect();
     for f in OS_IDENTITY {

@@ -7,8 +7,8 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 use crate::cli::DemoArgs;
+use crate::layout;
 use crate::python;
-use crate::run_layout;
 
 /// The probe only reads, lists, connects to seal's own loopback listener and creates one file
 /// in the demo's temporary project; it prints one `name<TAB>result` line per check.
@@ -144,7 +144,7 @@ pub fn run(args: DemoArgs) -> Result<i32> {
     println!(
         "\nInside seal the program also runs as uid {} with a private /tmp and HOME, no network but its own loopback,\n\
          and every process dies with it. Try: seal run -v -- python3 -c 'print(1)'",
-        run_layout::SANDBOX_UID
+        layout::SANDBOX_UID
     );
     Ok(0)
 }

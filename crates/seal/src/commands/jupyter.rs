@@ -15,9 +15,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::cli::JupyterArgs;
+use crate::commands::run::{self as run_cmd, Extras};
 use crate::project::{self, ENV_MOUNT};
 use crate::publish::{self, Publish};
-use crate::run_cmd::{self, Extras};
 
 /// The server's port inside: the sandbox has its own loopback, so a fixed port cannot clash.
 const INNER_PORT: u16 = 8888;
@@ -207,7 +207,7 @@ pub fn run(args: JupyterArgs) -> Result<i32> {
             ("JUPYTER_RUNTIME_DIR".into(), "/tmp/jupyter-runtime".into()),
             (
                 "JUPYTER_CONFIG_DIR".into(),
-                format!("{}/.jupyter", crate::run_layout::SANDBOX_HOME),
+                format!("{}/.jupyter", crate::layout::SANDBOX_HOME),
             ),
         ],
         publishes: vec![Publish {

@@ -1,0 +1,9 @@
+//! One module per subcommand that is not a pipeline of its own (`seal install` is
+//! [`crate::install`]).
+
+pub mod demo;
+pub mod doctor;
+pub mod env;
+pub mod init;
+pub mod jupyter;
+pub mod run;
