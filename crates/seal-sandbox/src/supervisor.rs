@@ -167,7 +167,7 @@ pub fn run_with<G>(
     let outer_uid = sys::getuid();
     let outer_gid = sys::getgid();
     let has_proc = spec.mounts.iter().any(|m| matches!(m, Mount::Proc { .. }));
-    let limits = limits::plan(&spec.limits, outer_uid, has_proc);
+    let limits = limits::plan(&spec.limits, outer_uid, has_proc, true);
     let seccomp_filter = crate::seccomp::build_filter();
     let staged_dsts: Vec<PathBuf> = spec
         .mounts

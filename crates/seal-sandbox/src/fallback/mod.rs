@@ -118,7 +118,7 @@ pub fn run_fallback_with_options<G>(
         staged.push((dst.clone(), open_dir(dir)?));
     }
     let uid = sys::getuid();
-    let mut limits = limits::plan(&spec.limits, uid, false);
+    let mut limits = limits::plan(&spec.limits, uid, false, false);
     if uid != 0 {
         per_user_nproc(&mut limits, spec.limits.pids);
     }

@@ -113,7 +113,8 @@ pub enum PidsMechanism {
     UserNsRlimit,
     /// Not root, fallback: RLIMIT_NPROC over all the user's processes (their count plus N).
     PerUserRlimit,
-    /// Root where the top of cgroup v2 offers pids: a v2 pids cgroup (exact).
+    /// Root in the namespace mode where the top of cgroup v2 offers pids: a v2 pids cgroup
+    /// (exact; the fallback does not use cgroup v2 yet).
     V2Cgroup,
     /// Root with a v1 pids controller (and no v2 one): a pids cgroup (exact).
     V1Cgroup,
@@ -138,7 +139,7 @@ pub fn pids_mechanism(root: bool, namespaces: bool) -> PidsMechanism {
     match (root, namespaces) {
         (false, true) => PidsMechanism::UserNsRlimit,
         (false, false) => PidsMechanism::PerUserRlimit,
-        (true, _) if root_has_v2_controller("pids") => PidsMechanism::V2Cgroup,
+        (true, true) if root_has_v2_controller("pids") => PidsMechanism::V2Cgroup,
         (true, _) if has_v1_controller("pids") => PidsMechanism::V1Cgroup,
         (true, true) if per_namespace_pid_max() => PidsMechanism::PidMax,
         (true, _) => PidsMechanism::NotEnforced,
