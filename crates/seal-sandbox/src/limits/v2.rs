@@ -21,7 +21,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{Access, Mode, OFlags};
+use rustix::fs::Access;
 
 /// The leaf a delegated cgroup's seal processes move into. Not of the run cgroups' family
 /// (`seal-<pid>-<random>`), so no sweep ever takes it for a dead run's.
@@ -234,12 +234,7 @@ pub fn prepare(base: &Base, wanted: &[&str]) -> Result<OwnedFd, String> {
             }
         }
     }
-    rustix::fs::open(
-        &base.dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| at("cannot open", &base.dir, e.into()))
+    super::open_dir(&base.dir)
 }
 
 /// The settings of a run cgroup for the limits it carries.
