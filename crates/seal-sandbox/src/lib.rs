@@ -15,11 +15,13 @@
 
 pub mod claimed_dir;
 mod connector;
+mod driver;
 pub mod export;
 mod fallback;
 pub mod host_probe;
 mod landlock_rules;
 pub(crate) mod limits;
+mod outcome;
 mod program_args;
 mod report;
 pub mod seccomp;
@@ -36,9 +38,10 @@ pub use fallback::{
     serve_connection_channel, FallbackOptions, ModeChanges,
 };
 pub use landlock_rules::Level as LandlockLevel;
+pub use outcome::{Enforcement, Isolation, LimitStatus, Outcome, Started, Status};
 pub use setup::EXIT_SETUP_FAILED;
 pub use spec::{Access, HandoffRequest, LandlockMode, Limits, Mount, Network, Spec};
-pub use supervisor::{run, run_with, Enforcement, Outcome, Started, Status};
+pub use supervisor::{run, run_with};
 
 pub mod spec;
 

@@ -1,28 +1,16 @@
 //! The host side of a run: create the namespaces, wait for the program to start, forward
 //! signals, enforce the wall-clock limit, and report how it ended.
 
-use std::io::Read;
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::landlock_rules::Level;
+use crate::driver::host::{outcome, read_start_report, with_signals_blocked, Ended, FORWARDED};
 use crate::limits;
-use crate::report::Message;
+use crate::outcome::{Isolation, Outcome, Started, Status};
 use crate::setup::{self, ChildPlan};
 use crate::spec::{Mount, Spec};
-use crate::sys::{self, Forked, SigSet, WaitStatus};
+use crate::sys::{self, Forked, SigSet};
 use crate::Error;
-
-/// Signals sent to seal that are passed on to the program. SIGCHLD is only waited for.
-const FORWARDED: &[libc::c_int] = &[
-    libc::SIGINT,
-    libc::SIGTERM,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-];
 
 /// The network namespace is not in this list: init creates it concurrently (setup::netns);
 /// nor the cgroup namespace: init creates it once it is in the sandbox's cgroups.
@@ -31,42 +19,6 @@ const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWPID
     | libc::CLONE_NEWIPC
     | libc::CLONE_NEWUTS;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// The program ended; a program killed by signal N is reported as 128+N.
-    Exited(i32),
-    /// The wall-clock limit expired and the sandbox was killed.
-    TimedOut,
-}
-
-/// What enforced each protection during a run, for `seal run -v`.
-#[derive(Debug, Clone)]
-pub struct Enforcement {
-    pub namespaces: &'static str,
-    pub landlock: Level,
-    pub seccomp: String,
-    pub pids: String,
-    pub memory: String,
-    pub cpus: String,
-    /// What this run could not enforce as the spec asked, one sentence each (fallback mode;
-    /// empty in the namespace mode).
-    pub limitations: Vec<String>,
-}
-
-#[derive(Debug)]
-pub struct Outcome {
-    pub status: Status,
-    pub enforcement: Enforcement,
-    /// Forks refused because the PIDs limit was reached (cgroup only; 0 when unknown).
-    pub pids_limit_hits: u64,
-    /// Processes killed because the sandbox reached its memory limit (cgroup only).
-    pub oom_kills: u64,
-    /// The staging area of each `Mount::Staging`, by its path inside, still open after the
-    /// sandbox is gone; copy the results out with [`crate::export::copy_back`].
-    pub staged: Vec<(PathBuf, OwnedFd)>,
-    pub supervisor_peak_rss_kib: Option<u64>,
-}
 
 /// Resolve host paths once, before any namespace exists, so that the child binds exactly the
 /// files the caller named, and order mounts so that parents come before what is mounted
@@ -137,20 +89,6 @@ fn prepare(spec: &Spec) -> Result<Spec, Error> {
     Ok(out)
 }
 
-/// Descriptors from inside the sandbox, handed to [`run_with`]'s callback once the program
-/// has started.
-#[derive(Default)]
-pub struct Started {
-    /// Listening sockets on 127.0.0.1 inside the sandbox, by port.
-    pub listeners: Vec<(u16, std::net::TcpListener)>,
-    /// The sandbox's network namespace, if requested.
-    pub netns: Option<OwnedFd>,
-    /// Connections into the sandbox's loopback, if requested.
-    pub connector: Option<crate::Connector>,
-    /// The caller's end of [`crate::HandoffRequest::connection_channel`] (fallback mode).
-    pub connection_channel: Option<OwnedFd>,
-}
-
 /// Run `spec` to completion.
 pub fn run(spec: &Spec) -> Result<Outcome, Error> {
     run_with(spec, |_| ()).map(|(outcome, ())| outcome)
@@ -181,17 +119,13 @@ pub fn run_with<G>(
     let mut waited = FORWARDED.to_vec();
     waited.push(libc::SIGCHLD);
     let waited = SigSet::of(&waited);
-    let original_mask = waited
-        .block()
-        .map_err(|e| Error::Io("blocking signals".into(), e))?;
-    let result = (|| {
+    let (status, landlock, staged, guard) = with_signals_blocked(&waited, |original_mask| {
         let io_err = |what: &str| {
             let what = what.to_string();
             move |e| Error::Io(what, e)
         };
         let (alive_rx, alive_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
         let (report_rx, report_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
-        let mut report_rx = std::fs::File::from(report_rx);
         let (staging_rx, staging_tx) = sys::socketpair_cloexec().map_err(io_err("socketpair"))?;
         // Straight into the v2 cgroup where the kernel can (5.7+, and not refused by a
         // container's seccomp profile): init then never runs, nor allocates, outside it.
@@ -225,18 +159,13 @@ pub fn run_with<G>(
         drop(staging_tx);
         let started = Instant::now();
 
-        let mut wire = String::new();
-        let _ = report_rx.read_to_string(&mut wire);
-        let mut landlock = Level::Disabled;
-        for msg in Message::decode_all(&wire) {
-            match msg {
-                Message::Landlock(l) => landlock = l,
-                Message::Error { code, text } => {
-                    let _ = sys::waitpid(child, false);
-                    return Err(Error::Setup { code, text });
-                }
+        let landlock = match read_start_report(report_rx) {
+            Ok(level) => level,
+            Err(e) => {
+                let _ = sys::waitpid(child, false);
+                return Err(e);
             }
-        }
+        };
         // Before the program started, init sent one descriptor per staging mount, per
         // listener, then the network namespace and the connector if asked, in that order.
         let expected = staged_dsts.len()
@@ -277,29 +206,16 @@ pub fn run_with<G>(
         // Held until here: the sandbox's init watches for this pipe to close.
         drop(alive_tx);
         Ok((status, landlock, staged, guard))
-    })();
-    let _ = original_mask.set_mask();
-    let (status, landlock, staged, guard) = result?;
-    let (pids_limit_hits, oom_kills) = limits.events();
-    Ok((
-        Outcome {
-            status,
-            enforcement: Enforcement {
-                namespaces: "user, mount, pid, network (loopback only), ipc, uts, cgroup",
-                landlock,
-                seccomp: crate::seccomp::describe(),
-                pids: limits.describe_pids.clone(),
-                memory: limits.describe_memory.clone(),
-                cpus: limits.describe_cpus.clone(),
-                limitations: Vec::new(),
-            },
-            pids_limit_hits,
-            oom_kills,
-            staged,
-            supervisor_peak_rss_kib: sys::peak_rss_kib(),
-        },
-        guard,
-    ))
+    })?;
+    let ended = Ended {
+        status,
+        isolation: Isolation::Namespaces,
+        landlock,
+        seccomp: crate::seccomp::describe(),
+        limitations: Vec::new(),
+        staged,
+    };
+    Ok((outcome(ended, &limits), guard))
 }
 
 fn supervise(
@@ -322,8 +238,7 @@ fn supervise(
         };
         if info.signo == libc::SIGCHLD {
             match sys::waitpid(child, true) {
-                Ok(Some((_, WaitStatus::Exited(code)))) => return Status::Exited(code),
-                Ok(Some((_, WaitStatus::Signaled(sig)))) => return Status::Exited(128 + sig),
+                Ok(Some((_, status))) => return Status::Exited(status.code()),
                 Ok(None) => continue,
                 Err(_) => return Status::Exited(setup::EXIT_SETUP_FAILED),
             }

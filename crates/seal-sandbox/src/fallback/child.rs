@@ -13,10 +13,10 @@ use std::path::Path;
 use super::reap;
 use super::rules;
 use super::translate::Grant;
-use crate::report::Message;
+use crate::driver::program::{fail, restrict_and_exec, Capabilities, Rlimit, Tail};
 use crate::setup::EXIT_SETUP_FAILED;
 use crate::spec::LandlockMode;
-use crate::sys::{self, fallback as fsys, Forked, SigSet, WaitStatus};
+use crate::sys::{self, fallback as fsys, Forked, SigSet};
 
 /// Where the program finds the connection channel.
 pub const CHANNEL_FD: RawFd = 3;
@@ -30,8 +30,7 @@ pub struct Launch<'a> {
     pub grants: &'a [Grant],
     pub landlock: LandlockMode,
     pub seccomp_filter: &'a [libc::sock_filter],
-    /// (resource, value): soft and hard limit alike, never above the current hard limit.
-    pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
+    pub rlimits: Vec<Rlimit>,
     pub affinity: Option<usize>,
     /// `tasks` files of the run's cgroups (root only); the program joins them.
     pub join_fds: Vec<RawFd>,
@@ -43,12 +42,6 @@ pub struct Launch<'a> {
     pub report_tx: RawFd,
     /// The program's end of the connection channel.
     pub channel: Option<RawFd>,
-}
-
-fn fail(report: RawFd, code: i32, text: String) -> ! {
-    // Nothing useful can be done if the caller is gone.
-    let _ = sys::write_all(report, Message::Error { code, text }.encode().as_bytes());
-    sys::exit_now(code)
 }
 
 /// The keeper's side of the fork. Never returns.
@@ -106,13 +99,6 @@ pub fn keeper_main(l: &Launch<'_>) -> ! {
     watch(program, &signals, l.alive_rx)
 }
 
-fn exit_code(status: WaitStatus) -> i32 {
-    match status {
-        WaitStatus::Exited(code) => code,
-        WaitStatus::Signaled(sig) => 128 + sig,
-    }
-}
-
 /// Forward signals sent to seal (not the ones the terminal already delivered to the
 /// program's process group), reap orphans, and end everything when the program ends or the
 /// caller lets go of the alive pipe.
@@ -138,7 +124,7 @@ fn watch(program: libc::pid_t, signals: &OwnedFd, alive_rx: RawFd) -> ! {
         while let Ok(Some((pid, status))) = sys::waitpid(-1, true) {
             if pid == program {
                 reap::kill_all_descendants();
-                sys::exit_now(exit_code(status))
+                sys::exit_now(status.code())
             }
         }
     }
@@ -182,31 +168,24 @@ fn program_main(l: &Launch<'_>, keeper: libc::pid_t) -> ! {
             format!("working directory {}: {e}", l.cwd.display()),
         );
     }
-    if let Err(e) = restrict_process(l) {
-        fail(report, EXIT_SETUP_FAILED, e);
-    }
-    let level = match rules::restrict(l.grants, l.landlock) {
-        Ok(level) => level,
-        Err(e) => fail(report, EXIT_SETUP_FAILED, e),
+    // Without a user namespace the caller's capabilities are real ones: root's go from every
+    // set; a user has none to lose but ambient ones.
+    let capabilities = if sys::getuid() == 0 || fsys::geteuid() == 0 {
+        Capabilities::AllSets
+    } else {
+        Capabilities::AllButBounding
     };
-    let _ = sys::write_all(report, Message::Landlock(level).encode().as_bytes());
-    if let Err(e) = sys::seccomp_install(l.seccomp_filter) {
-        fail(
-            report,
-            EXIT_SETUP_FAILED,
-            format!("cannot install the seccomp filter: {e}"),
-        );
-    }
-    let err = sys::execve(&l.program, &l.argv, &l.envp);
-    let code = match err.raw_os_error() {
-        Some(libc::ENOENT) => 127,
-        _ => 126,
-    };
-    fail(
+    let tail = Tail {
         report,
-        code,
-        format!("cannot execute {}: {err}", l.program.to_string_lossy()),
-    )
+        program: &l.program,
+        argv: &l.argv,
+        envp: &l.envp,
+        rlimits: &l.rlimits,
+        affinity: l.affinity,
+        capabilities,
+        seccomp_filter: l.seccomp_filter,
+    };
+    restrict_and_exec(&tail, || rules::restrict(l.grants, l.landlock))
 }
 
 /// The channel at descriptor 3, inherited; everything else above 2 close-on-exec.
@@ -224,31 +203,4 @@ fn place_descriptors(l: &Launch<'_>, report: &mut RawFd) -> Result<(), String> {
         None => 3,
     };
     sys::cloexec_from(first_closed).map_err(|e| format!("cannot close inherited descriptors: {e}"))
-}
-
-/// Limits, capabilities, no_new_privs, in that order: lowering limits never needs a
-/// privilege, and no_new_privs must precede Landlock and seccomp. Without a user namespace the
-/// caller's capabilities are real ones; root's are dropped from every set so that not even
-/// executing a file as uid 0 brings them back.
-fn restrict_process(l: &Launch<'_>) -> Result<(), String> {
-    sys::setrlimit(libc::RLIMIT_CORE, 0, 0).map_err(|e| format!("RLIMIT_CORE: {e}"))?;
-    for &(resource, value) in &l.rlimits {
-        let hard = sys::getrlimit(resource).map_or(value, |(_, hard)| hard);
-        let v = value.min(hard);
-        sys::setrlimit(resource, v, v).map_err(|e| format!("setrlimit({resource}): {e}"))?;
-    }
-    if let Some(n) = l.affinity {
-        sys::limit_cpus(n).map_err(|e| format!("cannot set the CPU affinity: {e}"))?;
-    }
-    if sys::getuid() == 0 || fsys::geteuid() == 0 {
-        sys::drop_bounding_and_ambient().map_err(|e| format!("cannot drop capabilities: {e}"))?;
-    } else {
-        // Dropping from the bounding set needs CAP_SETPCAP, which a user has not got; with
-        // no_new_privs and empty sets nothing can be gained at exec anyway.
-        fsys::clear_ambient_capabilities()
-            .map_err(|e| format!("cannot clear ambient capabilities: {e}"))?;
-    }
-    sys::drop_capability_sets().map_err(|e| format!("cannot drop capabilities: {e}"))?;
-    sys::set_no_new_privs().map_err(|e| format!("cannot set no_new_privs: {e}"))?;
-    Ok(())
 }

@@ -40,7 +40,6 @@ mod reap;
 mod rules;
 mod translate;
 
-use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
@@ -48,29 +47,16 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::landlock_rules::Level;
+use crate::driver;
+use crate::driver::host::{outcome, read_start_report, with_signals_blocked, Ended, FORWARDED};
 use crate::limits;
+use crate::outcome::{Isolation, LimitStatus, Outcome, Started, Status};
 use crate::program_args;
-use crate::report::Message;
 pub use crate::seccomp::ModeChanges;
 use crate::setup::EXIT_SETUP_FAILED;
 use crate::spec::{LandlockMode, Spec};
-use crate::supervisor::{Enforcement, Outcome, Started, Status};
 use crate::sys::{self, fallback as fsys, SigSet, WaitStatus};
 use crate::Error;
-
-/// What [`Enforcement::namespaces`] says in this mode.
-pub const NO_NAMESPACES: &str = "none (user namespaces unavailable): Landlock + seccomp fallback";
-
-/// The same signals the namespace mode passes on to the program.
-const FORWARDED: &[libc::c_int] = &[
-    libc::SIGINT,
-    libc::SIGTERM,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-];
 
 /// Run `spec` to completion without namespaces (see the module documentation).
 pub fn run_fallback(spec: &Spec) -> Result<Outcome, Error> {
@@ -122,30 +108,19 @@ pub fn run_fallback_with_options<G>(
     if uid != 0 {
         per_user_nproc(&mut limits, spec.limits.pids);
     }
-    let mut rlimits = Vec::new();
-    if let Some(n) = spec.limits.open_files {
-        rlimits.push((libc::RLIMIT_NOFILE, n));
-    }
-    if let Some(n) = limits.nproc_rlimit {
-        rlimits.push((libc::RLIMIT_NPROC, n));
-    }
-    if let Some(n) = limits.data_rlimit {
-        rlimits.push((libc::RLIMIT_DATA, n));
-    }
+    let mut rlimits = driver::program::rlimits(spec.limits.open_files, &limits);
     if let Some(n) = plan.file_size_cap {
         rlimits.push((libc::RLIMIT_FSIZE, n));
     }
     let filter = crate::seccomp::build_fallback_filter(abi, options.mode_changes);
+    // Resolved here: without a new root, the host's PATH is the program's.
     let program =
         program_args::resolve(spec).map_err(|(code, text)| Error::Setup { code, text })?;
     let argv = program_args::argv(spec);
     let envp = program_args::envp(spec);
 
     let forwarded = SigSet::of(FORWARDED);
-    let original_mask = forwarded
-        .block()
-        .map_err(|e| Error::Io("blocking signals".into(), e))?;
-    let result = (|| {
+    let (status, landlock, guard) = with_signals_blocked(&forwarded, |original_mask| {
         let io_err = |what: &str| {
             let what = what.to_string();
             move |e| Error::Io(what, e)
@@ -204,19 +179,14 @@ pub fn run_fallback_with_options<G>(
             }
         };
 
-        let mut wire = String::new();
-        let _ = std::fs::File::from(report_rx).read_to_string(&mut wire);
-        let mut landlock = Level::Disabled;
-        for msg in Message::decode_all(&wire) {
-            match msg {
-                Message::Landlock(l) => landlock = l,
-                Message::Error { code, text } => {
-                    drop(alive_tx);
-                    end_keeper(keeper);
-                    return Err(Error::Setup { code, text });
-                }
+        let landlock = match read_start_report(report_rx) {
+            Ok(level) => level,
+            Err(e) => {
+                drop(alive_tx);
+                end_keeper(keeper);
+                return Err(e);
             }
-        }
+        };
         let guard = on_start(Started {
             connection_channel: ours,
             ..Default::default()
@@ -224,32 +194,19 @@ pub fn run_fallback_with_options<G>(
         let deadline = spec.limits.timeout.map(|t| started + t);
         let status = supervise(keeper, &pidfd, &signals, alive_tx, deadline);
         Ok((status, landlock, guard))
-    })();
-    let _ = original_mask.set_mask();
-    let (status, landlock, guard) = result?;
-    let (pids_limit_hits, oom_kills) = limits.events();
+    })?;
     let mut limitations = plan.limitations;
     limitations.extend(rules::missing_features(abi));
     limitations.extend(general_limitations(options.mode_changes));
-    Ok((
-        Outcome {
-            status,
-            enforcement: Enforcement {
-                namespaces: NO_NAMESPACES,
-                landlock,
-                seccomp: crate::seccomp::describe_fallback(options.mode_changes),
-                pids: limits.describe_pids.clone(),
-                memory: limits.describe_memory.clone(),
-                cpus: limits.describe_cpus.clone(),
-                limitations,
-            },
-            pids_limit_hits,
-            oom_kills,
-            staged,
-            supervisor_peak_rss_kib: sys::peak_rss_kib(),
-        },
-        guard,
-    ))
+    let ended = Ended {
+        status,
+        isolation: Isolation::Fallback,
+        landlock,
+        seccomp: crate::seccomp::describe_fallback(options.mode_changes),
+        limitations,
+        staged,
+    };
+    Ok((outcome(ended, &limits), guard))
 }
 
 /// Answer a request on the program's connection channel ([`Started::connection_channel`]):
@@ -360,16 +317,18 @@ fn per_user_nproc(limits: &mut limits::LimitPlan, pids: Option<u64>) {
     match tasks_of_uid(sys::getuid()) {
         Some(existing) => {
             limits.nproc_rlimit = Some(existing + n);
-            limits.describe_pids = format!(
+            limits.pids_status = LimitStatus::Enforced(format!(
                 "{n} more processes and threads than this user ran at the start ({existing}) \
                  (RLIMIT_NPROC: without a user namespace it counts all of the user's processes)"
-            );
+            ));
         }
         None => {
             limits.nproc_rlimit = None;
-            limits.describe_pids = "NOT ENFORCED: cannot count this user's processes in /proc \
-                                    (RLIMIT_NPROC counts all of them without a user namespace)"
-                .into();
+            limits.pids_status = LimitStatus::NotEnforced(
+                "cannot count this user's processes in /proc (RLIMIT_NPROC counts all of them \
+                 without a user namespace)"
+                    .into(),
+            );
         }
     }
 }
@@ -451,8 +410,7 @@ fn supervise(
     }
     let timed_out = alive_tx.is_none();
     let status = match end_keeper(keeper) {
-        Some(WaitStatus::Exited(code)) => Status::Exited(code),
-        Some(WaitStatus::Signaled(sig)) => Status::Exited(128 + sig),
+        Some(status) => Status::Exited(status.code()),
         None => Status::Exited(EXIT_SETUP_FAILED),
     };
     if timed_out {

@@ -30,6 +30,7 @@ use rustix::fs::{Mode, OFlags};
 
 use crate::claimed_dir::{self, Claimed, Family};
 use crate::export::human;
+use crate::outcome::LimitStatus;
 use crate::spec::Limits;
 
 /// PIDs the kernel does not reuse after the first wrap-around (RESERVED_PIDS).
@@ -102,9 +103,10 @@ pub struct LimitPlan {
     /// The join files of `cgroups` (v2 `cgroup.procs`, v1 `tasks`), opened by the supervisor,
     /// written by init.
     pub join_fds: Vec<OwnedFd>,
-    pub describe_pids: String,
-    pub describe_memory: String,
-    pub describe_cpus: String,
+    /// What enforces each limit, for the run's [`crate::Enforcement`].
+    pub pids_status: LimitStatus,
+    pub memory_status: LimitStatus,
+    pub cpus_status: LimitStatus,
 }
 
 impl LimitPlan {
@@ -287,9 +289,9 @@ pub fn plan(limits: &Limits, outer_uid: u32, has_proc: bool, v2: bool) -> LimitP
         affinity: None,
         cgroups: Vec::new(),
         join_fds: Vec::new(),
-        describe_pids: "none requested".into(),
-        describe_memory: "none requested".into(),
-        describe_cpus: "none requested".into(),
+        pids_status: LimitStatus::NotRequested,
+        memory_status: LimitStatus::NotRequested,
+        cpus_status: LimitStatus::NotRequested,
     };
     let wanted = Wanted {
         pids: limits.pids,
@@ -334,30 +336,35 @@ pub fn plan(limits: &Limits, outer_uid: u32, has_proc: bool, v2: bool) -> LimitP
             // No RLIMIT_NPROC beside it: both are exact, and the rlimit would refuse the same
             // fork first, leaving pids.events without the count that tells the user which
             // limit stopped the run.
-            p.describe_pids = format!("{n} processes (v2 pids cgroup)");
+            p.pids_status = LimitStatus::Enforced(format!("{n} processes (v2 pids cgroup)"));
         } else if !root {
             p.nproc_rlimit = Some(n);
             p.pid_max = pid_max;
-            p.describe_pids =
-                format!("{n} processes (RLIMIT_NPROC in the sandbox's user namespace)");
+            p.pids_status = LimitStatus::Enforced(format!(
+                "{n} processes (RLIMIT_NPROC in the sandbox's user namespace)"
+            ));
         } else {
             // Root: the kernel exempts uid 0 from RLIMIT_NPROC. A pids cgroup is exact; the
             // namespace's pid_max (N to N+299 tasks) is the fallback.
             match add(make_v1("pids", &v1::pids_settings(n)), &mut p) {
-                Ok(()) => p.describe_pids = format!("{n} processes (v1 pids cgroup)"),
+                Ok(()) => {
+                    p.pids_status = LimitStatus::Enforced(format!("{n} processes (v1 pids cgroup)"))
+                }
                 Err(e) => match pid_max {
                     Some(m) => {
                         p.pid_max = Some(m);
-                        p.describe_pids = format!(
+                        p.pids_status = LimitStatus::Enforced(format!(
                             "{}..{} processes (pid_max={m} of the sandbox's PID namespace; no pids cgroup: {})",
                             m - PID_RESERVED,
                             m - 1,
                             no_cgroup(Some(e))
-                        );
+                        ));
                     }
                     None => {
-                        p.describe_pids =
-                            format!("NOT ENFORCED: running as root, {}", no_cgroup(Some(e)))
+                        p.pids_status = LimitStatus::NotEnforced(format!(
+                            "running as root, {}",
+                            no_cgroup(Some(e))
+                        ))
                     }
                 },
             }
@@ -365,7 +372,7 @@ pub fn plan(limits: &Limits, outer_uid: u32, has_proc: bool, v2: bool) -> LimitP
     }
 
     if let Some(bytes) = limits.memory_bytes {
-        p.describe_memory = if !limits.memory_cgroup {
+        p.memory_status = LimitStatus::Enforced(if !limits.memory_cgroup {
             format!(
                 "{} per process (RLIMIT_DATA; default, pass --memory for a whole-sandbox limit)",
                 human(bytes)
@@ -392,7 +399,7 @@ pub fn plan(limits: &Limits, outer_uid: u32, has_proc: bool, v2: bool) -> LimitP
                     no_cgroup(v1)
                 ),
             }
-        };
+        });
     }
 
     if let (Some(cpus), Some(quota)) = (limits.cpus, wanted.cpu_quota) {
@@ -403,7 +410,7 @@ pub fn plan(limits: &Limits, outer_uid: u32, has_proc: bool, v2: bool) -> LimitP
         } else {
             None
         };
-        p.describe_cpus = match v1 {
+        p.cpus_status = LimitStatus::Enforced(match v1 {
             _ if v2("cpu") => format!(
                 "{cpus} CPUs of time (v2 cpu cgroup quota), on at most {whole} CPUs (affinity)"
             ),
@@ -415,7 +422,7 @@ pub fn plan(limits: &Limits, outer_uid: u32, has_proc: bool, v2: bool) -> LimitP
                 no_cgroup(v1.and_then(Result::err))
             ),
             _ => format!("at most {whole} CPUs (affinity)"),
-        };
+        });
     }
     p
 }

@@ -5,12 +5,12 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use crate::driver;
 use crate::landlock_rules;
 use crate::limits::LimitPlan;
 use crate::program_args;
-use crate::report::Message;
 use crate::spec::Spec;
-use crate::sys::{self, Forked, SigSet, WaitStatus};
+use crate::sys::{self, Forked, SigSet};
 
 pub mod connector;
 mod netns;
@@ -56,14 +56,8 @@ pub struct ChildPlan<'a> {
     pub seccomp_filter: Vec<libc::sock_filter>,
 }
 
-fn send(plan: &ChildPlan<'_>, msg: &Message) {
-    // Nothing useful can be done if the supervisor is gone.
-    let _ = sys::write_all(plan.report_tx.as_raw_fd(), msg.encode().as_bytes());
-}
-
 fn fail(plan: &ChildPlan<'_>, code: i32, msg: String) -> ! {
-    send(plan, &Message::Error { code, text: msg });
-    sys::exit_now(code)
+    driver::program::fail(plan.report_tx.as_raw_fd(), code, msg)
 }
 
 pub const TAG_STAGING: u8 = b'S';
@@ -222,10 +216,7 @@ fn reap_until(program: libc::pid_t, signals: &SigSet) -> ! {
         }
         loop {
             match sys::waitpid(-1, true) {
-                Ok(Some((pid, status))) if pid == program => sys::exit_now(match status {
-                    WaitStatus::Exited(code) => code,
-                    WaitStatus::Signaled(sig) => 128 + sig,
-                }),
+                Ok(Some((pid, status))) if pid == program => sys::exit_now(status.code()),
                 Ok(Some(_)) => continue,
                 Ok(None) => break,
                 Err(_) => break,
@@ -234,7 +225,8 @@ fn reap_until(program: libc::pid_t, signals: &SigSet) -> ! {
     }
 }
 
-/// The program's side of the fork: the last restrictions, then `execve`.
+/// The program's side of the fork: what only the namespace mode does, then the tail both
+/// engines share ([`driver::program`]).
 fn program_main(plan: &ChildPlan<'_>) -> ! {
     let spec = plan.spec;
     // The Rust runtime ignores SIGPIPE; the program must start with the default.
@@ -244,6 +236,13 @@ fn program_main(plan: &ChildPlan<'_>) -> ! {
             plan,
             EXIT_SETUP_FAILED,
             format!("cannot restore the signal mask: {e}"),
+        );
+    }
+    if let Err(e) = sys::cloexec_from(3) {
+        fail(
+            plan,
+            EXIT_SETUP_FAILED,
+            format!("cannot close inherited descriptors: {e}"),
         );
     }
     if let Err(e) = std::env::set_current_dir(&spec.cwd) {
@@ -256,60 +255,25 @@ fn program_main(plan: &ChildPlan<'_>) -> ! {
             ),
         );
     }
+    // Resolved here, inside the new root, where the program's PATH means what it says.
     let program = match program_args::resolve(spec) {
-        Ok(p) => p,
+        Ok(p) => program_args::cstring(p.as_os_str()),
         Err((code, msg)) => fail(plan, code, msg),
     };
     let argv = program_args::argv(spec);
     let envp = program_args::envp(spec);
-
-    if let Err(e) = restrict_process(plan) {
-        fail(plan, EXIT_SETUP_FAILED, e);
-    }
-    let landlock = match landlock_rules::apply(spec.landlock, &spec.mounts) {
-        Ok(level) => level,
-        Err(e) => fail(plan, EXIT_SETUP_FAILED, e),
+    let rlimits = driver::program::rlimits(spec.limits.open_files, plan.limits);
+    let tail = driver::program::Tail {
+        report: plan.report_tx.as_raw_fd(),
+        program: &program,
+        argv: &argv,
+        envp: &envp,
+        rlimits: &rlimits,
+        // init set it for every process of the sandbox.
+        affinity: None,
+        // The sandbox's user namespace gives CAP_SETPCAP over its own bounding set.
+        capabilities: driver::program::Capabilities::AllSets,
+        seccomp_filter: &plan.seccomp_filter,
     };
-    send(plan, &Message::Landlock(landlock));
-    if let Err(e) = sys::seccomp_install(&plan.seccomp_filter) {
-        fail(
-            plan,
-            EXIT_SETUP_FAILED,
-            format!("cannot install the seccomp filter: {e}"),
-        );
-    }
-    let err = sys::execve(&program_args::cstring(program.as_os_str()), &argv, &envp);
-    let code = match err.raw_os_error() {
-        Some(libc::ENOENT) => 127,
-        _ => 126,
-    };
-    fail(
-        plan,
-        code,
-        format!("cannot execute {}: {err}", program.display()),
-    )
-}
-
-/// Descriptors, limits, capabilities, no_new_privs: in that order, because dropping
-/// capabilities first would forbid raising nothing but lowering limits is always allowed,
-/// and no_new_privs must precede Landlock and seccomp.
-fn restrict_process(plan: &ChildPlan<'_>) -> Result<(), String> {
-    let spec = plan.spec;
-    sys::cloexec_from(3).map_err(|e| format!("cannot close inherited descriptors: {e}"))?;
-    sys::setrlimit(libc::RLIMIT_CORE, 0, 0).map_err(|e| format!("RLIMIT_CORE: {e}"))?;
-    if let Some(n) = spec.limits.open_files {
-        let (_, hard) = sys::getrlimit(libc::RLIMIT_NOFILE).unwrap_or((n, n));
-        let n = n.min(hard);
-        sys::setrlimit(libc::RLIMIT_NOFILE, n, n).map_err(|e| format!("RLIMIT_NOFILE: {e}"))?;
-    }
-    if let Some(n) = plan.limits.nproc_rlimit {
-        sys::setrlimit(libc::RLIMIT_NPROC, n, n).map_err(|e| format!("RLIMIT_NPROC: {e}"))?;
-    }
-    if let Some(n) = plan.limits.data_rlimit {
-        sys::setrlimit(libc::RLIMIT_DATA, n, n).map_err(|e| format!("RLIMIT_DATA: {e}"))?;
-    }
-    sys::drop_bounding_and_ambient().map_err(|e| format!("cannot drop capabilities: {e}"))?;
-    sys::drop_capability_sets().map_err(|e| format!("cannot drop capabilities: {e}"))?;
-    sys::set_no_new_privs().map_err(|e| format!("cannot set no_new_privs: {e}"))?;
-    Ok(())
+    driver::program::restrict_and_exec(&tail, || landlock_rules::apply(spec.landlock, &spec.mounts))
 }

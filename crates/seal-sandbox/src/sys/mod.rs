@@ -408,6 +408,16 @@ pub enum WaitStatus {
     Signaled(i32),
 }
 
+impl WaitStatus {
+    /// The status as shells report it: the exit code, or 128+N for death by signal N.
+    pub fn code(&self) -> i32 {
+        match *self {
+            WaitStatus::Exited(code) => code,
+            WaitStatus::Signaled(sig) => 128 + sig,
+        }
+    }
+}
+
 /// `waitpid`; `Ok(None)` when `nohang` and nothing has changed.
 pub fn waitpid(pid: libc::pid_t, nohang: bool) -> io::Result<Option<(libc::pid_t, WaitStatus)>> {
     let mut status: libc::c_int = 0;

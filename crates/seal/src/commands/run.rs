@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use seal_sandbox::export::{self, ExportPolicy, ExportReport, LinkPolicy};
-use seal_sandbox::{LandlockLevel, Outcome, Status};
+use seal_sandbox::{Isolation, LandlockLevel, Outcome, Status};
 
 use crate::cli::SandboxOptions;
 use crate::isolation;
@@ -343,7 +343,7 @@ fn report(
     let e = &outcome.enforcement;
     // Only a limit the user asked for warns: the default one is a safety net whose absence
     // (root on a host without a pids cgroup) would otherwise add a line to every run.
-    if e.pids.starts_with("NOT ENFORCED") && req.pids_explicit {
+    if e.pids.is_not_enforced() && req.pids_explicit {
         eprintln!("seal: warning: the --pids limit is {}", e.pids);
     }
     if matches!(e.landlock, LandlockLevel::None | LandlockLevel::Partial) && verbose {
@@ -397,8 +397,9 @@ fn report(
             python.executable.display(),
             python.prefix.display()
         );
-        eprintln!("seal: namespaces       {}", e.namespaces);
-        if e.namespaces.starts_with("none") {
+        let fallback = e.isolation == Isolation::Fallback;
+        eprintln!("seal: namespaces       {}", e.isolation);
+        if fallback {
             eprintln!("seal: file system      Landlock grants on host paths (no /proc; system and project read-only)");
         } else {
             eprintln!(
@@ -407,7 +408,6 @@ fn report(
         }
         eprintln!("seal: landlock         {}", e.landlock.as_str());
         eprintln!("seal: seccomp          denies {}", e.seccomp);
-        let fallback = e.namespaces.starts_with("none");
         if fallback {
             eprintln!("seal: privileges       no capabilities, no_new_privs, your own uid");
         } else {
@@ -456,14 +456,14 @@ fn json_report(outcome: &Outcome, exports: &[ExportReport], code: i32) -> String
         "exit_code": code,
         "timed_out": outcome.status == Status::TimedOut,
         "limits": {
-            "pids": e.pids,
-            "memory": e.memory,
-            "cpus": e.cpus,
+            "pids": e.pids.to_string(),
+            "memory": e.memory.to_string(),
+            "cpus": e.cpus.to_string(),
             "pids_limit_hits": outcome.pids_limit_hits,
             "oom_kills": outcome.oom_kills,
         },
         "landlock": e.landlock.as_str(),
-        "namespaces": e.namespaces,
+        "namespaces": e.isolation.to_string(),
         "not_enforced": e.limitations,
         "outputs": exports,
     });

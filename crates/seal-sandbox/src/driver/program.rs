@@ -1,0 +1,128 @@
+//! The program's last steps before `execve`, in both engines: limits, capabilities,
+//! no_new_privs, Landlock, seccomp, in that order. Lowering a limit never needs a privilege,
+//! dropping capabilities must come after what still needs them, no_new_privs must precede
+//! Landlock and seccomp, and seccomp comes last so that it need not allow what the steps
+//! before it use.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::RawFd;
+
+use crate::landlock_rules::Level;
+use crate::limits::LimitPlan;
+use crate::report::Message;
+use crate::setup::EXIT_SETUP_FAILED;
+use crate::sys;
+
+/// A resource limit, set as soft and hard limit alike (never above the current hard limit).
+pub type Rlimit = (libc::__rlimit_resource_t, u64);
+
+/// The rlimits both engines set from the spec and the limit plan; an engine may add its own.
+pub fn rlimits(open_files: Option<u64>, limits: &LimitPlan) -> Vec<Rlimit> {
+    let mut out = Vec::new();
+    if let Some(n) = open_files {
+        out.push((libc::RLIMIT_NOFILE, n));
+    }
+    if let Some(n) = limits.nproc_rlimit {
+        out.push((libc::RLIMIT_NPROC, n));
+    }
+    if let Some(n) = limits.data_rlimit {
+        out.push((libc::RLIMIT_DATA, n));
+    }
+    out
+}
+
+fn rlimit_name(resource: libc::__rlimit_resource_t) -> &'static str {
+    match resource {
+        libc::RLIMIT_NOFILE => "RLIMIT_NOFILE",
+        libc::RLIMIT_NPROC => "RLIMIT_NPROC",
+        libc::RLIMIT_DATA => "RLIMIT_DATA",
+        libc::RLIMIT_FSIZE => "RLIMIT_FSIZE",
+        libc::RLIMIT_CORE => "RLIMIT_CORE",
+        _ => "setrlimit",
+    }
+}
+
+/// Which capability sets the program can and must empty.
+#[derive(Clone, Copy)]
+pub enum Capabilities {
+    /// Inside a user namespace, or as root: every set, the bounding set included, so that
+    /// not even executing a file as uid 0 brings a capability back.
+    AllSets,
+    /// An unprivileged user without a namespace has no CAP_SETPCAP to shrink the bounding
+    /// set; with no_new_privs and empty other sets nothing can be gained at exec anyway.
+    AllButBounding,
+}
+
+/// The program, its restrictions, and where to report, all prepared before the fork.
+pub struct Tail<'a> {
+    /// Write end of the report pipe, close-on-exec.
+    pub report: RawFd,
+    pub program: &'a CStr,
+    pub argv: &'a [CString],
+    pub envp: &'a [CString],
+    pub rlimits: &'a [Rlimit],
+    /// Whole CPUs for the affinity mask (the fallback; the namespace mode's init sets it for
+    /// every process of the sandbox).
+    pub affinity: Option<usize>,
+    pub capabilities: Capabilities,
+    pub seccomp_filter: &'a [libc::sock_filter],
+}
+
+/// Report a setup failure to the caller and exit with `code`.
+pub fn fail(report: RawFd, code: i32, text: String) -> ! {
+    // Nothing useful can be done if the caller is gone.
+    let _ = sys::write_all(report, Message::Error { code, text }.encode().as_bytes());
+    sys::exit_now(code)
+}
+
+/// Restrict this process and execute the program; `landlock` applies the engine's Landlock
+/// rules and says at which level. Never returns: on any failure the caller hears why.
+pub fn restrict_and_exec(t: &Tail<'_>, landlock: impl FnOnce() -> Result<Level, String>) -> ! {
+    if let Err(e) = restrict_process(t) {
+        fail(t.report, EXIT_SETUP_FAILED, e);
+    }
+    let level = match landlock() {
+        Ok(level) => level,
+        Err(e) => fail(t.report, EXIT_SETUP_FAILED, e),
+    };
+    let _ = sys::write_all(t.report, Message::Landlock(level).encode().as_bytes());
+    if let Err(e) = sys::seccomp_install(t.seccomp_filter) {
+        fail(
+            t.report,
+            EXIT_SETUP_FAILED,
+            format!("cannot install the seccomp filter: {e}"),
+        );
+    }
+    let err = sys::execve(t.program, t.argv, t.envp);
+    // The shell's meanings: 127 not found, 126 found but not executable.
+    let code = match err.raw_os_error() {
+        Some(libc::ENOENT) => 127,
+        _ => 126,
+    };
+    fail(
+        t.report,
+        code,
+        format!("cannot execute {}: {err}", t.program.to_string_lossy()),
+    )
+}
+
+fn restrict_process(t: &Tail<'_>) -> Result<(), String> {
+    sys::setrlimit(libc::RLIMIT_CORE, 0, 0).map_err(|e| format!("RLIMIT_CORE: {e}"))?;
+    for &(resource, value) in t.rlimits {
+        let hard = sys::getrlimit(resource).map_or(value, |(_, hard)| hard);
+        let v = value.min(hard);
+        sys::setrlimit(resource, v, v).map_err(|e| format!("{}: {e}", rlimit_name(resource)))?;
+    }
+    if let Some(n) = t.affinity {
+        sys::limit_cpus(n).map_err(|e| format!("cannot set the CPU affinity: {e}"))?;
+    }
+    match t.capabilities {
+        Capabilities::AllSets => sys::drop_bounding_and_ambient()
+            .map_err(|e| format!("cannot drop capabilities: {e}"))?,
+        Capabilities::AllButBounding => sys::fallback::clear_ambient_capabilities()
+            .map_err(|e| format!("cannot clear ambient capabilities: {e}"))?,
+    }
+    sys::drop_capability_sets().map_err(|e| format!("cannot drop capabilities: {e}"))?;
+    sys::set_no_new_privs().map_err(|e| format!("cannot set no_new_privs: {e}"))?;
+    Ok(())
+}
