@@ -73,95 +73,183 @@ const TIOCSTI: u32 = 0x5412;
 const TIOCLINUX: u32 = 0x541C;
 const AF_VSOCK: u32 = 40;
 
-/// Calls refused with EPERM whatever their arguments, each with the reason it is dangerous.
-fn denied_syscalls() -> Vec<(u32, &'static str)> {
+/// Calls refused with EPERM whatever their arguments: (number, what `seal run -v` calls it,
+/// why it is dangerous).
+fn denied_syscalls() -> Vec<(u32, &'static str, &'static str)> {
     let n = |x: libc::c_long| x as u32;
     let mut v = vec![
-        (n(libc::SYS_ptrace), "reads and writes other processes"),
+        (
+            n(libc::SYS_ptrace),
+            "ptrace",
+            "reads and writes other processes",
+        ),
         (
             n(libc::SYS_process_vm_readv),
+            "process_vm_*",
             "reads other processes' memory",
         ),
         (
             n(libc::SYS_process_vm_writev),
+            "process_vm_*",
             "writes other processes' memory",
         ),
-        (SYS_PIDFD_GETFD, "steals descriptors from other processes"),
-        (n(libc::SYS_keyctl), "kernel keyrings are not namespaced"),
-        (n(libc::SYS_add_key), "kernel keyrings are not namespaced"),
         (
-            n(libc::SYS_request_key),
+            SYS_PIDFD_GETFD,
+            "pidfd_getfd",
+            "steals descriptors from other processes",
+        ),
+        (
+            n(libc::SYS_keyctl),
+            "keyrings",
             "kernel keyrings are not namespaced",
         ),
-        (n(libc::SYS_bpf), "large kernel attack surface"),
+        (
+            n(libc::SYS_add_key),
+            "keyrings",
+            "kernel keyrings are not namespaced",
+        ),
+        (
+            n(libc::SYS_request_key),
+            "keyrings",
+            "kernel keyrings are not namespaced",
+        ),
+        (n(libc::SYS_bpf), "bpf", "large kernel attack surface"),
         (
             n(libc::SYS_perf_event_open),
+            "perf_event_open",
             "side channels and kernel attack surface",
         ),
-        (n(libc::SYS_userfaultfd), "used to win kernel races"),
+        (
+            n(libc::SYS_userfaultfd),
+            "userfaultfd",
+            "used to win kernel races",
+        ),
         (
             SYS_IO_URING_SETUP,
+            "io_uring",
             "bypasses seccomp and has a long CVE history",
         ),
         (
             SYS_IO_URING_ENTER,
+            "io_uring",
             "bypasses seccomp and has a long CVE history",
         ),
         (
             SYS_IO_URING_REGISTER,
+            "io_uring",
             "bypasses seccomp and has a long CVE history",
         ),
-        (n(libc::SYS_kexec_load), "replaces the kernel"),
-        (n(libc::SYS_kexec_file_load), "replaces the kernel"),
-        (n(libc::SYS_mount), "changes the sandbox's file system view"),
+        (n(libc::SYS_kexec_load), "kexec", "replaces the kernel"),
+        (n(libc::SYS_kexec_file_load), "kexec", "replaces the kernel"),
         (
-            n(libc::SYS_umount2),
+            n(libc::SYS_mount),
+            "the mount family",
             "changes the sandbox's file system view",
         ),
-        (SYS_MOUNT_SETATTR, "changes the sandbox's file system view"),
-        (SYS_MOVE_MOUNT, "changes the sandbox's file system view"),
-        (SYS_OPEN_TREE, "changes the sandbox's file system view"),
-        (SYS_OPEN_TREE_ATTR, "changes the sandbox's file system view"),
-        (SYS_FSOPEN, "changes the sandbox's file system view"),
-        (SYS_FSCONFIG, "changes the sandbox's file system view"),
-        (SYS_FSMOUNT, "changes the sandbox's file system view"),
-        (SYS_FSPICK, "changes the sandbox's file system view"),
-        (n(libc::SYS_pivot_root), "changes the sandbox's root"),
-        (n(libc::SYS_chroot), "changes the sandbox's root"),
-        (n(libc::SYS_setns), "joins other namespaces"),
+        (
+            n(libc::SYS_umount2),
+            "the mount family",
+            "changes the sandbox's file system view",
+        ),
+        (
+            SYS_MOUNT_SETATTR,
+            "the mount family",
+            "changes the sandbox's file system view",
+        ),
+        (
+            SYS_MOVE_MOUNT,
+            "the mount family",
+            "changes the sandbox's file system view",
+        ),
+        (
+            SYS_OPEN_TREE,
+            "the mount family",
+            "changes the sandbox's file system view",
+        ),
+        (
+            SYS_OPEN_TREE_ATTR,
+            "the mount family",
+            "changes the sandbox's file system view",
+        ),
+        (
+            SYS_FSOPEN,
+            "the mount family",
+            "changes the sandbox's file system view",
+        ),
+        (
+            SYS_FSCONFIG,
+            "the mount family",
+            "changes the sandbox's file system view",
+        ),
+        (
+            SYS_FSMOUNT,
+            "the mount family",
+            "changes the sandbox's file system view",
+        ),
+        (
+            SYS_FSPICK,
+            "the mount family",
+            "changes the sandbox's file system view",
+        ),
+        (
+            n(libc::SYS_pivot_root),
+            "pivot_root",
+            "changes the sandbox's root",
+        ),
+        (n(libc::SYS_chroot), "chroot", "changes the sandbox's root"),
+        (n(libc::SYS_setns), "setns", "joins other namespaces"),
         (
             n(libc::SYS_unshare),
+            "unshare",
             "creates namespaces (user namespaces expose kernel surface)",
         ),
-        (n(libc::SYS_init_module), "loads kernel code"),
-        (n(libc::SYS_finit_module), "loads kernel code"),
-        (n(libc::SYS_delete_module), "unloads kernel code"),
-        (n(libc::SYS_reboot), "host-global"),
-        (n(libc::SYS_swapon), "host-global"),
-        (n(libc::SYS_swapoff), "host-global"),
-        (n(libc::SYS_acct), "host-global"),
-        (n(libc::SYS_quotactl), "host-global"),
-        (n(libc::SYS_syslog), "reads the kernel log"),
+        (n(libc::SYS_init_module), "modules", "loads kernel code"),
+        (n(libc::SYS_finit_module), "modules", "loads kernel code"),
+        (n(libc::SYS_delete_module), "modules", "unloads kernel code"),
+        (n(libc::SYS_reboot), "reboot", "host-global"),
+        (n(libc::SYS_swapon), "swap", "host-global"),
+        (n(libc::SYS_swapoff), "swap", "host-global"),
+        (n(libc::SYS_acct), "acct", "host-global"),
+        (n(libc::SYS_quotactl), "quotactl", "host-global"),
+        (n(libc::SYS_syslog), "syslog", "reads the kernel log"),
         (
             n(libc::SYS_open_by_handle_at),
+            "file handles",
             "escapes bind mounts by file handle",
         ),
         (
             n(libc::SYS_name_to_handle_at),
+            "file handles",
             "pairs with open_by_handle_at",
         ),
-        (n(libc::SYS_settimeofday), "host-global clock"),
-        (n(libc::SYS_clock_settime), "host-global clock"),
-        (n(libc::SYS_clock_adjtime), "host-global clock"),
-        (n(libc::SYS_adjtimex), "host-global clock"),
-        (n(libc::SYS_vhangup), "terminal attack"),
-        (n(libc::SYS_fanotify_init), "watches file systems"),
+        (
+            n(libc::SYS_settimeofday),
+            "clock setting",
+            "host-global clock",
+        ),
+        (
+            n(libc::SYS_clock_settime),
+            "clock setting",
+            "host-global clock",
+        ),
+        (
+            n(libc::SYS_clock_adjtime),
+            "clock setting",
+            "host-global clock",
+        ),
+        (n(libc::SYS_adjtimex), "clock setting", "host-global clock"),
+        (n(libc::SYS_vhangup), "vhangup", "terminal attack"),
+        (
+            n(libc::SYS_fanotify_init),
+            "fanotify",
+            "watches file systems",
+        ),
     ];
     #[cfg(target_arch = "x86_64")]
     v.extend([
-        (n(libc::SYS_iopl), "raw I/O port access"),
-        (n(libc::SYS_ioperm), "raw I/O port access"),
-        (n(libc::SYS_uselib), "obsolete loader entry point"),
+        (n(libc::SYS_iopl), "raw I/O ports", "raw I/O port access"),
+        (n(libc::SYS_ioperm), "raw I/O ports", "raw I/O port access"),
+        (n(libc::SYS_uselib), "uselib", "obsolete loader entry point"),
     ]);
     v
 }
@@ -195,9 +283,36 @@ fn block(out: &mut Vec<sock_filter>, nr: u32, body: Vec<sock_filter>) {
     out.extend(body);
 }
 
+/// A filter under construction and what each of its rules refuses, so that what `seal run -v`
+/// says the filter denies is made from the rules themselves and cannot drift from them.
+struct Rules {
+    program: Vec<sock_filter>,
+    refused: Vec<&'static str>,
+}
+
+impl Rules {
+    /// `if nr == NR { body }` (see [`block`]), a rule that refuses `what`.
+    fn on(&mut self, what: &'static str, nr: u32, body: Vec<sock_filter>) {
+        block(&mut self.program, nr, body);
+        self.refuses(what);
+    }
+
+    fn refuses(&mut self, what: &'static str) {
+        if !self.refused.contains(&what) {
+            self.refused.push(what);
+        }
+    }
+
+    /// Every call with no rule is allowed.
+    fn finish(mut self) -> (Vec<sock_filter>, Vec<&'static str>) {
+        self.program.push(ret(RET_ALLOW));
+        (self.program, self.refused)
+    }
+}
+
 /// What both filters start with: the architecture check, x32 refused, and clone without
 /// namespace flags (clone3 answered ENOSYS).
-fn prologue() -> Vec<sock_filter> {
+fn prologue() -> Rules {
     let mut f = vec![
         stmt(BPF_LD_W_ABS, OFF_ARCH),
         jump(BPF_JEQ_K, AUDIT_ARCH, 1, 0),
@@ -210,11 +325,19 @@ fn prologue() -> Vec<sock_filter> {
         f.push(jump(BPF_JGE_K, X32_SYSCALL_BIT, 0, 1));
         f.push(ret(errno(libc::ENOSYS)));
     }
+    let mut rules = Rules {
+        program: f,
+        refused: vec!["x32 and foreign ABIs"],
+    };
     // clone3 passes flags in memory that seccomp cannot read: answer ENOSYS so that glibc
     // falls back to clone(2), whose flags we can check.
-    block(&mut f, SYS_CLONE3, vec![ret(errno(libc::ENOSYS))]);
-    block(
-        &mut f,
+    rules.on(
+        "clone3 (ENOSYS)",
+        SYS_CLONE3,
+        vec![ret(errno(libc::ENOSYS))],
+    );
+    rules.on(
+        "clone with namespace flags",
         libc::SYS_clone as u32,
         vec![
             stmt(BPF_LD_W_ABS, off_arg_lo(0)),
@@ -223,19 +346,28 @@ fn prologue() -> Vec<sock_filter> {
             ret(RET_ALLOW),
         ],
     );
-    f
+    rules
 }
 
 /// Build the namespace mode's filter.
 pub fn build_filter() -> Vec<sock_filter> {
+    namespace_rules().0
+}
+
+/// What the namespace mode's filter refuses, for `seal run -v` and the docs.
+pub fn describe() -> String {
+    namespace_rules().1.join(", ")
+}
+
+fn namespace_rules() -> (Vec<sock_filter>, Vec<&'static str>) {
     let mut f = prologue();
     // fscrypt keys live in the file system, not in the mount: read-only bind mounts do not stop
     // a descriptor of any file there (the interpreter's own) from removing the user's claim to
     // a key, which locks their encrypted directories on the host. btrfs snapshots take their
     // source from a descriptor, which may sit on a read-only bind (kernels before 2024's fix
     // checked only that descriptor's inode).
-    block(
-        &mut f,
+    f.on(
+        "TIOCSTI/TIOCLINUX, fscrypt key ioctls, btrfs/f2fs/bcachefs ioctls (FICLONE aside)",
         libc::SYS_ioctl as u32,
         ioctl_checks(
             &[
@@ -249,8 +381,8 @@ pub fn build_filter() -> Vec<sock_filter> {
             &FS_PRIVATE_IOCTL_TYPES,
         ),
     );
-    block(
-        &mut f,
+    f.on(
+        "AF_VSOCK",
         libc::SYS_socket as u32,
         vec![
             stmt(BPF_LD_W_ABS, off_arg_lo(0)),
@@ -260,53 +392,29 @@ pub fn build_filter() -> Vec<sock_filter> {
         ],
     );
     // Creating or changing a file with setuid/setgid bits (see SET_ID_BITS).
-    let set_id_in = |mode_arg: u32| {
-        vec![
-            stmt(BPF_LD_W_ABS, off_arg_lo(mode_arg)),
-            jump(BPF_JSET_K, SET_ID_BITS, 0, 1),
-            ret(errno(libc::EPERM)),
-            ret(RET_ALLOW),
-        ]
-    };
-    let set_id_on_create = |flags_arg: u32, mode_arg: u32| {
-        vec![
-            stmt(BPF_LD_W_ABS, off_arg_lo(flags_arg)),
-            jump(BPF_JSET_K, OPEN_CREATES, 0, 3),
-            stmt(BPF_LD_W_ABS, off_arg_lo(mode_arg)),
-            jump(BPF_JSET_K, SET_ID_BITS, 0, 1),
-            ret(errno(libc::EPERM)),
-            ret(RET_ALLOW),
-        ]
-    };
-    block(&mut f, libc::SYS_fchmod as u32, set_id_in(1));
-    block(&mut f, libc::SYS_fchmodat as u32, set_id_in(2));
-    block(&mut f, SYS_FCHMODAT2, set_id_in(2));
-    block(&mut f, libc::SYS_mknodat as u32, set_id_in(2));
-    block(&mut f, libc::SYS_openat as u32, set_id_on_create(2, 3));
+    let set_id = "setuid/setgid file modes";
+    f.on(set_id, libc::SYS_fchmod as u32, mode_has(1, SET_ID_BITS));
+    f.on(set_id, libc::SYS_fchmodat as u32, mode_has(2, SET_ID_BITS));
+    f.on(set_id, SYS_FCHMODAT2, mode_has(2, SET_ID_BITS));
+    f.on(set_id, libc::SYS_mknodat as u32, mode_has(2, SET_ID_BITS));
+    f.on(set_id, libc::SYS_openat as u32, set_id_when_creating(2, 3));
     #[cfg(target_arch = "x86_64")]
     {
-        block(&mut f, libc::SYS_chmod as u32, set_id_in(1));
-        block(&mut f, libc::SYS_mknod as u32, set_id_in(1));
-        block(&mut f, libc::SYS_creat as u32, set_id_in(1));
-        block(&mut f, libc::SYS_open as u32, set_id_on_create(1, 2));
+        f.on(set_id, libc::SYS_chmod as u32, mode_has(1, SET_ID_BITS));
+        f.on(set_id, libc::SYS_mknod as u32, mode_has(1, SET_ID_BITS));
+        f.on(set_id, libc::SYS_creat as u32, mode_has(1, SET_ID_BITS));
+        f.on(set_id, libc::SYS_open as u32, set_id_when_creating(1, 2));
     }
     // openat2 passes its mode in memory seccomp cannot read: ENOSYS, and libc uses openat.
-    block(&mut f, SYS_OPENAT2, vec![ret(errno(libc::ENOSYS))]);
-    for (nr, _why) in denied_syscalls() {
-        block(&mut f, nr, vec![ret(errno(libc::EPERM))]);
+    f.on(
+        "openat2 (ENOSYS)",
+        SYS_OPENAT2,
+        vec![ret(errno(libc::ENOSYS))],
+    );
+    for (nr, what, _why) in denied_syscalls() {
+        f.on(what, nr, vec![ret(errno(libc::EPERM))]);
     }
-    f.push(ret(RET_ALLOW));
-    f
-}
-
-/// Names of what the filter refuses, for `seal run -v` and the docs.
-pub fn describe() -> String {
-    "ptrace, process_vm_*, pidfd_getfd, keyrings, bpf, perf_event_open, userfaultfd, io_uring, \
-     kexec, modules, the mount family, pivot_root, chroot, setns, unshare, clone with namespace \
-     flags, clone3 (ENOSYS), TIOCSTI/TIOCLINUX, fscrypt key ioctls, btrfs/f2fs/bcachefs ioctls \
-     (FICLONE aside), AF_VSOCK, clock setting, setuid/setgid file \
-     modes, openat2 (ENOSYS), x32 and foreign ABIs"
-        .to_string()
+    f.finish()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -466,29 +574,29 @@ fn ioctl_checks(denied: &[u32], allowed: &[u32], denied_types: &[u32]) -> Vec<so
 
 /// Calls the fallback mode also refuses with EPERM: IPC objects that only an IPC namespace
 /// would have made private, and that other programs of the user (or root) may be using.
-fn fallback_denied_syscalls() -> Vec<(u32, &'static str)> {
+fn fallback_denied_syscalls() -> Vec<(u32, &'static str, &'static str)> {
     let n = |x: libc::c_long| x as u32;
     let sysv = "System V IPC objects of the host's other programs";
     let mq = "POSIX message queues of the host's other programs";
     vec![
-        (n(libc::SYS_shmget), sysv),
-        (n(libc::SYS_shmat), sysv),
-        (n(libc::SYS_shmctl), sysv),
-        (n(libc::SYS_shmdt), sysv),
-        (n(libc::SYS_msgget), sysv),
-        (n(libc::SYS_msgsnd), sysv),
-        (n(libc::SYS_msgrcv), sysv),
-        (n(libc::SYS_msgctl), sysv),
-        (n(libc::SYS_semget), sysv),
-        (n(libc::SYS_semop), sysv),
-        (n(libc::SYS_semctl), sysv),
-        (n(libc::SYS_semtimedop), sysv),
-        (n(libc::SYS_mq_open), mq),
-        (n(libc::SYS_mq_unlink), mq),
-        (n(libc::SYS_mq_timedsend), mq),
-        (n(libc::SYS_mq_timedreceive), mq),
-        (n(libc::SYS_mq_notify), mq),
-        (n(libc::SYS_mq_getsetattr), mq),
+        (n(libc::SYS_shmget), "System V IPC", sysv),
+        (n(libc::SYS_shmat), "System V IPC", sysv),
+        (n(libc::SYS_shmctl), "System V IPC", sysv),
+        (n(libc::SYS_shmdt), "System V IPC", sysv),
+        (n(libc::SYS_msgget), "System V IPC", sysv),
+        (n(libc::SYS_msgsnd), "System V IPC", sysv),
+        (n(libc::SYS_msgrcv), "System V IPC", sysv),
+        (n(libc::SYS_msgctl), "System V IPC", sysv),
+        (n(libc::SYS_semget), "System V IPC", sysv),
+        (n(libc::SYS_semop), "System V IPC", sysv),
+        (n(libc::SYS_semctl), "System V IPC", sysv),
+        (n(libc::SYS_semtimedop), "System V IPC", sysv),
+        (n(libc::SYS_mq_open), "POSIX message queues", mq),
+        (n(libc::SYS_mq_unlink), "POSIX message queues", mq),
+        (n(libc::SYS_mq_timedsend), "POSIX message queues", mq),
+        (n(libc::SYS_mq_timedreceive), "POSIX message queues", mq),
+        (n(libc::SYS_mq_notify), "POSIX message queues", mq),
+        (n(libc::SYS_mq_getsetattr), "POSIX message queues", mq),
     ]
 }
 
@@ -536,9 +644,20 @@ fn set_id_when_creating(flags_arg: u32, mode_arg: u32) -> Vec<sock_filter> {
 /// descriptor Landlock let the program open for writing stays allowed). `modes` says what
 /// chmod and chown do.
 pub fn build_fallback_filter(landlock_abi: u32, modes: ModeChanges) -> Vec<sock_filter> {
+    fallback_rules(landlock_abi, modes).0
+}
+
+/// What the fallback filter refuses, for `seal run -v` and the docs.
+pub fn describe_fallback(landlock_abi: u32, modes: ModeChanges) -> String {
+    fallback_rules(landlock_abi, modes).1.join(", ")
+}
+
+fn fallback_rules(landlock_abi: u32, modes: ModeChanges) -> (Vec<sock_filter>, Vec<&'static str>) {
     let mut f = prologue();
-    block(
-        &mut f,
+    f.on(
+        "TIOCSTI/TIOCLINUX, inode flags and fs-verity (FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR, \
+         FS_IOC_ENABLE_VERITY), generation numbers (FS_IOC_SETVERSION), FAT attributes, \
+         fscrypt policies and keys, btrfs/f2fs/bcachefs ioctls (FICLONE aside)",
         libc::SYS_ioctl as u32,
         ioctl_checks(
             &fallback_denied_ioctls(),
@@ -546,18 +665,22 @@ pub fn build_fallback_filter(landlock_abi: u32, modes: ModeChanges) -> Vec<sock_
             &FS_PRIVATE_IOCTL_TYPES,
         ),
     );
-    block(&mut f, SYS_FILE_SETATTR, vec![ret(errno(libc::EPERM))]);
+    f.on(
+        "file_setattr",
+        SYS_FILE_SETATTR,
+        vec![ret(errno(libc::EPERM))],
+    );
     // No socket at all: the host's network is the program's network here, and a pathname
     // Unix socket (the session bus, docker.sock, an ssh agent) is beyond Landlock before ABI 9.
-    block(
-        &mut f,
+    f.on(
+        "every socket() (EACCES)",
         libc::SYS_socket as u32,
         vec![ret(errno(libc::EACCES))],
     );
     // Connected pairs reach nobody else, and asyncio and multiprocessing need them. Datagram
     // pairs are refused: sendto() on one may name any socket path on the host.
-    block(
-        &mut f,
+    f.on(
+        "socketpair but AF_UNIX stream/seqpacket",
         libc::SYS_socketpair as u32,
         vec![
             stmt(BPF_LD_W_ABS, off_arg_lo(0)),
@@ -572,8 +695,8 @@ pub fn build_fallback_filter(landlock_abi: u32, modes: ModeChanges) -> Vec<sock_
     );
     // Lowering another process's limits (RLIMIT_CPU of 1 s) kills it without a signal, past
     // Landlock's signal scope. Reading them, and setting one's own (pid 0), stay allowed.
-    block(
-        &mut f,
+    f.on(
+        "prlimit on other processes",
         libc::SYS_prlimit64 as u32,
         vec![
             stmt(BPF_LD_W_ABS, off_arg_lo(0)),
@@ -591,69 +714,59 @@ pub fn build_fallback_filter(landlock_abi: u32, modes: ModeChanges) -> Vec<sock_
         // checks of file creation below still apply.
         ModeChanges::Ignored => {
             for nr in mode_and_owner_changes() {
-                block(&mut f, nr, vec![ret(errno(0))]);
+                f.on(
+                    "chmod and chown (skipped, answering success: no mode or owner changes, \
+                     inside the granted paths or outside)",
+                    nr,
+                    vec![ret(errno(0))],
+                );
             }
         }
         ModeChanges::Restricted => {
             let chmod_refused = SET_ID_BITS | WORLD_WRITABLE;
-            block(&mut f, libc::SYS_fchmod as u32, mode_has(1, chmod_refused));
-            block(
-                &mut f,
-                libc::SYS_fchmodat as u32,
-                mode_has(2, chmod_refused),
-            );
-            block(&mut f, SYS_FCHMODAT2, mode_has(2, chmod_refused));
+            let what = "world-writable and setuid/setgid modes";
+            f.on(what, libc::SYS_fchmod as u32, mode_has(1, chmod_refused));
+            f.on(what, libc::SYS_fchmodat as u32, mode_has(2, chmod_refused));
+            f.on(what, SYS_FCHMODAT2, mode_has(2, chmod_refused));
             #[cfg(target_arch = "x86_64")]
-            block(&mut f, libc::SYS_chmod as u32, mode_has(1, chmod_refused));
+            f.on(what, libc::SYS_chmod as u32, mode_has(1, chmod_refused));
         }
     }
-    block(&mut f, libc::SYS_mknodat as u32, mode_has(2, SET_ID_BITS));
-    block(&mut f, libc::SYS_openat as u32, set_id_when_creating(2, 3));
+    let set_id = "setuid/setgid modes of new files";
+    f.on(set_id, libc::SYS_mknodat as u32, mode_has(2, SET_ID_BITS));
+    f.on(set_id, libc::SYS_openat as u32, set_id_when_creating(2, 3));
     #[cfg(target_arch = "x86_64")]
     {
-        block(&mut f, libc::SYS_mknod as u32, mode_has(1, SET_ID_BITS));
-        block(&mut f, libc::SYS_creat as u32, mode_has(1, SET_ID_BITS));
-        block(&mut f, libc::SYS_open as u32, set_id_when_creating(1, 2));
+        f.on(set_id, libc::SYS_mknod as u32, mode_has(1, SET_ID_BITS));
+        f.on(set_id, libc::SYS_creat as u32, mode_has(1, SET_ID_BITS));
+        f.on(set_id, libc::SYS_open as u32, set_id_when_creating(1, 2));
     }
-    block(&mut f, SYS_OPENAT2, vec![ret(errno(libc::ENOSYS))]);
+    f.on(
+        "openat2 (ENOSYS)",
+        SYS_OPENAT2,
+        vec![ret(errno(libc::ENOSYS))],
+    );
     for nr in xattr_writes() {
-        block(&mut f, nr, vec![ret(errno(libc::EOPNOTSUPP))]);
+        f.on(
+            "setting extended attributes and ACLs (EOPNOTSUPP)",
+            nr,
+            vec![ret(errno(libc::EOPNOTSUPP))],
+        );
     }
     if landlock_abi < 3 {
-        block(
-            &mut f,
+        f.on(
+            "truncate by path (Landlock ABI < 3 cannot refuse it)",
             libc::SYS_truncate as u32,
             vec![ret(errno(libc::EPERM))],
         );
     }
-    for (nr, _why) in denied_syscalls()
+    for (nr, what, _why) in denied_syscalls()
         .into_iter()
         .chain(fallback_denied_syscalls())
     {
-        block(&mut f, nr, vec![ret(errno(libc::EPERM))]);
+        f.on(what, nr, vec![ret(errno(libc::EPERM))]);
     }
-    f.push(ret(RET_ALLOW));
-    f
-}
-
-/// What the fallback filter refuses, for `seal run -v` and the docs.
-pub fn describe_fallback(modes: ModeChanges) -> String {
-    let modes = match modes {
-        ModeChanges::Ignored => {
-            "chmod and chown (skipped, answering success: no mode or owner changes, inside the \
-             granted paths or outside)"
-        }
-        ModeChanges::Restricted => "world-writable and setuid/setgid modes",
-    };
-    format!(
-        "every socket() (EACCES; socketpair only for AF_UNIX stream/seqpacket), System V IPC, \
-         POSIX message queues, setting extended attributes and ACLs (EOPNOTSUPP), inode flags \
-         and fs-verity (FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR, FS_IOC_ENABLE_VERITY, \
-         file_setattr), generation numbers (FS_IOC_SETVERSION), FAT attributes, fscrypt \
-         policies and keys, prlimit on other processes, \
-         {modes}, and as in the namespace mode: {}",
-        describe()
-    )
+    f.finish()
 }
 
 #[cfg(test)]
@@ -753,7 +866,7 @@ mod tests {
     #[test]
     fn denies_dangerous_calls() {
         let f = build_filter();
-        for (s, _) in denied_syscalls() {
+        for (s, _, _) in denied_syscalls() {
             assert_eq!(
                 run(&f, AUDIT_ARCH, s, [0; 6]),
                 errno(libc::EPERM),
@@ -937,7 +1050,7 @@ mod tests {
     #[test]
     fn fallback_keeps_the_namespace_filters_refusals() {
         let f = build_fallback_filter(6, ModeChanges::Ignored);
-        for (s, _) in denied_syscalls()
+        for (s, _, _) in denied_syscalls()
             .into_iter()
             .chain(fallback_denied_syscalls())
         {
@@ -1165,7 +1278,29 @@ mod tests {
                 assert_eq!(run(&f, AUDIT_ARCH, SYS_FILE_GETATTR, [0; 6]), RET_ALLOW);
             }
         }
-        assert!(describe_fallback(ModeChanges::Ignored).contains("FS_IOC_SETFLAGS"));
+        assert!(describe_fallback(6, ModeChanges::Ignored).contains("FS_IOC_SETFLAGS"));
+    }
+
+    #[test]
+    fn descriptions_name_every_rule_of_their_filter() {
+        let ns = describe();
+        for (_, what, why) in denied_syscalls() {
+            assert!(ns.contains(what), "{what} missing from {ns}");
+            assert!(!why.is_empty(), "{what} has no reason");
+        }
+        let old = describe_fallback(1, ModeChanges::Ignored);
+        let new = describe_fallback(6, ModeChanges::Restricted);
+        for (_, what, why) in denied_syscalls()
+            .into_iter()
+            .chain(fallback_denied_syscalls())
+        {
+            assert!(old.contains(what) && new.contains(what), "{what}");
+            assert!(!why.is_empty(), "{what} has no reason");
+        }
+        assert!(old.contains("truncate") && !new.contains("truncate"));
+        assert!(old.contains("chmod and chown (skipped") && new.contains("world-writable"));
+        assert!(old.contains("every socket()") && !ns.contains("every socket()"));
+        assert!(ns.contains("clone3 (ENOSYS)") && ns.contains("x32 and foreign ABIs"));
     }
 
     #[test]

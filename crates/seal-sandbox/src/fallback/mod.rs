@@ -202,7 +202,7 @@ pub fn run_fallback_with_options<G>(
         status,
         isolation: Isolation::Fallback,
         landlock,
-        seccomp: crate::seccomp::describe_fallback(options.mode_changes),
+        seccomp: crate::seccomp::describe_fallback(abi, options.mode_changes),
         limitations,
         staged,
     };
