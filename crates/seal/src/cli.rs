@@ -5,7 +5,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+pub use crate::isolation::{Guarantee, Requested};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -158,8 +161,8 @@ pub struct InstallArgs {
     /// seal's cache), else pip; `uv` fetches uv from the index (through the same sandbox) if
     /// needed
     /// [default: auto]
-    #[arg(long, value_name = "TOOL", value_parser = ["auto", "uv", "pip"])]
-    pub installer: Option<String>,
+    #[arg(long, value_name = "TOOL")]
+    pub installer: Option<Installer>,
 
     /// Project directory [default: found from the current directory upwards]
     #[arg(long, value_name = "DIR")]
@@ -176,8 +179,8 @@ pub struct InstallArgs {
     /// Isolation: `auto` uses namespaces, and where the kernel refuses user namespaces the
     /// Landlock + seccomp fallback with a warning (the index still reached only through seal's
     /// proxy); `namespaces` never falls back; `landlock` asks for the fallback [default: auto]
-    #[arg(long, value_name = "MODE", value_parser = ["auto", "namespaces", "landlock"])]
-    pub isolation: Option<String>,
+    #[arg(long, value_name = "MODE")]
+    pub isolation: Option<Requested>,
 
     /// Do not print the degraded-isolation warning (only when --isolation landlock was asked
     /// for explicitly)
@@ -296,8 +299,8 @@ pub struct SandboxOptions {
 
     /// Symbolic links in staged output: copy those that stay inside DIR, or refuse all
     /// [default: internal]
-    #[arg(long, value_name = "POLICY", value_parser = ["internal", "refuse"])]
-    pub out_links: Option<String>,
+    #[arg(long, value_name = "POLICY")]
+    pub out_links: Option<OutLinks>,
 
     /// Keep executable bits of output files (setuid/setgid are always removed)
     #[arg(long)]
@@ -360,12 +363,12 @@ pub struct SandboxOptions {
     /// Isolation: `auto` uses namespaces, and where the kernel refuses user namespaces the
     /// Landlock + seccomp fallback with a warning; `namespaces` never falls back; `landlock`
     /// asks for the fallback [default: auto]
-    #[arg(long, value_name = "MODE", value_parser = ["auto", "namespaces", "landlock"])]
-    pub isolation: Option<String>,
+    #[arg(long, value_name = "MODE")]
+    pub isolation: Option<Requested>,
 
     /// Refuse to run unless this guarantee holds: network-isolation, landlock (repeatable)
-    #[arg(long, value_name = "GUARANTEE", value_parser = ["network-isolation", "landlock"])]
-    pub require: Vec<String>,
+    #[arg(long, value_name = "GUARANTEE")]
+    pub require: Vec<Guarantee>,
 
     /// Do not print the degraded-isolation warning (only when --isolation landlock was asked
     /// for explicitly)
@@ -413,6 +416,27 @@ fn parse_env_pair(s: &str) -> Result<(String, String), String> {
 }
 
 /// "512M", "2G", "1.5G", "100K" (powers of 1024), or a plain number of bytes.
+/// `--installer` and `install.installer`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Installer {
+    // uv when one is available, else pip.
+    #[default]
+    Auto,
+    Uv,
+    Pip,
+}
+
+/// `--out-links` and `run.out_links`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutLinks {
+    // Links that stay inside the output directory are copied.
+    #[default]
+    Internal,
+    Refuse,
+}
+
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let bad = || format!("{s:?}: expected a size such as 512M, 2G or 1.5G");
     let t = s.trim();

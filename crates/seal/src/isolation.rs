@@ -7,33 +7,37 @@
 
 use anyhow::{bail, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `--isolation`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Requested {
+    // Namespaces, else the fallback with a warning.
+    #[default]
     Auto,
+    // Never the fallback.
     Namespaces,
+    // The fallback, asked for.
     Landlock,
 }
 
-impl Requested {
-    pub fn parse(s: Option<&str>) -> Requested {
-        match s {
-            Some("namespaces") => Requested::Namespaces,
-            Some("landlock") => Requested::Landlock,
-            _ => Requested::Auto,
-        }
-    }
+/// One `--require` value: a guarantee without which seal refuses to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Guarantee {
+    NetworkIsolation,
+    Landlock,
 }
 
 /// Guarantees the user asked for with `--require`.
 #[derive(Clone, Debug, Default)]
 pub struct Required {
     pub network_isolation: bool,
+    pub landlock: bool,
 }
 
 impl Required {
-    pub fn from_flags(values: &[String]) -> Required {
+    pub fn from_flags(values: &[Guarantee]) -> Required {
         Required {
-            network_isolation: values.iter().any(|v| v == "network-isolation"),
+            network_isolation: values.contains(&Guarantee::NetworkIsolation),
+            landlock: values.contains(&Guarantee::Landlock),
         }
     }
 }

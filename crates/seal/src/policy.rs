@@ -35,7 +35,7 @@ pub struct InstallPolicy {
     pub allow_hosts: Vec<String>,
     #[serde(default)]
     pub allow_sdist: Vec<String>,
-    pub installer: Option<String>,
+    pub installer: Option<crate::cli::Installer>,
     pub timeout: Option<String>,
 }
 
@@ -58,7 +58,7 @@ pub struct RunPolicy {
     pub env: BTreeMap<String, String>,
     pub out_quota: Option<String>,
     pub out_max_files: Option<u64>,
-    pub out_links: Option<String>,
+    pub out_links: Option<crate::cli::OutLinks>,
     /// "[HOSTPORT:]PORT" entries, like --publish.
     #[serde(default)]
     pub publish: Vec<String>,
@@ -115,14 +115,6 @@ impl Policy {
         if self.run.out_max_files == Some(0) {
             bail!("{}: run.out_max_files: expected at least 1", file.display());
         }
-        if let Some(v) = &self.run.out_links {
-            if !matches!(v.as_str(), "internal" | "refuse") {
-                bail!(
-                    "{}: run.out_links: expected \"internal\" or \"refuse\"",
-                    file.display()
-                );
-            }
-        }
         for p in &self.run.publish {
             crate::publish::parse(p)
                 .map_err(|e| anyhow::anyhow!("{}: run.publish: {e}", file.display()))?;
@@ -134,14 +126,6 @@ impl Policy {
                     file.display()
                 )
             })?;
-        }
-        if let Some(v) = &self.install.installer {
-            if !matches!(v.as_str(), "auto" | "uv" | "pip") {
-                bail!(
-                    "{}: install.installer: expected \"auto\", \"uv\" or \"pip\"",
-                    file.display()
-                );
-            }
         }
         if let Some(t) = &self.install.timeout {
             crate::cli::parse_duration(t)
@@ -273,6 +257,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("limits.memory"), "{e}");
+    }
+
+    #[test]
+    fn choices_are_parsed_once_and_unknown_ones_are_errors() {
+        let p = parse(
+            Path::new("seal.toml"),
+            "[install]\ninstaller = \"pip\"\n[run]\nout_links = \"refuse\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.install.installer, Some(crate::cli::Installer::Pip));
+        assert_eq!(p.run.out_links, Some(crate::cli::OutLinks::Refuse));
+        for (text, at) in [
+            ("[install]\ninstaller = \"conda\"\n", "seal.toml:2:13: "),
+            ("[run]\nout_links = \"follow\"\n", "seal.toml:2:13: "),
+        ] {
+            let e = parse(Path::new("seal.toml"), text).unwrap_err().to_string();
+            assert!(e.starts_with(at) && e.contains("unknown variant"), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
     }
 
     #[test]

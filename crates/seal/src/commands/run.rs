@@ -8,7 +8,7 @@ use anyhow::Result;
 use seal_sandbox::export::{self, ExportPolicy, ExportReport, LinkPolicy};
 use seal_sandbox::{Isolation, LandlockLevel, Outcome, Status};
 
-use crate::cli::SandboxOptions;
+use crate::cli::{OutLinks, SandboxOptions};
 use crate::isolation;
 use crate::layout::fallback_scratch;
 use crate::layout::{self, RunRequest};
@@ -180,11 +180,8 @@ pub(crate) fn run_extended(
         .out_max_files
         .or(run.out_max_files)
         .unwrap_or(DEFAULT_OUT_FILES);
-    let out_links = args
-        .out_links
-        .clone()
-        .or(run.out_links.clone())
-        .unwrap_or_else(|| "internal".into());
+    let out_links = args.out_links.or(run.out_links).unwrap_or_default();
+    let required = isolation::Required::from_flags(&args.require);
     let request = RunRequest {
         command: program_argv(interpreter, &command),
         project: project_dir,
@@ -213,11 +210,10 @@ pub(crate) fn run_extended(
             .disk
             .or_else(|| size(&limits.disk))
             .unwrap_or(DEFAULT_DISK),
-        landlock_required: args.require_landlock || args.require.iter().any(|r| r == "landlock"),
+        landlock_required: args.require_landlock || required.landlock,
         notebook_dir: extras.notebook_dir,
     };
-    let requested = isolation::Requested::parse(args.isolation.as_deref());
-    let required = isolation::Required::from_flags(&args.require);
+    let requested = args.isolation.unwrap_or_default();
     let mut fallback: Option<(String, bool)> =
         (requested == isolation::Requested::Landlock).then(|| ("requested".to_string(), true));
     let mut ran = None;
@@ -262,7 +258,7 @@ pub(crate) fn run_extended(
     }
 
     let policy = ExportPolicy {
-        links: if out_links == "refuse" {
+        links: if out_links == OutLinks::Refuse {
             LinkPolicy::Refuse
         } else {
             LinkPolicy::Internal

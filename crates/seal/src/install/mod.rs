@@ -30,7 +30,7 @@ use seal_sandbox::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::cli::InstallArgs;
+use crate::cli::{InstallArgs, Installer};
 use crate::isolation;
 use crate::layout;
 use crate::project::{self, Project, ENV_MOUNT};
@@ -1153,7 +1153,7 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let requested = isolation::Requested::parse(args.isolation.as_deref());
+    let requested = args.isolation.unwrap_or_default();
     let ctx = Ctx {
         args: &args,
         python: &python,
@@ -1237,13 +1237,13 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
     );
     // 3. Install: no network; the environment under construction is the only writable place.
     eprintln!("seal: [2/2] installing {n} packages (no network)");
-    let uv = match args.installer.as_deref().unwrap_or("auto") {
-        "pip" => None,
-        "uv" => Some(match find_uv(&d.cache) {
+    let uv = match args.installer.unwrap_or_default() {
+        Installer::Pip => None,
+        Installer::Uv => Some(match find_uv(&d.cache) {
             Some(p) => p,
             None => fetch_uv(&ctx)?,
         }),
-        _ => find_uv(&d.cache),
+        Installer::Auto => find_uv(&d.cache),
     };
     eprintln!(
         "seal: installer: {}",
