@@ -42,6 +42,55 @@ impl Required {
     }
 }
 
+/// Why a run gets the fallback, for the warning it must print before it starts.
+pub struct Degraded {
+    reason: String,
+    explicit: bool,
+}
+
+impl Degraded {
+    /// Print the degraded-isolation warning (see [`warn_degraded`]).
+    pub fn warn(&self, quiet: bool) {
+        warn_degraded(&self.reason, self.explicit, quiet);
+    }
+}
+
+/// The one choice between the engines, for `seal run` and `seal install`'s steps:
+/// `landlock` goes straight to `fallback`; otherwise `namespaces` is tried, and only `auto`
+/// falls back, and only when the failure was the kernel refusing user namespaces (found by
+/// probing after the failure, so that the usual case costs nothing). Every other failure is
+/// returned as it is. `fallback` gets the reason, to warn just before it runs.
+pub fn run_auto<T>(
+    requested: Requested,
+    namespaces: impl FnOnce() -> Result<T>,
+    fallback: impl FnOnce(Degraded) -> Result<T>,
+) -> Result<T> {
+    let degraded = match requested {
+        Requested::Landlock => Degraded {
+            reason: "requested".into(),
+            explicit: true,
+        },
+        Requested::Auto | Requested::Namespaces => {
+            let err = match namespaces() {
+                Ok(ran) => return Ok(ran),
+                Err(e) => e,
+            };
+            let reason = match (requested, err.downcast_ref()) {
+                (Requested::Auto, Some(sandbox_err)) => failure_is_namespaces(sandbox_err),
+                _ => None,
+            };
+            match reason {
+                Some(reason) => Degraded {
+                    reason,
+                    explicit: false,
+                },
+                None => return Err(err),
+            }
+        }
+    };
+    fallback(degraded)
+}
+
 /// Why the namespace sandbox cannot be used here, if it cannot: decided by trying.
 pub fn namespaces_blocked() -> Option<String> {
     seal_sandbox::host_probe::check_namespaces().err()

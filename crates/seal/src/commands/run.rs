@@ -214,30 +214,20 @@ pub(crate) fn run_extended(
         notebook_dir: extras.notebook_dir,
     };
     let requested = args.isolation.unwrap_or_default();
-    let mut fallback: Option<(String, bool)> =
-        (requested == isolation::Requested::Landlock).then(|| ("requested".to_string(), true));
-    let mut ran = None;
     let notebooks = layout::notebook_dir(&request)?;
     let started = notebook_review::start_mark();
-    if fallback.is_none() {
-        let spec = layout::build(&python, &request)?;
-        // Host ports are taken before the sandbox starts: a port in use is an error, not a
-        // half-started run.
-        let bound = publish::bind(publish_addr, &publishes)?;
-        match run_namespaces(spec, bound, extras.on_start, publish_addr) {
-            Ok(r) => ran = Some(r),
-            Err(e) => match (requested, isolation::failure_is_namespaces(&e)) {
-                (isolation::Requested::Auto, Some(reason)) => fallback = Some((reason, false)),
-                _ => return Err(e.into()),
-            },
-        }
-    }
-    // Held until the copy-back is done: the fallback's private HOME and TMPDIR.
-    let mut _scratch = None;
-    let (outcome, bridges) = match ran {
-        Some(r) => r,
-        None => {
-            let (reason, explicit) = fallback.unwrap_or_default();
+    // `_scratch`, the fallback's private HOME and TMPDIR, is held until the copy-back is done.
+    let (outcome, bridges, _scratch) = isolation::run_auto(
+        requested,
+        || {
+            let spec = layout::build(&python, &request)?;
+            // Host ports are taken before the sandbox starts: a port in use is an error, not
+            // a half-started run.
+            let bound = publish::bind(publish_addr, &publishes)?;
+            let (outcome, bridges) = run_namespaces(spec, bound, extras.on_start, publish_addr)?;
+            Ok((outcome, bridges, None))
+        },
+        |degraded| {
             if !publishes.is_empty() {
                 anyhow::bail!(
                     "--publish needs a network namespace of its own, and user namespaces are unavailable here (see `seal doctor`)"
@@ -246,11 +236,10 @@ pub(crate) fn run_extended(
             isolation::check_fallback(&required)?;
             let scratch = fallback_scratch::Scratch::create()?;
             let spec = layout::build_fallback(&python, &request, scratch.path())?;
-            _scratch = Some(scratch);
-            isolation::warn_degraded(&reason, explicit, args.quiet);
-            (seal_sandbox::run_fallback(&spec)?, None)
-        }
-    };
+            degraded.warn(args.quiet);
+            Ok((seal_sandbox::run_fallback(&spec)?, None, Some(scratch)))
+        },
+    )?;
     // Closes the host ports and prints the last refusals.
     drop(bridges);
     if let Some(dir) = &notebooks {

@@ -504,27 +504,31 @@ impl Ctx<'_> {
         modes: ModeChanges,
         step: &Step<'_>,
     ) -> Result<()> {
-        if !self.fallback() {
-            let first = !self.settled.replace(true);
+        if self.fallback() {
             let (argv, mounts) = step(self);
-            let err = match self.run_namespaces(networked, argv, mounts) {
-                Ok(status) => return check(what, status),
-                Err(e) => e,
-            };
-            let reason = match (first, self.requested, err.downcast_ref()) {
-                (true, isolation::Requested::Auto, Some(sandbox_err)) => {
-                    isolation::failure_is_namespaces(sandbox_err)
-                }
-                _ => None,
-            };
-            let Some(reason) = reason else {
-                return Err(err);
-            };
-            self.enter_fallback()?;
-            isolation::warn_degraded(&reason, false, self.args.quiet);
+            return self.run_fallback(what, networked, modes, argv, mounts);
         }
-        let (argv, mounts) = step(self);
-        self.run_fallback(what, networked, modes, argv, mounts)
+        // Only the first step may find that namespaces are refused; a later failure is that
+        // step's own.
+        let first = !self.settled.replace(true);
+        let requested = if first {
+            self.requested
+        } else {
+            isolation::Requested::Namespaces
+        };
+        isolation::run_auto(
+            requested,
+            || {
+                let (argv, mounts) = step(self);
+                check(what, self.run_namespaces(networked, argv, mounts)?)
+            },
+            |degraded| {
+                self.enter_fallback()?;
+                degraded.warn(self.args.quiet);
+                let (argv, mounts) = step(self);
+                self.run_fallback(what, networked, modes, argv, mounts)
+            },
+        )
     }
 
     /// Switch to the fallback for the rest of the install.
