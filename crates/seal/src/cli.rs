@@ -169,7 +169,7 @@ pub struct InstallArgs {
     pub project: Option<PathBuf>,
 
     /// Give up after this long (each of the download and install steps) [default: 30m]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::values::parse_duration)]
     pub timeout: Option<Duration>,
 
     /// Show pip's output and every proxy decision
@@ -290,7 +290,7 @@ pub struct SandboxOptions {
     pub live_outputs: Vec<PathBuf>,
 
     /// Size quota of each staged --out (also the size of its staging area) [default: 2G]
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::values::parse_size)]
     pub out_quota: Option<u64>,
 
     /// File-count quota of each staged --out [default: 100000]
@@ -336,19 +336,19 @@ pub struct SandboxOptions {
     pub pass_env: Vec<String>,
 
     /// Kill the whole sandbox after this long (e.g. 90s, 10m, 1h30m, 500ms)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::values::parse_duration, allow_hyphen_values = true)]
     pub timeout: Option<Duration>,
 
     /// Memory limit [default: half of this machine's memory]
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::values::parse_size)]
     pub memory: Option<u64>,
 
     /// CPU limit (whole CPUs by affinity; fractions need a cpu cgroup)
-    #[arg(long, value_name = "N", value_parser = parse_cpus)]
+    #[arg(long, value_name = "N", value_parser = crate::values::parse_cpus)]
     pub cpus: Option<f64>,
 
     /// Size of /tmp, HOME, /dev/shm and each --in-copy inside [default: 1G]
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::values::parse_size)]
     pub disk: Option<u64>,
 
     /// Maximum number of processes and threads inside (as root without a pids cgroup it is
@@ -437,101 +437,9 @@ pub enum OutLinks {
     Refuse,
 }
 
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let bad = || format!("{s:?}: expected a size such as 512M, 2G or 1.5G");
-    let t = s.trim();
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m: u64 = match c.to_ascii_uppercase() {
-                'K' => 1 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                'T' => 1 << 40,
-                'B' => 1,
-                _ => return Err(bad()),
-            };
-            (&t[..i], m)
-        }
-        _ => (t, 1),
-    };
-    let v: f64 = num.parse().map_err(|_| bad())?;
-    if !(v.is_finite() && v > 0.0) {
-        return Err(format!("{s:?}: the size must be larger than zero"));
-    }
-    Ok((v * mult as f64) as u64)
-}
-
-fn parse_cpus(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.01..=4096.0).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "{s:?}: expected a number of CPUs such as 1, 2 or 0.5"
-        )),
-    }
-}
-
-/// "90s", "10m", "1h30m", "500ms", or a plain number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("{s:?}: expected a duration such as 30s, 10m, 1h30m or 500ms");
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            _ => return Err(bad()),
-        };
-        total += unit;
-        rest = &rest[unit_len..];
-    }
-    if total.is_zero() {
-        return Err(format!("{s:?}: the timeout must be longer than zero"));
-    }
-    Ok(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        for bad in ["", "s", "10x", "m10", "0s", "1.5s"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
-        assert_eq!(parse_size("2G").unwrap(), 2 << 30);
-        assert_eq!(parse_size("1.5K").unwrap(), 1536);
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        for bad in ["", "G", "0", "-1M", "12Q", "1..2G"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn env_pairs() {

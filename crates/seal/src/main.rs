@@ -12,6 +12,8 @@ mod policy;
 mod project;
 mod publish;
 mod python;
+mod settings;
+mod values;
 
 use clap::error::ErrorKind;
 use clap::Parser;

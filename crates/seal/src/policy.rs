@@ -3,12 +3,15 @@
 //! errors naming the file, line and column.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use serde::Deserialize;
 
 use crate::project::Project;
+use crate::publish::Publish;
+use crate::values::{Size, Timeout};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,7 +39,7 @@ pub struct InstallPolicy {
     #[serde(default)]
     pub allow_sdist: Vec<String>,
     pub installer: Option<crate::cli::Installer>,
-    pub timeout: Option<String>,
+    pub timeout: Option<Timeout>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,26 +59,28 @@ pub struct RunPolicy {
     pub pass_env: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    pub out_quota: Option<String>,
+    pub out_quota: Option<Size>,
     pub out_max_files: Option<u64>,
     pub out_links: Option<crate::cli::OutLinks>,
     /// "[HOSTPORT:]PORT" entries, like --publish.
     #[serde(default)]
-    pub publish: Vec<String>,
-    pub publish_addr: Option<String>,
+    pub publish: Vec<Publish>,
+    pub publish_addr: Option<IpAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsPolicy {
-    pub memory: Option<String>,
+    pub memory: Option<Size>,
     pub cpus: Option<f64>,
     pub pids: Option<u64>,
-    pub timeout: Option<String>,
-    pub disk: Option<String>,
+    pub timeout: Option<Timeout>,
+    pub disk: Option<Size>,
 }
 
-/// "file:line:column: message" from a TOML error, on one line.
+/// "file:line:column: message" from a TOML error, on one line; "file:line:column: table.key:
+/// message" when the error is about a value, so that the key is named even where the value's
+/// parser does not know it.
 fn located(file: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
     let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
     match e.span() {
@@ -83,10 +88,32 @@ fn located(file: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
             let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            anyhow::anyhow!("{}:{line}:{col}: {msg}", file.display())
+            match key_of_value_at(before) {
+                Some(key) => anyhow::anyhow!("{}:{line}:{col}: {key}: {msg}", file.display()),
+                None => anyhow::anyhow!("{}:{line}:{col}: {msg}", file.display()),
+            }
         }
         None => anyhow::anyhow!("{}: {msg}", file.display()),
     }
+}
+
+/// The dotted key whose value starts where `before` ends ("limits.memory"), if the error points
+/// at a value of a `key = value` line; None when it points at a key or a table header.
+fn key_of_value_at(before: &str) -> Option<String> {
+    let (earlier, line) = before.rsplit_once('\n').unwrap_or(("", before));
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let table = earlier.lines().rev().map(str::trim).find_map(|l| {
+        let inner = l.strip_prefix('[')?.split(']').next()?;
+        Some(inner.trim_matches('[').trim())
+    });
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_string(),
+    })
 }
 
 fn parse(file: &Path, text: &str) -> Result<Policy> {
@@ -98,38 +125,8 @@ fn parse(file: &Path, text: &str) -> Result<Policy> {
 impl Policy {
     fn validate(&self, file: &Path) -> Result<()> {
         let l = &self.limits;
-        for (key, v) in [("limits.memory", &l.memory), ("limits.disk", &l.disk)] {
-            if let Some(v) = v {
-                crate::cli::parse_size(v)
-                    .map_err(|e| anyhow::anyhow!("{}: {key}: {e}", file.display()))?;
-            }
-        }
-        if let Some(t) = &l.timeout {
-            crate::cli::parse_duration(t)
-                .map_err(|e| anyhow::anyhow!("{}: limits.timeout: {e}", file.display()))?;
-        }
-        if let Some(q) = &self.run.out_quota {
-            crate::cli::parse_size(q)
-                .map_err(|e| anyhow::anyhow!("{}: run.out_quota: {e}", file.display()))?;
-        }
         if self.run.out_max_files == Some(0) {
             bail!("{}: run.out_max_files: expected at least 1", file.display());
-        }
-        for p in &self.run.publish {
-            crate::publish::parse(p)
-                .map_err(|e| anyhow::anyhow!("{}: run.publish: {e}", file.display()))?;
-        }
-        if let Some(a) = &self.run.publish_addr {
-            a.parse::<std::net::IpAddr>().map_err(|_| {
-                anyhow::anyhow!(
-                    "{}: run.publish_addr: {a:?} is not an IP address",
-                    file.display()
-                )
-            })?;
-        }
-        if let Some(t) = &self.install.timeout {
-            crate::cli::parse_duration(t)
-                .map_err(|e| anyhow::anyhow!("{}: install.timeout: {e}", file.display()))?;
         }
         if l.pids.is_some_and(|p| p == 0 || p > 4_000_000) {
             bail!("{}: limits.pids: expected 1 to 4000000", file.display());
@@ -257,6 +254,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("limits.memory"), "{e}");
+        assert!(e.starts_with("seal.toml:2:10: limits.memory: "), "{e}");
+        let e = parse(Path::new("seal.toml"), "[run]\npublish = [\"80:x\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("seal.toml:2:11: run.publish: "), "{e}");
+        assert_eq!(
+            key_of_value_at("[tool.seal.limits]\n# c = 1\nmemory = ").as_deref(),
+            Some("tool.seal.limits.memory")
+        );
+        assert_eq!(key_of_value_at("[run]\nbogus"), None);
+    }
+
+    #[test]
+    fn values_are_typed_once() {
+        let p = parse(
+            Path::new("seal.toml"),
+            "[run]\npublish = [\"9000:8000\"]\npublish_addr = \"127.0.0.2\"\nout_quota = \"2G\"\n[limits]\ntimeout = \"90s\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.run.publish,
+            vec![Publish {
+                host_port: 9000,
+                port: 8000
+            }]
+        );
+        assert_eq!(p.run.publish_addr, Some("127.0.0.2".parse().unwrap()));
+        assert_eq!(p.run.out_quota, Some(Size(2 << 30)));
+        assert_eq!(
+            p.limits.timeout,
+            Some(Timeout(std::time::Duration::from_secs(90)))
+        );
     }
 
     #[test]

@@ -25,6 +25,19 @@ impl std::fmt::Display for Publish {
     }
 }
 
+impl std::str::FromStr for Publish {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Publish {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::values::from_text(d)
+    }
+}
+
 /// "8000" (the same port on both sides) or "9000:8000" (host 9000 to port 8000 inside).
 pub fn parse(s: &str) -> Result<Publish, String> {
     let port = |p: &str| -> Result<u16, String> {
@@ -53,12 +66,7 @@ pub fn parse(s: &str) -> Result<Publish, String> {
 /// The ports a run publishes: the command line's, else the policy's `run.publish`.
 pub fn chosen(cli: &[Publish], policy: &crate::policy::RunPolicy) -> Vec<Publish> {
     if cli.is_empty() {
-        // Checked when the policy was loaded.
-        policy
-            .publish
-            .iter()
-            .filter_map(|p| parse(p).ok())
-            .collect()
+        policy.publish.clone()
     } else {
         cli.to_vec()
     }
@@ -66,8 +74,7 @@ pub fn chosen(cli: &[Publish], policy: &crate::policy::RunPolicy) -> Vec<Publish
 
 /// The address the user named: on the command line, else the policy's `run.publish_addr`.
 pub fn named_address(cli: Option<IpAddr>, policy: &crate::policy::RunPolicy) -> Option<IpAddr> {
-    // Checked when the policy was loaded.
-    cli.or_else(|| policy.publish_addr.as_deref().and_then(|a| a.parse().ok()))
+    cli.or(policy.publish_addr)
 }
 
 /// The host address ports are published on: loopback unless the user names another one.

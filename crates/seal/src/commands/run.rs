@@ -16,6 +16,7 @@ use crate::notebook_review;
 use crate::project::{self, Project};
 use crate::publish::{self, Publish};
 use crate::python;
+use crate::settings::RunSettings;
 use crate::{EXIT_SEAL_ERROR, EXIT_TIMEOUT};
 
 /// A first argument ending in `.py` is a script for the interpreter; anything else is a
@@ -30,20 +31,6 @@ fn program_argv(interpreter: OsString, command: &[OsString]) -> Vec<OsString> {
         argv
     } else {
         command.to_vec()
-    }
-}
-
-const DEFAULT_PIDS: u64 = 1024;
-const DEFAULT_DISK: u64 = 1 << 30;
-const DEFAULT_OUT_QUOTA: u64 = 2 << 30;
-const DEFAULT_OUT_FILES: u64 = 100_000;
-
-/// Without --memory, half of the machine's memory: a balloon cannot take the host down, and
-/// ordinary programs never notice.
-fn default_memory() -> Option<u64> {
-    match seal_sandbox::host_memory_bytes() {
-        0 => None,
-        total => Some(total / 2),
     }
 }
 
@@ -114,15 +101,6 @@ pub(crate) fn interpreter_for(
     Ok((python, Some(env)))
 }
 
-/// A command-line list wins when given; otherwise the policy's.
-fn either<T: Clone>(cli: Vec<T>, policy: &[T]) -> Vec<T> {
-    if cli.is_empty() {
-        policy.to_vec()
-    } else {
-        cli
-    }
-}
-
 /// What `seal jupyter` adds to a run.
 #[derive(Default)]
 pub(crate) struct Extras {
@@ -147,83 +125,43 @@ pub(crate) fn run_extended(
     command: Vec<OsString>,
     extras: Extras,
 ) -> Result<i32> {
-    let project_dir = args.project.unwrap_or_else(|| PathBuf::from("."));
+    let project_dir = args.project.clone().unwrap_or_else(|| PathBuf::from("."));
     let project = project::locate(Some(&project_dir))?;
     let policy = crate::policy::load(&project)?;
-    let python_choice = args.python.or(policy.python.clone());
+    let python_choice = args.python.clone().or(policy.python.clone());
     let (python, env_dir) = interpreter_for(python_choice.as_deref(), &project)?;
     let interpreter: OsString = match &env_dir {
         Some(_) => format!("{}/bin/python", project::ENV_MOUNT).into(),
         None => python.executable.clone().into_os_string(),
     };
-    let (run, limits) = (&policy.run, &policy.limits);
-    // Values were checked when the policy was loaded.
-    let size = |v: &Option<String>| v.as_deref().and_then(|v| crate::cli::parse_size(v).ok());
-    let mut set_env: Vec<(String, String)> = run
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    set_env.retain(|(k, _)| !args.set_env.iter().any(|(ck, _)| ck == k));
-    set_env.extend(args.set_env);
-    set_env.retain(|(k, _)| !extras.env.iter().any(|(ek, _)| ek == k));
-    set_env.extend(extras.env);
-    let mut publishes = publish::chosen(&args.publishes, run);
-    publishes.extend(extras.publishes);
-    let publish_addr = publish::address(publish::named_address(args.publish_addr, run))?;
-    let memory = args.memory.or_else(|| size(&limits.memory));
-    let out_quota = args
-        .out_quota
-        .or_else(|| size(&run.out_quota))
-        .unwrap_or(DEFAULT_OUT_QUOTA);
-    let out_max_files = args
-        .out_max_files
-        .or(run.out_max_files)
-        .unwrap_or(DEFAULT_OUT_FILES);
-    let out_links = args.out_links.or(run.out_links).unwrap_or_default();
-    let required = isolation::Required::from_flags(&args.require);
-    let request = RunRequest {
-        command: program_argv(interpreter, &command),
-        project: project_dir,
+    let mut settings = RunSettings::resolve(
+        args,
+        &policy,
+        program_argv(interpreter, &command),
+        project_dir,
         env_dir,
-        inputs: either(args.inputs, &run.inputs),
-        input_copies: either(args.input_copies, &run.in_copy),
-        outputs: either(args.outputs, &run.out),
-        live_outputs: either(args.live_outputs, &run.out_live),
-        out_quota,
-        out_max_files,
-        shares: either(args.shares, &run.share),
-        set_env,
-        pass_env: either(args.pass_env, &run.pass_env),
-        timeout: args.timeout.or_else(|| {
-            limits
-                .timeout
-                .as_deref()
-                .and_then(|t| crate::cli::parse_duration(t).ok())
-        }),
-        pids: Some(args.pids.or(limits.pids).unwrap_or(DEFAULT_PIDS)),
-        pids_explicit: args.pids.or(limits.pids).is_some(),
-        memory_explicit: memory.is_some(),
-        memory: memory.or_else(default_memory),
-        cpus: args.cpus.or(limits.cpus),
-        disk: args
-            .disk
-            .or_else(|| size(&limits.disk))
-            .unwrap_or(DEFAULT_DISK),
-        landlock_required: args.require_landlock || required.landlock,
-        notebook_dir: extras.notebook_dir,
-    };
-    let requested = args.isolation.unwrap_or_default();
-    let notebooks = layout::notebook_dir(&request)?;
+    )?;
+    settings.override_env(extras.env);
+    settings.publishes.extend(extras.publishes);
+    settings.request.notebook_dir = extras.notebook_dir;
+    let RunSettings {
+        request,
+        publishes,
+        publish_addr,
+        required,
+        ..
+    } = &settings;
+    let publish_addr = *publish_addr;
+    let notebooks = layout::notebook_dir(request)?;
     let started = notebook_review::start_mark();
     // `_scratch`, the fallback's private HOME and TMPDIR, is held until the copy-back is done.
     let (outcome, bridges, _scratch) = isolation::run_auto(
-        requested,
+        settings.isolation,
         || {
-            let spec = layout::build(&python, &request)?;
+            let spec = layout::build(&python, request)?;
             // Host ports are taken before the sandbox starts: a port in use is an error, not
             // a half-started run.
-            let bound = publish::bind(publish_addr, &publishes)?;
+            let bound = publish::bind(publish_addr, publishes)?;
             let (outcome, bridges) = run_namespaces(spec, bound, extras.on_start, publish_addr)?;
             Ok((outcome, bridges, None))
         },
@@ -233,10 +171,10 @@ pub(crate) fn run_extended(
                     "--publish needs a network namespace of its own, and user namespaces are unavailable here (see `seal doctor`)"
                 );
             }
-            isolation::check_fallback(&required)?;
+            isolation::check_fallback(required)?;
             let scratch = fallback_scratch::Scratch::create()?;
-            let spec = layout::build_fallback(&python, &request, scratch.path())?;
-            degraded.warn(args.quiet);
+            let spec = layout::build_fallback(&python, request, scratch.path())?;
+            degraded.warn(settings.quiet);
             Ok((seal_sandbox::run_fallback(&spec)?, None, Some(scratch)))
         },
     )?;
@@ -247,15 +185,15 @@ pub(crate) fn run_extended(
     }
 
     let policy = ExportPolicy {
-        links: if out_links == OutLinks::Refuse {
+        links: if settings.out_links == OutLinks::Refuse {
             LinkPolicy::Refuse
         } else {
             LinkPolicy::Internal
         },
-        keep_exec: args.keep_exec,
-        overwrite: args.overwrite,
-        max_bytes: out_quota,
-        max_files: out_max_files,
+        keep_exec: settings.keep_exec,
+        overwrite: settings.overwrite,
+        max_bytes: request.out_quota,
+        max_files: request.out_max_files,
     };
     // Every process of the sandbox is dead by now: nothing can change the staged files
     // while they are copied.
@@ -273,8 +211,8 @@ pub(crate) fn run_extended(
         // The program succeeded but its results did not arrive: scripts must notice.
         code = EXIT_SEAL_ERROR;
     }
-    report(&outcome, &exports, args.verbose, &python, &request, code);
-    if args.json {
+    report(&outcome, &exports, settings.verbose, &python, request, code);
+    if settings.json {
         eprintln!("{}", json_report(&outcome, &exports, code));
     }
     Ok(code)

@@ -1054,28 +1054,11 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
     project::check_not_home(&project.root)?;
     // The project's policy fills in what the command line leaves out.
     let policy = crate::policy::load(&project)?;
-    let pol = policy.install;
-    if args.allow_hosts.is_empty() {
-        args.allow_hosts = pol.allow_hosts;
-    }
-    if args.allow_sdist.is_empty() {
-        args.allow_sdist = pol.allow_sdist;
-    }
-    if args.extra_index_urls.is_empty() {
-        args.extra_index_urls = pol.extra_index_urls;
-    }
-    args.index_url = args.index_url.or(pol.index_url);
-    args.installer = args.installer.or(pol.installer);
-    args.timeout = args.timeout.or_else(|| {
-        pol.timeout
-            .as_deref()
-            .and_then(|t| crate::cli::parse_duration(t).ok())
-    });
-    args.python = args.python.or(policy.python);
+    let policy_requirements = crate::settings::resolve_install(&mut args, policy);
     let reqs: Requirements = requirements::gather(
         &args.packages,
         &args.requirements,
-        &pol.requirements,
+        &policy_requirements,
         &project,
         args.allow_direct_urls,
     )?;
