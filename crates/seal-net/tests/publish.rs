@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{closes_within, connect, eventually, parse_head, read_head, read_response, Resp};
-use seal_net::{Connector, PublishHandle, PublishPolicy};
+use seal_net::{DialServer, PublishHandle, PublishPolicy};
 
 const PAGE: &str = "<p>inside</p>";
 const SERVER_CSP: &str = "sandbox allow-scripts; report-uri http://127.0.0.1:9999/csp-report";
@@ -223,7 +223,7 @@ fn serve_inside(
 }
 
 /// A connector to `port` on loopback, counting its calls.
-fn connector(port: u16, calls: Arc<AtomicUsize>) -> Connector {
+fn connector(port: u16, calls: Arc<AtomicUsize>) -> DialServer {
     Arc::new(move || {
         calls.fetch_add(1, Ordering::SeqCst);
         TcpStream::connect(("127.0.0.1", port))
@@ -565,7 +565,7 @@ fn websocket_upgrade_splices_bytes_both_ways() {
 fn connector_failure_is_a_502_with_its_text() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
-    let failing: Connector = Arc::new(|| {
+    let failing: DialServer = Arc::new(|| {
         Err(std::io::Error::new(
             std::io::ErrorKind::ConnectionRefused,
             "nothing is listening on port 8888 inside the sandbox",

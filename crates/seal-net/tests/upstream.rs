@@ -11,7 +11,7 @@ const PASSWORD: &str = "s3cr3t-pw";
 /// base64("alice:s3cr3t-pw")
 const BASIC: &str = "YWxpY2U6czNjcjN0LXB3";
 
-fn chained(allowed: &[(&str, u16)], up: &Upstream) -> seal_net::Policy {
+fn chained(allowed: &[(&str, u16)], up: &Upstream) -> seal_net::ProxyPolicy {
     let mut p = policy(allowed);
     p.upstream = Some(
         seal_net::Upstream::from_url(&format!("http://{USER}:{PASSWORD}@127.0.0.1:{}", up.port))

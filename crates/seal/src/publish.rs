@@ -196,7 +196,7 @@ pub fn start(
         };
         let c = connector.clone();
         let inner = p.port;
-        let connect: seal_net::Connector = Arc::new(move || c.connect(inner));
+        let connect: seal_net::DialServer = Arc::new(move || c.connect(inner));
         handles.push(seal_net::publish(listener, connect, policy)?);
     }
     let stop = Arc::new(AtomicBool::new(false));

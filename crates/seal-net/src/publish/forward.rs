@@ -14,10 +14,10 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use super::Ctx;
-use crate::http::{strip_hop_by_hop, text, ProxyBody};
+use crate::body::{strip_hop_by_hop, text, ProxyBody};
+use crate::conn::ConnCtx;
 use crate::idle::Tracked;
 use crate::log::sanitize;
-use crate::server::ConnCtx;
 
 /// The upstream connection of one client connection; opened on the first request, re-opened
 /// when the server has closed it.
@@ -97,7 +97,7 @@ pub(crate) async fn forward(
     if let Some(p) = protocol {
         parts.headers.insert(header::UPGRADE, p);
     }
-    Response::from_parts(parts, crate::http::empty())
+    Response::from_parts(parts, crate::body::empty())
 }
 
 /// The protocol an HTTP/1.1 request asks to switch to (RFC 9110 7.8), if it asks.

@@ -25,15 +25,15 @@ use tokio::sync::oneshot;
 
 pub use csp::default_csp;
 
-use crate::http::{refusal, shown, ProxyBody};
+use crate::body::{refusal, shown, ProxyBody};
+use crate::conn::{self, Cap, ConnCtx};
 use crate::log::{Decision, DecisionLog, Source};
 use crate::runner::Runner;
-use crate::server::{self, Cap, ConnCtx};
 
 /// Opens a connection to the server inside the sandbox. It may block; it runs on tokio's blocking
 /// pool. Its error text is shown to the user after `seal: `, e.g.
 /// `nothing is listening on port 8888 inside the sandbox`.
-pub type Connector = Arc<dyn Fn() -> io::Result<std::net::TcpStream> + Send + Sync>;
+pub type DialServer = Arc<dyn Fn() -> io::Result<std::net::TcpStream> + Send + Sync>;
 
 /// What a published port lets through.
 #[derive(Clone, Debug)]
@@ -103,7 +103,7 @@ impl PublishHandle {
 }
 
 pub(crate) struct Ctx {
-    connect: Connector,
+    connect: DialServer,
     hosts: check::Hosts,
     csp: Option<HeaderValue>,
     idle_timeout: Duration,
@@ -116,7 +116,7 @@ pub(crate) struct Ctx {
 /// or names a report endpoint, zero connection cap) or the runtime cannot be built.
 pub fn publish(
     listener: std::net::TcpListener,
-    connect: Connector,
+    connect: DialServer,
     policy: PublishPolicy,
 ) -> io::Result<PublishHandle> {
     let invalid =
@@ -167,7 +167,7 @@ async fn serve(
     loop {
         tokio::select! {
             _ = &mut stop => return,
-            (stream, peer) = server::accept(listener.as_ref()) => {
+            (stream, peer) = conn::accept(listener.as_ref()) => {
                 let peer = peer.to_string();
                 if let Some((stream, conn)) = cap.admit(stream, &peer, &ctx.log) {
                     tokio::spawn(serve_conn(stream, peer, ctx.clone(), conn));
@@ -189,7 +189,7 @@ async fn serve_conn(stream: tokio::net::TcpStream, peer: String, ctx: Arc<Ctx>, 
             svc_peer.clone(),
         )
     };
-    server::serve_http(stream, &conn, ctx.idle_timeout, &ctx.log, &peer, handler).await;
+    conn::serve_http(stream, &conn, ctx.idle_timeout, &ctx.log, &peer, handler).await;
 }
 
 async fn handle(

@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use seal_net::{AllowedHost, Policy, ProxyHandle};
+use seal_net::{AllowedHost, ProxyHandle, ProxyPolicy};
 
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub fn policy(allowed: &[(&str, u16)]) -> Policy {
-    let mut p = Policy::new(
+pub fn policy(allowed: &[(&str, u16)]) -> ProxyPolicy {
+    let mut p = ProxyPolicy::new(
         allowed
             .iter()
             .map(|(h, p)| AllowedHost::new(*h, *p))
@@ -26,7 +26,7 @@ pub fn policy(allowed: &[(&str, u16)]) -> Policy {
     p
 }
 
-pub fn start_proxy(policy: Policy) -> (ProxyHandle, SocketAddr) {
+pub fn start_proxy(policy: ProxyPolicy) -> (ProxyHandle, SocketAddr) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     (seal_net::start(l, policy).unwrap(), addr)

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 
-pub fn policy(allowed: &[(String, u16)]) -> Result<seal_net::Policy> {
-    Ok(seal_net::Policy {
+pub fn policy(allowed: &[(String, u16)]) -> Result<seal_net::ProxyPolicy> {
+    Ok(seal_net::ProxyPolicy {
         allowed: allowed
             .iter()
             .map(|(h, p)| seal_net::AllowedHost::new(h, *p))

@@ -1,5 +1,6 @@
-//! Accept loop, connection cap, and one hyper HTTP/1 connection per client; the cap and the HTTP
-//! serving are shared with published ports.
+//! What every served connection goes through, for the egress proxy and published ports alike:
+//! accepting, the connection cap (with its 503 answer), and one hyper HTTP/1 connection per
+//! client with the idle clock.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,23 +16,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::http::ProxyBody;
+use crate::body::ProxyBody;
 use crate::idle::{Activity, Tracked};
 use crate::log::{DecisionLog, Source};
-use crate::policy::Allowlist;
-use crate::upstream::Upstream;
-
-/// Shared, read-only after start (the log has its own lock).
-pub(crate) struct Ctx {
-    pub(crate) allow: Allowlist,
-    pub(crate) upstream: Option<Upstream>,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) idle_timeout: Duration,
-    pub(crate) max_connections: usize,
-    pub(crate) log: DecisionLog,
-}
 
 /// Per client connection: its idle clock, and its slot under the cap (kept alive by a tunnel
 /// after hyper hands the socket over).
@@ -113,51 +102,6 @@ pub(crate) async fn accept(listener: Option<&TcpListener>) -> (tokio::net::TcpSt
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
-}
-
-pub(crate) async fn serve(
-    listener: Option<TcpListener>,
-    mut injected: mpsc::Receiver<std::os::unix::net::UnixStream>,
-    ctx: Arc<Ctx>,
-    mut stop: oneshot::Receiver<()>,
-) {
-    let cap = Cap::new(ctx.max_connections, Source::IndexProxy, "");
-    // The handle keeps a sender until it stops us, but a closed channel must not turn into a spin.
-    let mut injecting = true;
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            (stream, peer) = accept(listener.as_ref()) => {
-                let peer = peer.to_string();
-                if let Some((stream, conn)) = cap.admit(stream, &peer, &ctx.log) {
-                    tokio::spawn(serve_conn(stream, peer, ctx.clone(), conn));
-                }
-            }
-            r = injected.recv(), if injecting => match r {
-                None => injecting = false,
-                Some(s) => match tokio::net::UnixStream::from_std(s) {
-                    Ok(stream) => {
-                        if let Some((stream, conn)) = cap.admit(stream, UNIX_PEER, &ctx.log) {
-                            tokio::spawn(serve_conn(stream, UNIX_PEER.into(), ctx.clone(), conn));
-                        }
-                    }
-                    Err(e) => {
-                        let reason = format!("could not serve the stream: {e}");
-                        ctx.log.record("-", UNIX_PEER, false, &reason);
-                    }
-                },
-            },
-        }
-    }
-}
-
-async fn serve_conn<S>(stream: S, peer: String, ctx: Arc<Ctx>, conn: ConnCtx)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (svc_ctx, svc_conn) = (ctx.clone(), conn.clone());
-    let handler = move |req| crate::http::handle(req, svc_ctx.clone(), svc_conn.clone());
-    serve_http(stream, &conn, ctx.idle_timeout, &ctx.log, &peer, handler).await;
 }
 
 /// Serves HTTP/1 on one client connection until it closes, upgrades, or goes idle.

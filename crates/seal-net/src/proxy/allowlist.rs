@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::upstream::Upstream;
+use super::upstream::Upstream;
 
 /// One destination the sandbox may reach: a DNS name or an IP literal, and a port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +24,7 @@ impl AllowedHost {
 
 /// Everything the proxy needs to decide and to dial.
 #[derive(Clone, Debug)]
-pub struct Policy {
+pub struct ProxyPolicy {
     pub allowed: Vec<AllowedHost>,
     /// Chain every outbound connection through this HTTP proxy (CONNECT for tunnels, absolute-form for GET).
     pub upstream: Option<Upstream>,
@@ -36,11 +36,11 @@ pub struct Policy {
     pub max_connections: usize,
 }
 
-impl Policy {
+impl ProxyPolicy {
     /// A policy with the given allowlist and defaults sized for pip: large wheels can stall briefly, so
     /// the idle timeout is generous; 64 connections is well above pip's or uv's parallelism.
     pub fn new(allowed: Vec<AllowedHost>) -> Self {
-        Policy {
+        ProxyPolicy {
             allowed,
             upstream: None,
             connect_timeout: Duration::from_secs(15),

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use crate::policy::Target;
-use crate::upstream::{self, Upstream};
+use super::allowlist::Target;
+use super::upstream::{self, Upstream};
 
 /// Connects to `host:port`, trying each resolved address in turn. Resolution happens here, host-side,
 /// so the sandbox never needs a resolver.

@@ -9,12 +9,14 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::dial;
-use crate::http::{refuse, ProxyBody};
+use super::allowlist::Target;
+use super::dial;
+use super::refuse;
+use super::sni::{self, FirstBytes};
+use super::Ctx;
+use crate::body::ProxyBody;
+use crate::conn::ConnCtx;
 use crate::idle::Tracked;
-use crate::policy::Target;
-use crate::server::{ConnCtx, Ctx};
-use crate::sni::{self, FirstBytes};
 
 pub(crate) async fn connect(
     req: Request<Incoming>,
@@ -77,7 +79,7 @@ pub(crate) async fn connect(
         }
     });
 
-    let mut resp = Response::new(crate::http::empty());
+    let mut resp = Response::new(crate::body::empty());
     resp.extensions_mut()
         .insert(hyper::ext::ReasonPhrase::from_static(
             b"Connection established",
