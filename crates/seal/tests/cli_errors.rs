@@ -1,9 +1,9 @@
 //! seal's own errors: exit status 125 and exactly one line on stderr, starting `seal: `. The
 //! program must not have started (nothing on stdout).
 
-mod common;
+mod support;
 
-use common::*;
+use support::isolation::*;
 
 fn expect_seal_error(out: &Output, mentions: &str) {
     out.expect_code(125);

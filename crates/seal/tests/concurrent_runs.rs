@@ -14,14 +14,14 @@
 //! runs overlap, reads them back and lists what else is there. Nothing leaves the machine:
 //! the runs use no network at all.
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::*;
+use support::isolation::*;
 
 /// Concurrent runs of each kind (fallback, namespaces) per user and round.
 const PER_KIND: usize = 8;

@@ -1,10 +1,10 @@
 //! `seal doctor` and `seal demo`, as the calling user and (when that is root) as uid 65534.
 
-mod small;
-use small::*;
+mod support;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
+use support::cli::*;
 
 /// A world-readable copy of the binary in a fresh 0755 directory, usable by any uid.
 fn shared_binary() -> (tempfile::TempDir, PathBuf) {

@@ -6,13 +6,13 @@
 //! Harmless if the sandbox failed: the only process touched is a sleeper the test started, and
 //! the only files are test-owned.
 
-mod common;
+mod support;
 
 use std::fs;
 use std::os::unix::fs::symlink;
 
-use common::probes::{self, Mode};
-use common::*;
+use support::isolation::probes::{self, Mode};
+use support::isolation::*;
 
 const IDENTITY: &str = r#"
 put("uid", str(os.getuid()))

@@ -7,13 +7,13 @@
 //! The threats stopped in fallback mode are in fallback_threats.rs, what it does not stop in
 //! fallback_limitations.rs.
 
-mod common;
+mod support;
 
 use std::fs;
 use std::net::TcpListener;
 
-use common::probes::Mode;
-use common::*;
+use support::isolation::probes::Mode;
+use support::isolation::*;
 
 const WHERE_AM_I: &str = r#"
 put("uid", str(os.getuid()))

@@ -12,15 +12,15 @@
 //! What the fallback does not stop is in fallback_limitations.rs; the mode choice, the CLI
 //! and `seal doctor` in fallback_mode.rs.
 
-mod common;
+mod support;
 
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::Path;
 use std::time::Duration;
 
-use common::probes::{self, Mode};
-use common::*;
+use support::isolation::probes::{self, Mode};
+use support::isolation::*;
 
 // ---------------------------------------------------------------------------------------------
 // Files

@@ -1,13 +1,13 @@
 //! What a user relies on: exit codes, signals, stdin, a terminal, multiprocessing, subprocess,
 //! threads, --out/--in/--share, --env/--pass-env, scripts with arguments, --timeout, -v.
 
-mod common;
+mod support;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
-use common::*;
+use support::isolation::*;
 
 fn py(env: &TestEnv, code: &str) -> Output {
     env.seal_run(&[], &["python3", "-c", code])

@@ -2,14 +2,14 @@
 //! see none of the user's files, from wheels only, swapped in atomically, optionally pinned by
 //! seal.lock; `seal run` then uses it with no network.
 //!
-//! Every test runs as root and as uid 65534 (see `install_support`) against a PEP 503 index
+//! Every test runs as root and as uid 65534 (see `support::install`) against a PEP 503 index
 //! served by the test on 127.0.0.1, with wheels built by the test. Sinks listen on host loopback
 //! only. The one exception is `real_pypi_end_to_end`, which installs a tiny wheel from the real
 //! PyPI (skip it with SEAL_TEST_NO_PYPI=1). `uv_installer_path` serves uv's real wheel from the
 //! local index; the host's own pip downloads that wheel from PyPI once (`uv_wheel`, cached under
 //! the cargo target directory): seal itself still talks only to the local index.
 
-mod install_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,7 +17,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use install_support::*;
+use support::install::*;
 
 // ---------------------------------------------------------------------------------------------
 // Packages

@@ -1,9 +1,9 @@
 //! The environment: only an allowlist of the host's variables reaches the program.
 
-mod common;
+mod support;
 
-use common::probes::{self, Mode};
-use common::*;
+use support::isolation::probes::{self, Mode};
+use support::isolation::*;
 
 #[test]
 fn canary_env_vars_are_not_visible() {

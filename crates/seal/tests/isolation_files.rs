@@ -1,12 +1,12 @@
 //! File-system isolation: canaries in HOME, listings of /home and /root, the read-only project,
 //! system files, the private HOME and /tmp, inputs.
 
-mod common;
+mod support;
 
 use std::fs;
 
-use common::probes::{self, Mode};
-use common::*;
+use support::isolation::probes::{self, Mode};
+use support::isolation::*;
 
 const READ_DENIED: &[&str] = &["ENOENT", "EACCES"];
 const WRITE_DENIED: &[&str] = &["EROFS", "EACCES"];

@@ -6,10 +6,10 @@
 //! namespace, onto a test-owned empty directory), TIOCSTI targets a pty the probe owns or the
 //! test's own pty, host-global files are opened for writing and closed without a write.
 
-mod common;
+mod support;
 
-use common::probes::{self, Mode, NO_CAPS};
-use common::*;
+use support::isolation::probes::{self, Mode, NO_CAPS};
+use support::isolation::*;
 
 const STATUS: &str = r#"
 import resource

@@ -1,10 +1,10 @@
 //! Network isolation. Every sink listens on host loopback (127.0.0.1, an abstract Unix socket
 //! or a Unix socket path in a test-owned directory); no probe ever addresses anything else.
 
-mod common;
+mod support;
 
-use common::probes::{self, exfil_probe, Mode};
-use common::*;
+use support::isolation::probes::{self, exfil_probe, Mode};
+use support::isolation::*;
 
 #[test]
 fn host_loopback_tcp_listener_is_unreachable() {

@@ -1,10 +1,10 @@
 //! Process isolation: host processes invisible and untouchable, nothing outlives the program,
 //! memfd payloads stay inside, fork bombs stop at the PIDs limit.
 
-mod common;
+mod support;
 
-use common::probes::{self, Mode};
-use common::*;
+use support::isolation::probes::{self, Mode};
+use support::isolation::*;
 
 const PROC_VIEW: &str = r#"
 needle = bytes.fromhex(A["needle_hex"])

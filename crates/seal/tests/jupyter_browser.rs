@@ -13,11 +13,11 @@
 //! own; a cookie of the lab's own origin is the control. Without the token the lab must not be
 //! served. A screenshot of each run is kept in target/tmp/.
 
-mod small;
-use small::*;
+mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use support::cli::*;
 
 const DRIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/jupyter_e2e.py");
 const HOST_PORT: u16 = 8899;

@@ -1,20 +1,20 @@
 //! Resource limits: --memory, --pids, --cpus, --timeout, --disk, and what `-v` says enforces
-//! each. Every test runs as root and as uid 65534 (see `staging_support`); the mechanisms
+//! each. Every test runs as root and as uid 65534 (see `support::staging`); the mechanisms
 //! differ (root: cgroups, v2 first, where seal makes them; uid 65534: rlimits and affinity only), so
 //! each test checks the behaviour every variant must have, plus that `-v` names the
 //! mechanism actually used, and, as root, that the cgroup `-v` claims really exists on the
 //! host with the requested setting. Which mechanism to expect is decided from the host the way
-//! seal decides it (the harness's `host` module: v2 and v1 controllers, per-namespace pid_max), and a
+//! seal decides it (the support tree's `host` module: v2 and v1 controllers, per-namespace pid_max), and a
 //! `NOTE:` line says so wherever a kernel without them changes the expectation.
 
-mod staging_support;
+mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
-use staging_support::*;
+use support::staging::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -16,14 +16,14 @@
 //! in the VM tests (`scripts/vm-tests.sh`, Debian 6.1 and 6.12). On a host without it (this
 //! project's hybrid v1/v2 development host) every test says NOT RUN, loudly, and why.
 
-mod staging_support;
+mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use staging_support::*;
+use support::staging::*;
 
 // ---------------------------------------------------------------------------------------------
 // Placements

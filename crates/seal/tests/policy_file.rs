@@ -1,8 +1,8 @@
 //! The project's policy file (seal.toml, [tool.seal]) and `seal init`, as the calling user and
 //! (when that is root) as uid 65534.
 
-mod small;
-use small::*;
+mod support;
+use support::cli::*;
 
 /// The project of every test: `data/in.txt`.
 const FILES: &[(&str, &str)] = &[("data/in.txt", "input-text")];

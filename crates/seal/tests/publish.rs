@@ -2,14 +2,14 @@
 //! calling user and (when that is root) as uid 65534. Every connection in these tests is to
 //! 127.0.0.1.
 
-mod small;
-use small::*;
+mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::cli::*;
 
 /// Serves the project directory on 127.0.0.1:8000 inside, after trying the host's loopback
 /// sink (which must be unreachable: the sandbox's loopback is its own).

@@ -1,10 +1,10 @@
 //! `seal shell` and `seal exec`, as the calling user and (when that is root) as uid 65534.
 
-mod small;
-use small::*;
+mod support;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
+use support::cli::*;
 
 /// `seal ARGS` in the scratch project as `uid`, fed `stdin`.
 fn seal(s: &Scratch, uid: Option<u32>, args: &[&str], stdin: &str) -> Output {

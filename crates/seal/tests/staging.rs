@@ -3,10 +3,10 @@
 //! The sandboxed program is hostile: it plants, in its output, everything that could hurt the
 //! host once copied (links out of the directory, special files, setuid bits, terminal-control
 //! names, huge files, too many files). Each test runs as root and as uid 65534 (see
-//! `staging_support`), and each hostile probe is also run WITHOUT seal (the positive
+//! `support::staging`), and each hostile probe is also run WITHOUT seal (the positive
 //! control), proving that the probe really does plant what the test expects seal to refuse.
 
-mod staging_support;
+mod support;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use staging_support::*;
+use support::staging::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -10,12 +10,12 @@
 //! on Ubuntu the id map write is refused too. That case, and the naming of AppArmor when the
 //! sysctl is on, are covered by doctor's unit tests.
 
-mod common;
+mod support;
 
 use std::fs;
 
-use common::probes::{self, Mode};
-use common::*;
+use support::isolation::probes::{self, Mode};
+use support::isolation::*;
 
 const CANNOT_RUN: &str = "allowed but without capabilities";
 

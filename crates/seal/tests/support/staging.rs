@@ -1,23 +1,17 @@
-//! Harness of the data-in/data-out (`staging.rs`) and resource-limit (`limits.rs`) tests, on
-//! top of the shared [`harness`] (variants, work root, commands, probe results).
-//!
-//! It does not depend on `tests/common` (the isolation tests' harness, which evolves
-//! separately).
+//! Support of the data-in/data-out (`staging.rs`) and resource-limit (`limits*.rs`) tests, on
+//! top of [`super`] (variants, the work root, [`TestHome`], commands, probe results).
 //!
 //! * Every test runs once per [`Variant`]: as the test process's uid (root in CI) and, when
 //!   that is root, again as uid 65534 with a world-executable copy of the seal binary. Not
 //!   running as root, only the current uid runs and the skip is printed loudly.
-//! * [`Env`] is a per-test directory tree under a private work root in /tmp: a fake HOME
-//!   with an `~/.ssh/id_rsa` canary, a project (the working directory, where probes live), an
-//!   output directory and whatever the test adds; everything the unprivileged variant needs is
-//!   owned by it.
+//! * [`Env`] is a [`TestHome`] (a fake HOME with canaries, a project where probes live, an
+//!   output directory) whose `~/.ssh/id_rsa` canary the tests link to and copy; everything the
+//!   unprivileged variant needs is owned by it.
 //! * Probes are Python scripts ([`PRELUDE`] + body) that print `PROBE<TAB>key<TAB>value` lines
 //!   as they go (flushed at once, so a run killed half way still reports what it did).
 //!
 //! Set `SEAL_TEST_KEEP=1` to keep the temporary directories and `SEAL_TEST_VARIANTS=root` or
 //! `=uid65534` to run one variant only.
-
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -25,15 +19,8 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-#[path = "../harness/mod.rs"]
-mod harness;
-
-pub use harness::*;
-
-/// Liveness bound of any single command (never a timing assertion).
-pub const DEADLINE: Duration = Duration::from_secs(180);
+pub use super::*;
 
 pub const KIB: u64 = 1 << 10;
 pub const MIB: u64 = 1 << 20;
@@ -177,52 +164,36 @@ def write(path, data, mode=None):
 // ---------------------------------------------------------------------------------------------
 // The per-test environment
 
+/// A [`TestHome`] (its fields are the home's) with the key canary these tests link to and
+/// copy, and the staging commands.
 pub struct Env {
-    pub v: Variant,
-    /// The test's directory (0755, owned by the test process).
-    pub dir: PathBuf,
-    /// Fake HOME (owned by the variant's user) with the `~/.ssh/id_rsa` canary.
-    pub home: PathBuf,
-    /// The project: `home/proj`, the working directory; probes are written here.
-    pub project: PathBuf,
-    /// An output directory `home/out` (exists, owned by the variant's user).
-    pub out: PathBuf,
+    base: TestHome,
     /// `home/.ssh/id_rsa`
     pub canary: PathBuf,
     pub canary_content: String,
-    /// Random, unique to this test: for markers and file names.
-    pub nonce: String,
-    pub env: Vec<(String, String)>,
+}
+
+impl std::ops::Deref for Env {
+    type Target = TestHome;
+    fn deref(&self) -> &TestHome {
+        &self.base
+    }
+}
+
+impl std::ops::DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut TestHome {
+        &mut self.base
+    }
 }
 
 impl Env {
     pub fn new(v: &Variant, name: &str) -> Env {
-        let (dir, nonce) = test_dir(v, name);
-        let home = dir.join("home");
-        let env = Env {
-            v: v.clone(),
-            dir: dir.clone(),
-            home: home.clone(),
-            project: home.join("proj"),
-            out: home.join("out"),
-            canary: home.join(".ssh/id_rsa"),
-            canary_content: format!(
-                "-----BEGIN FAKE KEY CANARY-{nonce}-----\nnot a key\n-----END-----\n"
-            ),
-            nonce,
-            env: base_env(&home),
-        };
-        env.mkdir(&home, 0o755);
-        env.mkdir(&home.join(".ssh"), 0o700);
-        env.write(&env.canary, env.canary_content.as_bytes(), 0o600);
-        env.mkdir(&env.project, 0o755);
-        env.mkdir(&env.out, 0o755);
-        env
-    }
-
-    /// Give `p` (never a link's target) to the variant's user.
-    pub fn chown_to_user(&self, p: &Path) {
-        self.v.chown(p);
+        let base = TestHome::new(v, name);
+        Env {
+            canary: base.home.join(".ssh/id_rsa"),
+            canary_content: base.canary_file_content(".ssh/id_rsa"),
+            base,
+        }
     }
 
     /// Give a whole tree to the variant's user.

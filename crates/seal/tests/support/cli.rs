@@ -1,45 +1,37 @@
-//! Helpers shared by the small CLI test files (doctor_demo, shell_exec, policy_file, publish,
-//! jupyter_browser): run seal as the calling user and, when that is root, as uid 65534 too.
-#![allow(dead_code)] // each test crate uses its own subset
+//! Support of the small CLI test files (doctor_demo, shell_exec, policy_file, publish,
+//! jupyter_browser): a scratch project and a copy of seal, run as the calling user and, when
+//! that is root, as uid 65534 too (the variants of [`super::variants`]). No fake HOME: these
+//! tests run seal with HOME=/nonexistent.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const NOBODY: u32 = 65534;
+#[allow(unused_imports)]
+pub use super::NOBODY;
+use super::{copy_executable, getuid, variants};
 
 pub fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
+    getuid() == 0
 }
 
-/// The uids each test runs as: the caller, and uid 65534 when the caller is root. The skipped
-/// variant is announced, never silent.
+/// The uids each test runs as, from the one variant runner ([`variants`]): None for the caller,
+/// and uid 65534 when the caller is root. A skipped variant is announced loudly, never silent;
+/// `SEAL_TEST_VARIANTS` selects as everywhere.
 pub fn users() -> Vec<Option<u32>> {
-    if is_root() {
-        vec![None, Some(NOBODY)]
-    } else {
-        eprintln!("WARNING: not root: the uid {NOBODY} variant of these tests is SKIPPED");
-        vec![None]
-    }
+    variants()
+        .iter()
+        .map(|v| v.switch.then_some(v.uid))
+        .collect()
 }
 
-/// A copy of the seal binary in `dir` (made 0755), usable by any uid.
-///
-/// Copied by `cp`, not in this process: a child that another test thread forks inherits every
-/// descriptor open at that moment until it execs, and executing a file still open for writing
-/// somewhere fails with ETXTBSY ("Text file busy").
+/// A copy of the seal binary in `dir` (made 0755, as `dir` is), usable by any uid; copied by
+/// `cp` (see [`copy_executable`]).
 pub fn copy_binary(dir: &Path) -> PathBuf {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.join("seal");
-    let copied = Command::new("cp")
-        .arg(env!("CARGO_BIN_EXE_seal"))
-        .arg(&bin)
-        .status()
-        .unwrap();
-    assert!(copied.success(), "cp of the seal binary failed");
+    copy_executable(Path::new(env!("CARGO_BIN_EXE_seal")), &bin);
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     bin
 }

@@ -1,5 +1,5 @@
 //! The results probes print: one `PROBE<TAB>key<TAB>value` line per result, the value escaped
-//! (`\\`, `\n`, `\t`). Each harness has its own probe prelude (the Python side).
+//! (`\\`, `\n`, `\t`). Each part of the support tree has its own probe prelude (the Python side).
 
 use std::collections::BTreeMap;
 

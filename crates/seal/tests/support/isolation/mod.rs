@@ -1,53 +1,30 @@
-//! Harness of the isolation, fallback, functional, CLI-error and limit tests (on top of the
-//! shared [`harness`]: variants, work root, commands, probe results).
+//! Support of the isolation, fallback, functional, CLI-error and concurrency tests, on top of
+//! [`super`] (variants, the work root, [`TestHome`], commands, probe results).
 //!
 //! * Every isolation test runs twice: as the test process's uid (root in CI) and as uid 65534
 //!   (unprivileged), see [`each_variant`]. Not running as root, only the current-uid variant
 //!   runs and the skip is printed.
-//! * [`TestEnv`] makes a per-test fake HOME full of canaries (files and environment variables),
-//!   a project directory (the working directory), an output directory, and runs probes either
-//!   in seal or directly (the positive control: same interpreter, environment, uid, cwd).
+//! * [`TestEnv`] is a [`TestHome`] (a fake HOME full of canaries, files and environment
+//!   variables, a project directory, an output directory) that runs probes either in seal or
+//!   directly (the positive control: same interpreter, environment, uid, cwd).
 //! * Probes are Python scripts built from [`PRELUDE`]; they print one `PROBE<TAB>key<TAB>value`
 //!   line per attempt, the value being "OK", a result, or the errno name. The probes (and
 //!   checks) the namespace-mode and the fallback-mode tests share are in [`probes`], run in
 //!   either sandbox by [`probes::Mode`].
-//! * Sinks ([`Sink`], from the harness) listen on host loopback only (127.0.0.1, an abstract
+//! * Sinks ([`Sink`]) listen on host loopback only (127.0.0.1, an abstract
 //!   Unix socket, a path Unix socket). No test sends anything anywhere else.
 //!
 //! Set `SEAL_TEST_KEEP=1` to keep the temporary directories, `SEAL_TEST_VARIANTS=root` or
 //! `=uid65534` to run one variant only.
 
-#![allow(dead_code)]
-
-use std::fs;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-#[path = "../harness/mod.rs"]
-mod harness;
 pub mod probes;
 
-pub use harness::*;
-
-/// Upper bound for any single seal run: a liveness guard, never a timing assertion.
-pub const DEADLINE: Duration = Duration::from_secs(120);
-
-/// Canary files, relative to the fake HOME.
-pub const CANARY_FILES: &[&str] = &[
-    ".ssh/id_rsa",
-    ".aws/credentials",
-    ".kube/config",
-    ".netrc",
-    ".bashrc",
-    ".pypirc",
-    ".git-credentials",
-    ".docker/config.json",
-];
-/// Canary environment variables set on the seal process.
-pub const CANARY_ENV: &[&str] = &["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "OPENAI_API_KEY"];
+pub use super::*;
 
 /// How every degraded (Landlock + seccomp fallback) run announces itself on stderr.
 pub const DEGRADED_WARNING: &str = "seal: warning: degraded isolation (";
@@ -156,80 +133,29 @@ def open_for_write_only(path):
 // ---------------------------------------------------------------------------------------------
 // The per-test environment
 
+/// A [`TestHome`] and the seal commands of the isolation tests; its fields are the home's.
 pub struct TestEnv {
-    pub v: Variant,
-    /// The test's own directory (mode 0755, owned by the test process).
-    pub dir: PathBuf,
-    /// The fake HOME with canaries (owned by the variant's user).
-    pub home: PathBuf,
-    /// The project: `home/proj`, the working directory.
-    pub project: PathBuf,
-    /// An output directory: `home/out` (exists, owned by the variant's user).
-    pub out: PathBuf,
-    /// A directory for host sockets (0755, owned by the test process).
-    pub run_dir: PathBuf,
-    /// "CANARY-<random>": every canary starts with it.
-    pub tag: String,
-    /// A random string unique to this test, for markers and file names.
-    pub nonce: String,
-    /// The environment of the seal process and of direct runs.
-    pub env: Vec<(String, String)>,
+    base: TestHome,
+}
+
+impl std::ops::Deref for TestEnv {
+    type Target = TestHome;
+    fn deref(&self) -> &TestHome {
+        &self.base
+    }
+}
+
+impl std::ops::DerefMut for TestEnv {
+    fn deref_mut(&mut self) -> &mut TestHome {
+        &mut self.base
+    }
 }
 
 impl TestEnv {
     pub fn new(v: &Variant, name: &str) -> TestEnv {
-        let (dir, nonce) = test_dir(v, name);
-        let tag = format!("CANARY-{}", random_hex(8));
-        let home = dir.join("home");
-        let project = home.join("proj");
-        let out = home.join("out");
-        let run_dir = dir.join("run");
-        let mut env = TestEnv {
-            v: v.clone(),
-            dir,
-            home: home.clone(),
-            project: project.clone(),
-            out: out.clone(),
-            run_dir: run_dir.clone(),
-            tag: tag.clone(),
-            nonce,
-            env: Vec::new(),
-        };
-        env.mkdir_owned(&home, 0o700);
-        for rel in CANARY_FILES {
-            v.write_private(&home, rel, &env.canary_file_content(rel));
+        TestEnv {
+            base: TestHome::new(v, name),
         }
-        env.mkdir_owned(&project, 0o755);
-        env.mkdir_owned(&out, 0o755);
-        fs::create_dir(&run_dir).expect("creating the socket directory");
-        set_mode(&run_dir, 0o755);
-        env.env = base_env(&home);
-        for name in CANARY_ENV {
-            env.env.push((name.to_string(), env.canary_env_value(name)));
-        }
-        env
-    }
-
-    pub fn canary_file_content(&self, rel: &str) -> String {
-        format!("{}-file-{}", self.tag, rel.trim_start_matches('.'))
-    }
-
-    pub fn canary_env_value(&self, name: &str) -> String {
-        format!("{}-env-{name}", self.tag)
-    }
-
-    pub fn chown_to_user(&self, p: &Path) {
-        self.v.chown(p);
-    }
-
-    /// Create a directory owned by the variant's user.
-    pub fn mkdir_owned(&self, p: &Path, mode: u32) {
-        self.v.mkdir(p, mode);
-    }
-
-    /// Write a file owned by the variant's user.
-    pub fn write_owned(&self, p: &Path, content: &str, mode: u32) {
-        self.v.write(p, content, mode);
     }
 
     /// Write a probe (PRELUDE + body + emit()) into the project; returns its path.
@@ -356,28 +282,6 @@ impl TestEnv {
     pub fn host_command(&self, program: &str) -> Run {
         let cmd = self.base_command(Path::new(program));
         Run::new(cmd, format!("[{}] {program}", self.v.name), DEADLINE)
-    }
-
-    /// No canary may appear in anything a sandboxed run printed.
-    pub fn assert_no_canary(&self, out: &Output) {
-        assert!(
-            !out.stdout.contains(&self.tag) && !out.stderr.contains(&self.tag),
-            "a canary ({}) appeared in the output of a sandboxed run\n{}",
-            self.tag,
-            out.describe()
-        );
-    }
-
-    /// The canary file contents, checked to be untouched.
-    pub fn canary_files_intact(&self) {
-        for rel in CANARY_FILES {
-            let got = fs::read_to_string(self.home.join(rel)).unwrap_or_default();
-            assert_eq!(
-                got,
-                self.canary_file_content(rel),
-                "host file ~/{rel} changed"
-            );
-        }
     }
 }
 

@@ -1,14 +1,15 @@
-//! Harness of the `seal install` integration tests (tests/install.rs).
+//! Support of the `seal install` integration tests (tests/install.rs), on top of [`super`].
 //!
 //! * Every isolation test runs as root and as uid 65534 ([`each_variant`]); not running as root,
 //!   only the current uid runs and the skip is printed loudly.
-//! * [`TestEnv`]: a per-test fake HOME full of canaries (files and environment variables set on
-//!   the seal process) and a project directory inside it, owned by the variant's user.
+//! * [`TestEnv`]: a [`TestHome`] (a fake HOME full of canaries, files and environment variables
+//!   set on the seal process, and a project inside it, owned by the variant's user) with the
+//!   install commands.
 //! * [`PyIndex`]: a PEP 503 index served by a small HTTP server thread on 127.0.0.1:0 from a
 //!   test directory. It records every request (request line and headers), can delay responses
 //!   and serves whatever bytes are on disk (tampering = rewriting a file). Wheels and sdists are
 //!   built locally with Python's zipfile/tarfile (`python3 -I -S`, no network).
-//! * [`Sink`] (from the shared harness): listeners on host loopback that record what reaches
+//! * [`Sink`]: listeners on host loopback that record what reaches
 //!   them.
 //!
 //! * [`uv_wheel`]: uv's real wheel, downloaded once by the host's pip and cached.
@@ -18,8 +19,6 @@
 //!
 //! `SEAL_TEST_KEEP=1` keeps the temporary directories; `SEAL_TEST_VARIANTS=root` or `=uid65534`
 //! runs one variant only.
-
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -35,29 +34,10 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-#[path = "../harness/mod.rs"]
-mod harness;
+pub use super::*;
 
-pub use harness::*;
-
-/// Liveness bound of any single command (never a timing assertion).
-pub const DEADLINE: Duration = Duration::from_secs(300);
 /// How long a command's stdout and stderr may stay open after it ended.
 pub const INSTALL_PIPE_GRACE: Duration = Duration::from_secs(20);
-
-/// Canary files of the fake HOME.
-pub const CANARY_FILES: &[&str] = &[
-    ".ssh/id_rsa",
-    ".aws/credentials",
-    ".netrc",
-    ".pypirc",
-    ".git-credentials",
-    ".bashrc",
-    ".config/pip/pip.conf",
-    ".pip/pip.conf",
-];
-/// Canary variables set on the seal process.
-pub const CANARY_ENV: &[&str] = &["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "OPENAI_API_KEY"];
 
 // ---------------------------------------------------------------------------------------------
 // Small utilities
@@ -185,85 +165,28 @@ pub fn installed_files(env: &Path) -> BTreeMap<String, String> {
 // ---------------------------------------------------------------------------------------------
 // The per-test environment
 
+/// A [`TestHome`] and the commands of the install tests; its fields are the home's.
 pub struct TestEnv {
-    pub v: Variant,
-    /// The test's own directory (0755, owned by the test process).
-    pub dir: PathBuf,
-    /// The fake HOME with canaries (owned by the variant's user).
-    pub home: PathBuf,
-    /// The project (`home/proj`), the working directory of every seal command.
-    pub project: PathBuf,
-    /// "CANARY-<random>": every canary contains it.
-    pub tag: String,
-    pub nonce: String,
-    /// The environment of every seal command and of the positive controls.
-    pub env: Vec<(String, String)>,
+    base: TestHome,
+}
+
+impl std::ops::Deref for TestEnv {
+    type Target = TestHome;
+    fn deref(&self) -> &TestHome {
+        &self.base
+    }
+}
+
+impl std::ops::DerefMut for TestEnv {
+    fn deref_mut(&mut self) -> &mut TestHome {
+        &mut self.base
+    }
 }
 
 impl TestEnv {
     pub fn new(v: &Variant, name: &str) -> TestEnv {
-        let (dir, nonce) = test_dir(v, name);
-        let tag = format!("CANARY-{}", random_hex(8));
-        let home = dir.join("home");
-        let project = home.join("proj");
-        let mut t = TestEnv {
-            v: v.clone(),
-            dir,
-            home: home.clone(),
-            project: project.clone(),
-            tag: tag.clone(),
-            nonce,
-            env: Vec::new(),
-        };
-        t.mkdir_owned(&home, 0o700);
-        for rel in CANARY_FILES {
-            let content = t.canary_file_content(rel);
-            t.write_home_file(rel, &content);
-        }
-        t.mkdir_owned(&project, 0o755);
-        t.env = base_env(&home);
-        for n in CANARY_ENV {
-            t.env.push((n.to_string(), t.canary_env_value(n)));
-        }
-        t
-    }
-
-    pub fn canary_file_content(&self, rel: &str) -> String {
-        format!("{}-file-{}\n", self.tag, rel.trim_start_matches('.'))
-    }
-
-    pub fn canary_env_value(&self, name: &str) -> String {
-        format!("{}-env-{name}", self.tag)
-    }
-
-    pub fn chown_to_user(&self, p: &Path) {
-        self.v.chown(p);
-    }
-
-    pub fn mkdir_owned(&self, p: &Path, mode: u32) {
-        self.v.mkdir(p, mode);
-    }
-
-    pub fn write_owned(&self, p: &Path, content: &str, mode: u32) {
-        self.v.write(p, content, mode);
-    }
-
-    /// Write `~/rel` of the fake HOME (parents created 0700, everything owned by the user).
-    pub fn write_home_file(&self, rel: &str, content: &str) {
-        self.v.write_private(&self.home, rel, content);
-    }
-
-    pub fn set_env(&mut self, k: &str, v: &str) {
-        self.env.retain(|(ek, _)| ek != k);
-        self.env.push((k.into(), v.into()));
-    }
-
-    /// Each of `keys` that the test process has, with its value, in the test environment.
-    pub fn pass_host_env(&mut self, keys: &[&str]) {
-        for k in keys {
-            if let Ok(val) = std::env::var(k) {
-                self.set_env(k, &val);
-            }
+        TestEnv {
+            base: TestHome::new(v, name),
         }
     }
 
@@ -300,32 +223,6 @@ impl TestEnv {
 
     pub fn env_dir(&self) -> PathBuf {
         self.project.join(".seal").join("env")
-    }
-
-    /// No canary in anything seal printed.
-    pub fn assert_no_canary(&self, out: &Output) {
-        assert!(
-            !out.stdout.contains(&self.tag) && !out.stderr.contains(&self.tag),
-            "a canary ({}) appeared in seal's output\n{}",
-            self.tag,
-            out.describe()
-        );
-    }
-
-    /// The fake HOME's canary files are untouched, modes included (written 0600).
-    pub fn assert_home_intact(&self) {
-        for rel in CANARY_FILES {
-            let got = fs::read_to_string(self.home.join(rel)).unwrap_or_default();
-            assert!(
-                got.contains(&self.tag) && !got.contains("pwned"),
-                "~/{rel} of the fake HOME changed: {got:?}"
-            );
-            let mode = fs::metadata(self.home.join(rel)).map_or(0, |m| m.mode() & 0o7777);
-            assert_eq!(
-                mode, 0o600,
-                "~/{rel} of the fake HOME changed mode: {mode:o}"
-            );
-        }
     }
 }
 
