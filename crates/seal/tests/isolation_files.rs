@@ -26,25 +26,7 @@ fn canary_files_are_not_readable() {
     });
 }
 
-const LISTINGS: &str = r#"
-def ls(p):
-    return ",".join(sorted(os.listdir(p)))
-attempt("ls:/home", ls, "/home")
-attempt("ls:/root", ls, "/root")
-attempt("ls:host_home", ls, A["host_home"])
-def walk(top):
-    found = []
-    base = top.rstrip("/").count("/")
-    for dp, dns, fns in os.walk(top):
-        if dp.startswith(A["project"]) or dp.count("/") - base >= 3 or len(found) > 50:
-            dns[:] = []
-            continue
-        found.extend(os.path.join(dp, f) for f in fns)
-    return ",".join(sorted(found)[:50])
-put("files:/home", walk("/home"))
-put("files:/root", walk("/root"))
-put("files:host_home", walk(A["host_home"]))
-"#;
+const LISTINGS: &str = include_str!("probes/isolation_files/listings.py");
 
 #[test]
 fn home_and_root_listings_hold_no_user_files() {
@@ -103,14 +85,7 @@ fn project_dir_is_read_only() {
     });
 }
 
-const WRITE_INPUT: &str = r#"
-def create_in_input():
-    path = os.path.join(A["input_dir"], "created-" + A["nonce"])
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-    os.unlink(path)
-attempt("create_in_input", create_in_input)
-attempt("append_input", lambda: open(os.path.join(A["input_dir"], "data.txt"), "a").close())
-"#;
+const WRITE_INPUT: &str = include_str!("probes/isolation_files/write_input.py");
 
 #[test]
 fn system_files_and_inputs_are_read_only() {
@@ -155,17 +130,7 @@ fn system_files_and_inputs_are_read_only() {
     });
 }
 
-const BASHRC: &str = r#"
-rc = os.path.expanduser("~/.bashrc")
-put("home", os.path.expanduser("~"))
-attempt("read_before", read_head, rc)
-def append():
-    with open(rc, "a") as f:
-        f.write("echo persisted-" + A["nonce"] + "\n")
-attempt("append", append)
-attempt("read_after", read_head, rc)
-attempt("append_host_path", lambda: open(os.path.join(A["host_home"], ".bashrc"), "a").close())
-"#;
+const BASHRC: &str = include_str!("probes/isolation_files/bashrc.py");
 
 #[test]
 fn bashrc_append_stays_in_the_private_home() {
@@ -203,15 +168,7 @@ fn bashrc_append_stays_in_the_private_home() {
     });
 }
 
-const TMP: &str = r#"
-path = "/tmp/seal-probe-" + A["nonce"]
-def write():
-    with open(path, "w") as f:
-        f.write("from the probe")
-attempt("write_tmp", write)
-attempt("ls_tmp", lambda: ",".join(sorted(os.listdir("/tmp"))))
-put("tmpdir", os.environ.get("TMPDIR", "unset"))
-"#;
+const TMP: &str = include_str!("probes/isolation_files/tmp.py");
 
 #[test]
 fn tmp_is_private() {
@@ -269,13 +226,7 @@ fn only_the_named_input_is_visible() {
     });
 }
 
-const DEV: &str = r#"
-attempt("ls_dev", lambda: ",".join(sorted(os.listdir("/dev"))))
-for d in ["/dev/kmsg", "/dev/mem", "/dev/kvm", "/dev/sda", "/dev/vda", "/dev/loop0", "/dev/fuse"]:
-    attempt("open:" + d, lambda d=d: os.close(os.open(d, os.O_RDONLY | os.O_NONBLOCK)))
-attempt("devnull", lambda: open("/dev/null", "w").write("x") and None)
-attempt("urandom", lambda: len(open("/dev/urandom", "rb").read(8)))
-"#;
+const DEV: &str = include_str!("probes/isolation_files/dev.py");
 
 #[test]
 fn dev_is_minimal() {

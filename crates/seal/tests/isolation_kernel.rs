@@ -11,13 +11,7 @@ mod support;
 use support::isolation::probes::{self, Mode, NO_CAPS};
 use support::isolation::*;
 
-const STATUS: &str = r#"
-import resource
-for f in ["CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp",
-          "Seccomp_filters", "Uid", "Gid", "Groups"]:
-    put(f, status_field(f))
-put("rlimit_core", "%d,%d" % resource.getrlimit(resource.RLIMIT_CORE))
-"#;
+const STATUS: &str = include_str!("probes/isolation_kernel/status.py");
 
 /// (inside, direct) results of the status probe.
 fn status(env: &TestEnv) -> (Probe, Probe) {
@@ -122,22 +116,7 @@ fn keyctl_and_io_uring_setup_are_refused() {
     });
 }
 
-const TERMINAL_IOCTLS: &str = r#"
-import fcntl, termios
-TIOCLINUX = 0x541C
-def inject():
-    m, s = os.openpty()
-    def child():
-        os.setsid()
-        fcntl.ioctl(s, termios.TIOCSCTTY, 0)
-        fcntl.ioctl(s, termios.TIOCSTI, b"x")
-    return in_child(child)
-put("tiocsti_own_pty", inject())
-def linux():
-    m, s = os.openpty()
-    fcntl.ioctl(s, TIOCLINUX, b"\x00" * 8)
-attempt("tioclinux", linux)
-"#;
+const TERMINAL_IOCTLS: &str = include_str!("probes/isolation_kernel/terminal_ioctls.py");
 
 #[test]
 fn terminal_injection_ioctls_are_refused() {
@@ -171,24 +150,7 @@ fn tiocsti_on_the_controlling_terminal_is_refused() {
     });
 }
 
-const NAMESPACES: &str = r#"
-CLONE_NEWUSER, CLONE_NEWNS, SIGCHLD = 0x10000000, 0x00020000, 17
-def new_userns():
-    ctypes.set_errno(0)
-    return cres(LIBC.unshare(CLONE_NEWUSER))
-put("unshare_newuser", in_child(new_userns))
-def clone_newuser():
-    ctypes.set_errno(0)
-    r = LIBC.syscall(ctypes.c_long(NR["clone"]), ctypes.c_ulong(CLONE_NEWUSER | SIGCHLD),
-                     None, None, None, None)
-    if r == 0:
-        os._exit(0)  # the new child: leave at once
-    if r > 0:
-        os.waitpid(r, 0)
-    return cres(r)
-put("clone_newuser", in_child(clone_newuser))
-put("clone3", syscall("clone3", None, 0))
-"#;
+const NAMESPACES: &str = include_str!("probes/isolation_kernel/namespaces.py");
 
 #[test]
 fn new_namespaces_are_refused() {
@@ -209,30 +171,7 @@ fn new_namespaces_are_refused() {
     });
 }
 
-const MOUNT: &str = r#"
-CLONE_NEWUSER, CLONE_NEWNS, MNT_DETACH = 0x10000000, 0x00020000, 2
-os.makedirs(A["target"], exist_ok=True)
-target = A["target"].encode()
-def try_mount():
-    # A private user+mount namespace first, so that even a successful mount (positive
-    # control) never shows on the host; if that is refused, a mount that still succeeded is
-    # undone at once.
-    ctypes.set_errno(0)
-    private = LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0
-    ctypes.set_errno(0)
-    r = LIBC.mount(b"tmpfs", target, b"tmpfs", ctypes.c_ulong(0), None)
-    res = cres(r)
-    if r == 0 and not private:
-        LIBC.umount2(target, MNT_DETACH)
-    return res
-put("mount", in_child(try_mount))
-def try_fsopen():
-    ctypes.set_errno(0)
-    LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNS)
-    ctypes.set_errno(0)
-    return cres(LIBC.syscall(ctypes.c_long(430), b"tmpfs", 0))
-put("fsopen", in_child(try_fsopen))
-"#;
+const MOUNT: &str = include_str!("probes/isolation_kernel/mount.py");
 
 #[test]
 fn mount_is_refused() {
@@ -259,20 +198,7 @@ fn mount_is_refused() {
     });
 }
 
-const MORE_SYSCALLS: &str = r#"
-NRS = {"x86_64": dict(bpf=321, perf_event_open=298, userfaultfd=323),
-       "aarch64": dict(bpf=280, perf_event_open=241, userfaultfd=282)}[platform.machine()]
-def raw(name, *args):
-    ctypes.set_errno(0)
-    return cres(LIBC.syscall(ctypes.c_long(NRS[name]), *args))
-put("bpf", raw("bpf", ctypes.c_long(-1), None, 0))
-attr = ctypes.create_string_buffer(128)
-put("perf_event_open", raw("perf_event_open", attr, 0, -1, -1, 0))
-put("userfaultfd", raw("userfaultfd", 0))
-def vsock():
-    socket.socket(40, socket.SOCK_STREAM).close()
-attempt("vsock", vsock)
-"#;
+const MORE_SYSCALLS: &str = include_str!("probes/isolation_kernel/more_syscalls.py");
 
 #[test]
 fn bpf_perf_userfaultfd_and_vsock_are_refused() {
@@ -326,11 +252,7 @@ fn host_global_proc_knobs_are_read_only() {
     });
 }
 
-const HOSTNAME: &str = r#"
-put("gethostname", socket.gethostname())
-put("nodename", os.uname().nodename)
-attempt("proc_hostname", lambda: read_head("/proc/sys/kernel/hostname").strip())
-"#;
+const HOSTNAME: &str = include_str!("probes/isolation_kernel/hostname.py");
 
 #[test]
 fn hostname_is_sandbox() {

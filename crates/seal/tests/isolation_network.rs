@@ -156,14 +156,7 @@ fn host_unix_socket_inside_the_project_is_not_connectable() {
     });
 }
 
-const INTERFACES: &str = r#"
-put("ifaces", ",".join(sorted(n for _, n in socket.if_nameindex())))
-def proc_net_dev():
-    with open("/proc/net/dev") as f:
-        lines = f.read().splitlines()[2:]
-    return ",".join(sorted(l.split(":")[0].strip() for l in lines))
-attempt("proc_net_dev", proc_net_dev)
-"#;
+const INTERFACES: &str = include_str!("probes/isolation_network/interfaces.py");
 
 #[test]
 fn only_the_loopback_interface_exists_and_it_is_up() {

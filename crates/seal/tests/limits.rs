@@ -110,53 +110,12 @@ fn read_trim(p: &Path) -> Option<String> {
 }
 
 /// Reads what the kernel applies to the probe itself.
-const SELF_LIMITS: &str = r##"
-def limit(name):
-    with open("/proc/self/limits") as f:
-        for line in f:
-            if line.startswith(name):
-                return line[len(name):].split()[0]
-    return "missing"
-put("rlimit_data", limit("Max data size"))
-put("rlimit_nproc", limit("Max processes"))
-put("affinity", len(os.sched_getaffinity(0)))
-try:
-    put("pid_max", open("/proc/sys/kernel/pid_max").read().strip())
-except OSError as e:
-    put("pid_max", ename(e))
-for d in ["/tmp", os.environ.get("HOME", "/nonexistent"), "/dev/shm"]:
-    try:
-        s = os.statvfs(d)
-        put("fs_size:" + d, s.f_blocks * s.f_frsize)
-    except OSError as e:
-        put("fs_size:" + d, ename(e))
-"##;
+const SELF_LIMITS: &str = include_str!("probes/limits/self_limits.py");
 
 // ---------------------------------------------------------------------------------------------
 // Memory
 
-const BALLOON: &str = r##"
-put("ready", "yes")
-# One 2 GiB allocation, then 2 GiB in touched 64 MiB pieces.
-try:
-    big = bytearray(2 * 2**30)
-    big[::4096] = b"\x01" * len(range(0, len(big), 4096))
-    put("big", "ALLOCATED")
-    del big
-except MemoryError:
-    put("big", "MemoryError")
-chunks = []
-put("allocated_mib", 0)
-try:
-    while len(chunks) < 32:
-        chunks.append(b"\x01" * (64 * 2**20))
-        put("allocated_mib", 64 * len(chunks))
-    put("chunks", "ALLOCATED")
-except MemoryError:
-    put("chunks", "MemoryError")
-del chunks
-put("done", "yes")
-"##;
+const BALLOON: &str = include_str!("probes/limits/balloon.py");
 
 /// A Python program allocating 2 GiB under --memory 256M gets MemoryError (or is killed);
 /// seal returns normally and leaves nothing behind.
@@ -215,35 +174,7 @@ fn memory_balloon_is_stopped() {
     });
 }
 
-const MULTI_BALLOON: &str = r##"
-put("ready", "yes")
-time.sleep(1.5)
-pids = []
-for i in range(4):
-    pid = os.fork()
-    if pid == 0:
-        try:
-            b = b"\x01" * (200 * 2**20)
-            put("filled%d" % i, "yes")
-            time.sleep(3)
-            os._exit(0)
-        except MemoryError:
-            os._exit(3)
-    pids.append(pid)
-survivors = killed = refused = 0
-for pid in pids:
-    _, st = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(st):
-        killed += 1
-    elif os.WEXITSTATUS(st) == 3:
-        refused += 1
-    else:
-        survivors += 1
-put("survivors", survivors)
-put("killed", killed)
-put("refused", refused)
-put("done", "yes")
-"##;
+const MULTI_BALLOON: &str = include_str!("probes/limits/multi_balloon.py");
 
 /// Four processes of 200 MiB each under --memory 256M. As root seal makes a memory cgroup: the
 /// sandbox as a whole cannot hold more than 256 MiB (v1: the OOM killer picks processes and
@@ -376,42 +307,9 @@ fn memory_limit_covers_the_whole_sandbox_where_a_cgroup_is_claimed() {
 // ---------------------------------------------------------------------------------------------
 // PIDs
 
-const FORK_BOMB: &str = r##"
-n = 0
-err = "none"
-while n < A.get("max", 3000):
-    try:
-        pid = os.fork()
-    except OSError as e:
-        err = ename(e)
-        break
-    if pid == 0:
-        time.sleep(600)
-        os._exit(0)
-    n += 1
-put("forked", n)
-put("error", err)
-put("done", "yes")
-"##;
+const FORK_BOMB: &str = include_str!("probes/limits/fork_bomb.py");
 
-const THREAD_BOMB: &str = r##"
-import threading
-ev = threading.Event()
-n = 0
-err = "none"
-while n < A.get("max", 5000):
-    try:
-        t = threading.Thread(target=ev.wait, daemon=True)
-        t.start()
-    except Exception as e:
-        err = "%s:%s" % (type(e).__name__, e)
-        break
-    n += 1
-put("threads", n)
-put("error", err)
-ev.set()
-put("done", "yes")
-"##;
+const THREAD_BOMB: &str = include_str!("probes/limits/thread_bomb.py");
 
 /// The most tasks `-v` says the --pids limit allows ("64 processes" or "64..363 processes").
 fn pids_bound(line: &str) -> u64 {
@@ -538,16 +436,7 @@ fn fork_bomb_and_thread_bomb_hit_the_pids_limit() {
 // ---------------------------------------------------------------------------------------------
 // CPUs and the wall-clock limit
 
-const SPINNER: &str = r##"
-put("affinity", len(os.sched_getaffinity(0)))
-for i in range(2):
-    if os.fork() == 0:
-        while True:
-            pass
-put("spinning", "yes")
-while True:
-    pass
-"##;
+const SPINNER: &str = include_str!("probes/limits/spinner.py");
 
 /// --cpus 1: the program sees one CPU; with --timeout two spinning processes (and the
 /// spinning parent) are killed: exit 124, a message naming --timeout, nothing left behind.
@@ -683,25 +572,7 @@ fn cpu_spinners_are_confined_and_killed_by_the_timeout() {
 // ---------------------------------------------------------------------------------------------
 // Disk
 
-const FILLER: &str = r##"
-dirs = [("tmp", "/tmp"), ("home", os.environ["HOME"]), ("shm", "/dev/shm"), ("copy", A["copy"])]
-chunk = b"\xab" * 2**20
-for key, d in dirs:
-    p = os.path.join(d, "fill-" + A["nonce"])
-    n = 0
-    err = "none"
-    try:
-        with open(p, "wb") as f:
-            while n < 4096:
-                f.write(chunk)
-                f.flush()
-                n += 1
-    except OSError as e:
-        err = ename(e)
-    put("written:" + key, os.stat(p).st_size if os.path.exists(p) else 0)
-    put("error:" + key, err)
-put("done", "yes")
-"##;
+const FILLER: &str = include_str!("probes/limits/filler.py");
 
 /// --disk 64M: /tmp, HOME, /dev/shm and an --in-copy each fill up at 64 MiB (ENOSPC); the
 /// host's /tmp and the original of the copy are untouched.

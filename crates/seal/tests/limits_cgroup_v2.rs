@@ -269,58 +269,11 @@ fn cpu_stat(cg: &Path, key: &str) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Probes
 
-const BALLOON: &str = r##"
-put("ready", "yes")
-kids = []
-for i in range(A["n"]):
-    pid = os.fork()
-    if pid == 0:
-        try:
-            b = bytearray(A["mib"] * 2**20)
-            b[::4096] = b"\x01" * len(range(0, len(b), 4096))
-        except MemoryError:
-            os._exit(3)
-        time.sleep(4)
-        os._exit(0)
-    kids.append(pid)
-ok = 0
-for k in kids:
-    _, st = os.waitpid(k, 0)
-    ok += os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0
-put("ok", ok)
-put("done", "yes")
-"##;
+const BALLOON: &str = include_str!("probes/limits_cgroup_v2/balloon.py");
 
-const FORKS: &str = r##"
-r, w = os.pipe()
-n = 0
-err = "none"
-while n < 1000:
-    try:
-        pid = os.fork()
-    except OSError as e:
-        err = ename(e)
-        break
-    if pid == 0:
-        os.close(w)
-        os.read(r, 1)
-        os._exit(0)
-    n += 1
-put("forked", n)
-put("error", err)
-os.close(w)
-for _ in range(n):
-    os.wait()
-put("done", "yes")
-"##;
+const FORKS: &str = include_str!("probes/limits_cgroup_v2/forks.py");
 
-const SPINNER: &str = r##"
-put("ready", "yes")
-end = time.monotonic() + A["secs"]
-while time.monotonic() < end:
-    pass
-put("done", "yes")
-"##;
+const SPINNER: &str = include_str!("probes/limits_cgroup_v2/spinner.py");
 
 // ---------------------------------------------------------------------------------------------
 // Tests

@@ -142,80 +142,7 @@ fn sha_etc_passwd() -> (u64, u64) {
 // ---------------------------------------------------------------------------------------------
 // The hostile output probe
 
-const PLANT: &str = r##"
-out = A["out"]
-ob = out.encode()
-def J(*p):
-    return os.path.join(out, *p)
-
-def legit():
-    write(J("result.txt"), A["text"])
-    os.makedirs(J("nested", "deeper"))
-    write(J("nested", "deeper", "data.csv"), A["csv"])
-    os.makedirs(J("bin"))
-    with open(A["in_file"], "rb") as f:
-        data = f.read()
-    write(J("bin", "blob.bin"), data)
-attempt("legit", legit)
-
-# Links: out of DIR (absolute, relative, nested relative, to a directory), and inside DIR.
-attempt("link_canary", os.symlink, A["canary"], J("canary_link"))
-attempt("link_passwd", os.symlink, "/etc/passwd", J("passwd_link"))
-attempt("link_rel_escape", os.symlink, "../../ESCAPE-" + A["nonce"], J("rel_escape"))
-os.makedirs(J("sub"))
-attempt("link_rel_escape_nested", os.symlink, "../../ESCAPE2-" + A["nonce"],
-        J("sub", "rel_escape_nested"))
-attempt("link_dir", os.symlink, os.path.dirname(A["canary"]), J("dir_link"))
-attempt("link_internal", os.symlink, "result.txt", J("internal_link"))
-attempt("link_internal_up", os.symlink, "../result.txt", J("nested", "internal_up"))
-
-# Hard links: from a read-only input and from the project (other mounts), and a pair inside.
-attempt("hardlink_from_in", os.link, A["in_file"], J("hl_from_in"))
-attempt("hardlink_from_project", os.link, A["proj_file"], J("hl_from_project"))
-attempt("hardlink_pair", os.link, J("result.txt"), J("hl_pair"))
-
-# Special files.
-attempt("fifo", os.mkfifo, J("fifo"))
-def sock():
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    cwd = os.getcwd()
-    os.chdir(out)
-    try:
-        s.bind("sock")
-    finally:
-        os.chdir(cwd)
-attempt("socket", sock)
-if not A.get("control"):
-    attempt("mknod", os.mknod, J("devnode"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
-
-# Modes.
-MODES = {"exec.sh": 0o755, "suid.bin": 0o6755, "sgid.bin": 0o2755, "sticky.bin": 0o1755,
-         "private.txt": 0o640, "readonly.txt": 0o444, "userexec.bin": 0o710}
-for name, mode in MODES.items():
-    attempt("mode_" + name, write, J(name), "#!/bin/sh\necho " + name + "\n", mode)
-    put("modeis_" + name, "%o" % stat.S_IMODE(os.stat(J(name)).st_mode))
-def weird_dir():
-    os.mkdir(J("weird_dir"))
-    write(J("weird_dir", "inside.txt"), "in a weird dir")
-    os.chmod(J("weird_dir"), 0o1777)
-attempt("weird_dir", weird_dir)
-
-# Names a terminal or a script could be fooled by.
-for key, name in [("name_newline", b"nl\nname.txt"), ("name_esc", b"esc\x1b[2Jname.txt"),
-                  ("name_badutf8", b"bad\xffname.txt")]:
-    attempt(key, write, os.path.join(ob, name), b"bad name")
-
-# A 10 GiB sparse file.
-def sparse():
-    with open(J("huge.sparse"), "wb") as f:
-        f.truncate(A["sparse"])
-    return os.stat(J("huge.sparse")).st_size
-attempt("sparse", sparse)
-
-# Inputs are read-only.
-attempt("in_write", lambda: open(A["in_file"], "ab").close())
-put("done", "yes")
-"##;
+const PLANT: &str = include_str!("probes/staging/plant.py");
 
 /// What the host may receive from PLANT (everything else must be refused).
 const PLANT_ALLOWED: &[&str] = &[
@@ -597,20 +524,7 @@ fn staged_output_refuses_everything_dangerous_and_keeps_results() {
     });
 }
 
-const MODES_PROBE: &str = r##"
-out = A["out"]
-def J(*p):
-    return os.path.join(out, *p)
-MODES = {"exec.sh": 0o755, "suid.bin": 0o6755, "sgid.bin": 0o2755, "sticky.bin": 0o1755,
-         "private.txt": 0o640, "userexec.bin": 0o710}
-for name, mode in MODES.items():
-    attempt("mode_" + name, write, J(name), "content of " + name, mode)
-    put("modeis_" + name, "%o" % stat.S_IMODE(os.stat(J(name)).st_mode))
-attempt("link_internal", os.symlink, "exec.sh", J("internal_link"))
-os.mkdir(J("d"))
-attempt("link_internal_up", os.symlink, "../exec.sh", J("d", "up"))
-put("done", "yes")
-"##;
+const MODES_PROBE: &str = include_str!("probes/staging/modes_probe.py");
 
 /// `--keep-exec` keeps exec bits (never setuid/setgid/sticky); `--out-links refuse` refuses
 /// even links that stay inside DIR.
@@ -709,21 +623,7 @@ fn keep_exec_keeps_exec_bits_only_and_links_refuse_refuses_all_links() {
     });
 }
 
-const OVERWRITE_PROBE: &str = r##"
-out = A["out"]
-def J(*p):
-    return os.path.join(out, *p)
-put("staging_empty", str(sorted(os.listdir(out)) == []))
-attempt("keep", write, J("keep.txt"), "NEW")
-attempt("new", write, J("new.txt"), "NEW FILE")
-os.makedirs(J("olddir"))
-attempt("olddir_old", write, J("olddir", "old.txt"), "REPLACED")
-attempt("olddir_added", write, J("olddir", "added.txt"), "ADDED")
-os.makedirs(J("trapdir"))
-attempt("trapdir_payload", write, J("trapdir", "payload.txt"), "PAYLOAD")
-attempt("trapfile", write, J("trapfile"), "TRAP")
-put("done", "yes")
-"##;
+const OVERWRITE_PROBE: &str = include_str!("probes/staging/overwrite_probe.py");
 
 /// Existing host files are never replaced without --overwrite; with it, they are, but links
 /// already in DIR are never followed out of it.
@@ -852,24 +752,7 @@ fn existing_host_files_are_kept_unless_overwrite() {
     });
 }
 
-const QUOTA_PROBE: &str = r##"
-out = A["out"]
-total = 0
-for i in range(3):
-    attempt("real%d" % i, write, os.path.join(out, "real%d.bin" % i), os.urandom(300 * 1024))
-    total += os.stat(os.path.join(out, "real%d.bin" % i)).st_size
-os.makedirs(os.path.join(out, "sub"))
-for i in range(3):
-    p = os.path.join(out, "sub" if i == 0 else "", "sparse%d.bin" % i)
-    def sp():
-        with open(p, "wb") as f:
-            f.truncate(300 * 1024)
-    attempt("sparse%d" % i, sp)
-    total += os.stat(p).st_size
-put("total", total)
-put("done", "yes")
-sys.exit(A["exit"])
-"##;
+const QUOTA_PROBE: &str = include_str!("probes/staging/quota_probe.py");
 
 /// Files each under --out-quota but together over it: nothing is copied, the report says
 /// "output quota exceeded", and a successful program's exit becomes 125.
@@ -920,21 +803,7 @@ fn total_quota_breach_copies_nothing() {
     });
 }
 
-const FILL_PROBE: &str = r##"
-out = A["out"]
-n = 0
-err = "none"
-for i in range(10):
-    try:
-        write(os.path.join(out, "f%02d.bin" % i), os.urandom(300 * 1024))
-        n += 1
-    except OSError as e:
-        err = ename(e)
-        break
-put("written", n)
-put("error", err)
-put("done", "yes")
-"##;
+const FILL_PROBE: &str = include_str!("probes/staging/fill_probe.py");
 
 /// The staging area itself is capped at --out-quota: real data beyond it fails with ENOSPC
 /// inside, and the host never receives more than the quota.
@@ -961,20 +830,7 @@ fn staging_area_is_capped_at_the_quota() {
     });
 }
 
-const MANY_FILES_PROBE: &str = r##"
-out = A["out"]
-n = 0
-err = "none"
-for i in range(20):
-    try:
-        write(os.path.join(out, "f%02d.txt" % i), "file %d" % i)
-        n += 1
-    except OSError as e:
-        err = ename(e)
-put("created", n)
-put("error", err)
-put("done", "yes")
-"##;
+const MANY_FILES_PROBE: &str = include_str!("probes/staging/many_files_probe.py");
 
 /// --out-max-files 5 against 20 files: the program may fail with ENOSPC (inode limit of the
 /// staging area) or seal may refuse the lot; either way the host gets at most 5.
@@ -1011,23 +867,7 @@ fn file_count_quota() {
     });
 }
 
-const TIMEOUT_PROBE: &str = r##"
-out = A["out"]
-pat = bytes(range(256)) * 256
-with open(os.path.join(out, "complete.bin"), "wb") as f:
-    for i in range(16):
-        f.write(pat)
-put("complete", "done")
-f = open(os.path.join(out, "growing.bin"), "wb")
-n = 0
-while True:
-    if n < 64 * 2**20:
-        f.write(pat)
-        f.flush()
-        n += len(pat)
-        put("growing", n)
-    time.sleep(0.01 if n >= 4 * 2**20 else 0)
-"##;
+const TIMEOUT_PROBE: &str = include_str!("probes/staging/timeout_probe.py");
 
 /// A run killed by --timeout: DIR receives what the program wrote before the kill (or
 /// nothing), never a truncated copy, and no `.seal-incoming-*` directory remains.
@@ -1079,12 +919,7 @@ fn timeout_kill_leaves_complete_files_or_nothing() {
     });
 }
 
-const MANY_MIB_PROBE: &str = r##"
-out = A["out"]
-for i in range(A["n"]):
-    write(os.path.join(out, "part%04d.bin" % i), (b"%08d" % i) * (2**20 // 8))
-put("done", "yes")
-"##;
+const MANY_MIB_PROBE: &str = include_str!("probes/staging/many_mib_probe.py");
 
 /// SIGKILL of seal in the middle of a copy-back: what is in DIR is complete, the partial copy
 /// stays hidden in `.seal-incoming-<pid>-<random>`, and the next run into DIR removes that leftover.
@@ -1163,28 +998,7 @@ fn sigkill_during_copy_back_never_exposes_partial_files() {
     });
 }
 
-const RACE_PROBE: &str = r##"
-out = A["out"]
-pid = os.fork()
-if pid == 0:
-    p = os.path.join(out, "race")
-    i = 0
-    while True:
-        # Atomic replacement: "race" always exists, alternately a file and a link out.
-        if i % 2:
-            tmp = os.path.join(out, "tmp_link")
-            os.symlink(A["canary"], tmp)
-        else:
-            tmp = os.path.join(out, "tmp_file")
-            write(tmp, "regular")
-        os.rename(tmp, p)
-        i += 1
-        if i % 500 == 0:
-            put("child", i)
-time.sleep(0.5)
-put("parent", "exits")
-os._exit(0)
-"##;
+const RACE_PROBE: &str = include_str!("probes/staging/race_probe.py");
 
 /// A background process still rewriting DIR when the program exits does not outlive seal
 /// and cannot slip a link in while seal copies.
@@ -1237,22 +1051,7 @@ fn copy_back_starts_after_every_sandbox_process_is_gone() {
     });
 }
 
-const INCOPY_PROBE: &str = r##"
-d = A["copy"]
-put("sees_original", open(os.path.join(d, "a.txt")).read())
-attempt("modify", write, os.path.join(d, "a.txt"), "MODIFIED")
-attempt("create", write, os.path.join(d, "new.txt"), "NEW")
-attempt("delete", os.unlink, os.path.join(d, "sub", "b.txt"))
-put("ready", "yes")
-go = os.path.join(A["sig"], "go")
-deadline = time.time() + 90
-while not os.path.exists(go) and time.time() < deadline:
-    time.sleep(0.02)
-put("go_seen", str(os.path.exists(go)))
-put("after_a", open(os.path.join(d, "a.txt")).read())
-put("after_late", str(os.path.exists(os.path.join(d, "late.txt"))))
-put("done", "yes")
-"##;
+const INCOPY_PROBE: &str = include_str!("probes/staging/incopy_probe.py");
 
 /// --in-copy: the program may change its copy; the host original is untouched; host changes
 /// made while the program runs are not seen (it is a snapshot).
@@ -1313,18 +1112,7 @@ fn in_copy_is_a_private_snapshot() {
     });
 }
 
-const LIVE_PROBE: &str = r##"
-live = A["live"]
-def J(*p):
-    return os.path.join(live, *p)
-attempt("write", write, J("target.txt"), "T")
-attempt("mk_rel", os.symlink, "target.txt", J("rel_link"))
-attempt("mk_abs", os.symlink, "/etc/hostname", J("abs_link"))
-attempt("open_rel", lambda: open(J("rel_link")).read())
-attempt("open_abs", lambda: open(J("abs_link")).read())
-attempt("readlink", os.readlink, J("rel_link"))
-put("done", "yes")
-"##;
+const LIVE_PROBE: &str = include_str!("probes/staging/live_probe.py");
 
 /// --out-live: writes land on the host at once; symbolic links on it are not followed inside
 /// (nosymfollow: ELOOP).
@@ -1367,14 +1155,7 @@ fn out_live_does_not_follow_symlinks_inside() {
     });
 }
 
-const LIVE_SETUID_PROBE: &str = r##"
-live = A["live"]
-p = os.path.join(live, "planted")
-attempt("copy", write, p, open(A["exe"], "rb").read(), 0o755)
-attempt("chmod_setuid", os.chmod, p, 0o6755)
-put("mode", "%o" % stat.S_IMODE(os.stat(p).st_mode))
-put("done", "yes")
-"##;
+const LIVE_SETUID_PROBE: &str = include_str!("probes/staging/live_setuid_probe.py");
 
 /// --out-live is nosuid inside, but the files stay on the host: a program must not be able
 /// to leave a setuid/setgid executable there (run by root, it would be a setuid-root binary
@@ -1423,13 +1204,7 @@ fn out_live_cannot_plant_setuid_executables_on_the_host() {
     });
 }
 
-const REPORT_PROBE: &str = r##"
-out = A["out"]
-attempt("keep", write, os.path.join(out, "keep.txt"), "NEW")
-attempt("new", write, os.path.join(out, "new.txt"), "NEW FILE")
-attempt("link", os.symlink, "new.txt", os.path.join(out, "keep_link"))
-put("done", "yes")
-"##;
+const REPORT_PROBE: &str = include_str!("probes/staging/report_probe.py");
 
 /// The report counts what reached the host: a file refused because it already exists there
 /// is not also counted as copied.
@@ -1481,24 +1256,7 @@ fn report_counts_only_what_reached_the_host() {
     });
 }
 
-const UNREADABLE_PROBE: &str = r##"
-out = A["out"]
-attempt("result", write, os.path.join(out, "result.txt"), "important result")
-attempt("locked_file", write, os.path.join(out, "locked.txt"), "locked", 0)
-def locked_dir():
-    d = os.path.join(out, "lockeddir")
-    os.mkdir(d)
-    write(os.path.join(d, "inner.txt"), "inner")
-    os.chmod(d, 0)
-attempt("locked_dir", locked_dir)
-def wonly_dir():
-    d = os.path.join(out, "writeonlydir")
-    os.mkdir(d)
-    write(os.path.join(d, "inner.txt"), "inner")
-    os.chmod(d, 0o300)
-attempt("wonly_dir", wonly_dir)
-put("done", "yes")
-"##;
+const UNREADABLE_PROBE: &str = include_str!("probes/staging/unreadable_probe.py");
 
 /// Entries the program made unreadable (mode 000 files and directories) are copied or
 /// refused on their own; they never make the legitimate results disappear.

@@ -112,9 +112,7 @@ fn run_falls_back_and_keeps_the_home_canaries_out() {
     });
 }
 
-const TCP: &str = r#"
-attempt("tcp", send_stream, socket.AF_INET, ("127.0.0.1", int(A["tcp_port"])))
-"#;
+const TCP: &str = include_str!("probes/ubuntu_userns/tcp.py");
 
 #[test]
 fn run_falls_back_without_sockets() {

