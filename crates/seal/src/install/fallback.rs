@@ -136,11 +136,7 @@ pub fn adapt_environment(
     python: &Interpreter,
     scratch: &Scratch,
 ) -> Vec<(OsString, OsString)> {
-    let mut path = String::new();
-    if !python.prefix.starts_with("/usr") {
-        path.push_str(&format!("{}:", python.prefix.join("bin").display()));
-    }
-    path.push_str("/usr/local/bin:/usr/bin:/bin");
+    let path = crate::layout::search_path(python, None, false);
     let proxied = env.iter().any(|(k, _)| k == "HTTPS_PROXY");
     let mut set = |k: &str, v: OsString| {
         env.retain(|(n, _)| n != k);

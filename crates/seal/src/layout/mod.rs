@@ -225,18 +225,29 @@ fn generated_etc() -> Vec<Mount> {
     ]
 }
 
+/// Every sandbox's PATH, in one order: the environment's programs (`env_bin`), seal's own
+/// interpreter links (`seal_bin`: the namespace mode's /seal/bin), the base interpreter's
+/// directory when it is not the system's, then the system's directories.
+pub(crate) fn search_path(python: &Interpreter, env_bin: Option<&Path>, seal_bin: bool) -> String {
+    let mut dirs: Vec<String> = Vec::new();
+    if let Some(b) = env_bin {
+        dirs.push(b.display().to_string());
+    }
+    if seal_bin {
+        dirs.push(SEAL_BIN.to_string());
+    }
+    if !python.prefix.starts_with("/usr") {
+        dirs.push(python.prefix.join("bin").display().to_string());
+    }
+    dirs.extend(["/usr/local/bin", "/usr/bin", "/bin"].map(String::from));
+    dirs.join(":")
+}
+
 /// The environment every sandbox starts from: a PATH of the sandbox's own directories, the
 /// private HOME and TMPDIR, and the host's locale and terminal settings (never secrets).
 pub(crate) fn base_environment(python: &Interpreter, with_env: bool) -> Vec<(OsString, OsString)> {
-    let mut path = String::new();
-    if with_env {
-        path.push_str(&format!("{ENV_MOUNT}/bin:"));
-    }
-    path.push_str(&format!("{SEAL_BIN}:"));
-    if !python.prefix.starts_with("/usr") {
-        path.push_str(&format!("{}:", python.prefix.join("bin").display()));
-    }
-    path.push_str("/usr/local/bin:/usr/bin:/bin");
+    let env_bin = Path::new(ENV_MOUNT).join("bin");
+    let path = search_path(python, with_env.then_some(env_bin.as_path()), true);
     let mut env: Vec<(OsString, OsString)> = vec![
         ("PATH".into(), path.into()),
         ("HOME".into(), SANDBOX_HOME.into()),
@@ -367,47 +378,11 @@ fn limits(req: &RunRequest) -> Limits {
     }
 }
 
-/// Translate a `seal run` request into the sandbox spec.
-pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
-    let project = absolute(&req.project).context("project directory")?;
-    project::check_not_home(&project)?;
-
-    let mut mounts = base_mounts(python, req.disk);
-    if let Some(env) = &req.env_dir {
-        mounts.push(Mount::Bind {
-            src: env.clone(),
-            dst: ENV_MOUNT.into(),
-            access: Access::ReadOnly,
-        });
-    }
-    let notebooks = notebook_dir(req)?;
-    if notebooks.as_ref() != Some(&project) {
-        mounts.push(Mount::Bind {
-            src: project.clone(),
-            dst: project.clone(),
-            access: Access::ReadOnly,
-        });
-    }
-    if let Some(dir) = &notebooks {
-        mounts.push(Mount::Bind {
-            src: dir.clone(),
-            dst: dir.clone(),
-            access: Access::ReadWrite,
-        });
-        for name in PROTECTED {
-            let p = dir.join(name);
-            // Not followed: a link planted earlier must not pull another file in.
-            if std::fs::symlink_metadata(&p).is_ok_and(|m| !m.file_type().is_symlink()) {
-                mounts.push(Mount::Bind {
-                    src: p.clone(),
-                    dst: p,
-                    access: Access::ReadOnly,
-                });
-            }
-        }
-    }
-
-    // Each host path may be exposed once: as an input, a copy, an output or a share.
+/// What the user gave the run, in both engines: inputs (read-only), input copies, staged and
+/// live outputs, shares. Each host path may be exposed once: as an input, a copy, an output or
+/// a share.
+fn user_mounts(req: &RunRequest) -> Result<Vec<Mount>> {
+    let mut mounts = Vec::new();
     let mut seen: Vec<(PathBuf, &'static str)> = Vec::new();
     let mut claim = |path: &Path, flag: &'static str| -> Result<()> {
         if let Some((_, other)) = seen.iter().find(|(p, _)| p == path) {
@@ -463,6 +438,50 @@ pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
         claim(&path, "--share")?;
         mounts.push(bind(path, Access::ReadWrite));
     }
+    Ok(mounts)
+}
+
+/// Translate a `seal run` request into the sandbox spec.
+pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
+    let project = absolute(&req.project).context("project directory")?;
+    project::check_not_home(&project)?;
+
+    let mut mounts = base_mounts(python, req.disk);
+    if let Some(env) = &req.env_dir {
+        mounts.push(Mount::Bind {
+            src: env.clone(),
+            dst: ENV_MOUNT.into(),
+            access: Access::ReadOnly,
+        });
+    }
+    let notebooks = notebook_dir(req)?;
+    if notebooks.as_ref() != Some(&project) {
+        mounts.push(Mount::Bind {
+            src: project.clone(),
+            dst: project.clone(),
+            access: Access::ReadOnly,
+        });
+    }
+    if let Some(dir) = &notebooks {
+        mounts.push(Mount::Bind {
+            src: dir.clone(),
+            dst: dir.clone(),
+            access: Access::ReadWrite,
+        });
+        for name in PROTECTED {
+            let p = dir.join(name);
+            // Not followed: a link planted earlier must not pull another file in.
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| !m.file_type().is_symlink()) {
+                mounts.push(Mount::Bind {
+                    src: p.clone(),
+                    dst: p,
+                    access: Access::ReadOnly,
+                });
+            }
+        }
+    }
+
+    mounts.extend(user_mounts(req)?);
     mounts.extend(mask_host_sockets(&mounts));
 
     Ok(spec(
@@ -563,30 +582,15 @@ pub fn build_fallback(python: &Interpreter, req: &RunRequest, scratch: &Path) ->
     if let Some(env) = &req.env_dir {
         mounts.push(bind(absolute(env)?, Access::ReadOnly));
     }
-    for p in &req.inputs {
-        let path = absolute(p).with_context(|| format!("--in {}", p.display()))?;
-        mounts.push(bind(path, Access::ReadOnly));
-    }
-    for p in &req.live_outputs {
-        mounts.push(bind(
-            output_dir(p, "--out-live")?,
-            Access::ReadWriteNoSymlinks,
-        ));
-    }
-    for p in &req.shares {
-        let path = absolute(p).with_context(|| format!("--share {}", p.display()))?;
-        mounts.push(bind(path, Access::ReadWrite));
-    }
+    // Staged outputs and input copies were refused above.
+    mounts.extend(user_mounts(req)?);
 
     let mut env = environment(python, req)?;
-    let mut path = String::new();
-    if let Some(e) = &req.env_dir {
-        path.push_str(&format!("{}:", absolute(e)?.join("bin").display()));
-    }
-    if !python.prefix.starts_with("/usr") {
-        path.push_str(&format!("{}:", python.prefix.join("bin").display()));
-    }
-    path.push_str("/usr/local/bin:/usr/bin:/bin");
+    let env_bin = match &req.env_dir {
+        Some(e) => Some(absolute(e)?.join("bin")),
+        None => None,
+    };
+    let path = search_path(python, env_bin.as_deref(), false);
     for (k, v) in [
         ("PATH", path),
         ("HOME", home.display().to_string()),
@@ -637,4 +641,67 @@ fn fallback_command(command: &[OsString], env_dir: Option<&Path>) -> Result<Vec<
     out.push(host.into_os_string());
     out.extend(command.iter().skip(1).cloned());
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interpreter(prefix: &str) -> Interpreter {
+        Interpreter {
+            executable: Path::new(prefix).join("bin/python3.12"),
+            prefix: prefix.into(),
+            version: "3.12".into(),
+        }
+    }
+
+    #[test]
+    fn one_path_order_for_every_sandbox() {
+        let system = interpreter("/usr");
+        let own = interpreter("/opt/py");
+        assert_eq!(
+            search_path(&system, Some(Path::new("/seal/env/bin")), true),
+            format!("/seal/env/bin:{SEAL_BIN}:/usr/local/bin:/usr/bin:/bin")
+        );
+        assert_eq!(
+            search_path(&own, Some(Path::new("/p/.seal/env/bin")), false),
+            "/p/.seal/env/bin:/opt/py/bin:/usr/local/bin:/usr/bin:/bin"
+        );
+        assert_eq!(
+            search_path(&own, None, false),
+            "/opt/py/bin:/usr/local/bin:/usr/bin:/bin"
+        );
+    }
+
+    #[test]
+    fn a_host_path_is_exposed_once_in_both_engines() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let req = RunRequest {
+            command: vec!["true".into()],
+            project: dir.path().into(),
+            inputs: vec![data.clone()],
+            env_dir: None,
+            input_copies: vec![],
+            outputs: vec![],
+            live_outputs: vec![],
+            out_quota: 1,
+            out_max_files: 1,
+            memory: None,
+            memory_explicit: false,
+            pids_explicit: false,
+            cpus: None,
+            disk: 1,
+            shares: vec![data],
+            set_env: vec![],
+            pass_env: vec![],
+            timeout: None,
+            pids: None,
+            landlock_required: false,
+            notebook_dir: None,
+        };
+        let e = user_mounts(&req).unwrap_err().to_string();
+        assert!(e.contains("given as both --in and --share"), "{e}");
+    }
 }
