@@ -49,6 +49,14 @@ pub struct Degraded {
 }
 
 impl Degraded {
+    /// The user asked for the fallback (`--isolation landlock`).
+    pub fn requested() -> Degraded {
+        Degraded {
+            reason: "requested".into(),
+            explicit: true,
+        }
+    }
+
     /// Print the degraded-isolation warning (see [`warn_degraded`]).
     pub fn warn(&self, quiet: bool) {
         warn_degraded(&self.reason, self.explicit, quiet);
@@ -66,10 +74,7 @@ pub fn run_auto<T>(
     fallback: impl FnOnce(Degraded) -> Result<T>,
 ) -> Result<T> {
     let degraded = match requested {
-        Requested::Landlock => Degraded {
-            reason: "requested".into(),
-            explicit: true,
-        },
+        Requested::Landlock => Degraded::requested(),
         Requested::Auto | Requested::Namespaces => {
             let err = match namespaces() {
                 Ok(ran) => return Ok(ran),
@@ -120,7 +125,7 @@ pub fn check_fallback(required: &Required) -> Result<()> {
 
 /// The one-line warning of every degraded run; silenced by -q only when the user asked for
 /// the fallback explicitly.
-pub fn warn_degraded(reason: &str, explicit: bool, quiet: bool) {
+fn warn_degraded(reason: &str, explicit: bool, quiet: bool) {
     if explicit && quiet {
         return;
     }

@@ -344,7 +344,7 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
     };
     if requested == isolation::Requested::Landlock {
         ctx.enter_fallback()?;
-        isolation::warn_degraded("requested", true, args.quiet);
+        isolation::Degraded::requested().warn(args.quiet);
     }
     let d = &ctx.dirs;
 
