@@ -73,185 +73,166 @@ const TIOCSTI: u32 = 0x5412;
 const TIOCLINUX: u32 = 0x541C;
 const AF_VSOCK: u32 = 40;
 
+/// A group of calls refused together: what `seal run -v` calls it, why it is dangerous, and
+/// the calls. Said once per group; [`flatten`] gives the (number, name, reason) rows the filter
+/// and the tests go through.
+type Group = (&'static str, &'static str, Vec<u32>);
+
+fn flatten(groups: Vec<Group>) -> Vec<(u32, &'static str, &'static str)> {
+    groups
+        .into_iter()
+        .flat_map(|(what, why, calls)| calls.into_iter().map(move |nr| (nr, what, why)))
+        .collect()
+}
+
 /// Calls refused with EPERM whatever their arguments: (number, what `seal run -v` calls it,
 /// why it is dangerous).
 fn denied_syscalls() -> Vec<(u32, &'static str, &'static str)> {
     let n = |x: libc::c_long| x as u32;
-    let mut v = vec![
+    // Extended below on x86_64 only.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+    let mut groups: Vec<Group> = vec![
         (
-            n(libc::SYS_ptrace),
             "ptrace",
             "reads and writes other processes",
+            vec![n(libc::SYS_ptrace)],
         ),
         (
-            n(libc::SYS_process_vm_readv),
             "process_vm_*",
-            "reads other processes' memory",
+            "reads and writes other processes' memory",
+            vec![
+                n(libc::SYS_process_vm_readv),
+                n(libc::SYS_process_vm_writev),
+            ],
         ),
         (
-            n(libc::SYS_process_vm_writev),
-            "process_vm_*",
-            "writes other processes' memory",
-        ),
-        (
-            SYS_PIDFD_GETFD,
             "pidfd_getfd",
             "steals descriptors from other processes",
+            vec![SYS_PIDFD_GETFD],
         ),
         (
-            n(libc::SYS_keyctl),
             "keyrings",
             "kernel keyrings are not namespaced",
+            vec![
+                n(libc::SYS_keyctl),
+                n(libc::SYS_add_key),
+                n(libc::SYS_request_key),
+            ],
         ),
+        ("bpf", "large kernel attack surface", vec![n(libc::SYS_bpf)]),
         (
-            n(libc::SYS_add_key),
-            "keyrings",
-            "kernel keyrings are not namespaced",
-        ),
-        (
-            n(libc::SYS_request_key),
-            "keyrings",
-            "kernel keyrings are not namespaced",
-        ),
-        (n(libc::SYS_bpf), "bpf", "large kernel attack surface"),
-        (
-            n(libc::SYS_perf_event_open),
             "perf_event_open",
             "side channels and kernel attack surface",
+            vec![n(libc::SYS_perf_event_open)],
         ),
         (
-            n(libc::SYS_userfaultfd),
             "userfaultfd",
             "used to win kernel races",
+            vec![n(libc::SYS_userfaultfd)],
         ),
         (
-            SYS_IO_URING_SETUP,
             "io_uring",
             "bypasses seccomp and has a long CVE history",
+            vec![
+                SYS_IO_URING_SETUP,
+                SYS_IO_URING_ENTER,
+                SYS_IO_URING_REGISTER,
+            ],
         ),
         (
-            SYS_IO_URING_ENTER,
-            "io_uring",
-            "bypasses seccomp and has a long CVE history",
+            "kexec",
+            "replaces the kernel",
+            vec![n(libc::SYS_kexec_load), n(libc::SYS_kexec_file_load)],
         ),
         (
-            SYS_IO_URING_REGISTER,
-            "io_uring",
-            "bypasses seccomp and has a long CVE history",
-        ),
-        (n(libc::SYS_kexec_load), "kexec", "replaces the kernel"),
-        (n(libc::SYS_kexec_file_load), "kexec", "replaces the kernel"),
-        (
-            n(libc::SYS_mount),
             "the mount family",
             "changes the sandbox's file system view",
+            vec![
+                n(libc::SYS_mount),
+                n(libc::SYS_umount2),
+                SYS_MOUNT_SETATTR,
+                SYS_MOVE_MOUNT,
+                SYS_OPEN_TREE,
+                SYS_OPEN_TREE_ATTR,
+                SYS_FSOPEN,
+                SYS_FSCONFIG,
+                SYS_FSMOUNT,
+                SYS_FSPICK,
+            ],
         ),
         (
-            n(libc::SYS_umount2),
-            "the mount family",
-            "changes the sandbox's file system view",
-        ),
-        (
-            SYS_MOUNT_SETATTR,
-            "the mount family",
-            "changes the sandbox's file system view",
-        ),
-        (
-            SYS_MOVE_MOUNT,
-            "the mount family",
-            "changes the sandbox's file system view",
-        ),
-        (
-            SYS_OPEN_TREE,
-            "the mount family",
-            "changes the sandbox's file system view",
-        ),
-        (
-            SYS_OPEN_TREE_ATTR,
-            "the mount family",
-            "changes the sandbox's file system view",
-        ),
-        (
-            SYS_FSOPEN,
-            "the mount family",
-            "changes the sandbox's file system view",
-        ),
-        (
-            SYS_FSCONFIG,
-            "the mount family",
-            "changes the sandbox's file system view",
-        ),
-        (
-            SYS_FSMOUNT,
-            "the mount family",
-            "changes the sandbox's file system view",
-        ),
-        (
-            SYS_FSPICK,
-            "the mount family",
-            "changes the sandbox's file system view",
-        ),
-        (
-            n(libc::SYS_pivot_root),
             "pivot_root",
             "changes the sandbox's root",
+            vec![n(libc::SYS_pivot_root)],
         ),
-        (n(libc::SYS_chroot), "chroot", "changes the sandbox's root"),
-        (n(libc::SYS_setns), "setns", "joins other namespaces"),
         (
-            n(libc::SYS_unshare),
+            "chroot",
+            "changes the sandbox's root",
+            vec![n(libc::SYS_chroot)],
+        ),
+        ("setns", "joins other namespaces", vec![n(libc::SYS_setns)]),
+        (
             "unshare",
             "creates namespaces (user namespaces expose kernel surface)",
+            vec![n(libc::SYS_unshare)],
         ),
-        (n(libc::SYS_init_module), "modules", "loads kernel code"),
-        (n(libc::SYS_finit_module), "modules", "loads kernel code"),
-        (n(libc::SYS_delete_module), "modules", "unloads kernel code"),
-        (n(libc::SYS_reboot), "reboot", "host-global"),
-        (n(libc::SYS_swapon), "swap", "host-global"),
-        (n(libc::SYS_swapoff), "swap", "host-global"),
-        (n(libc::SYS_acct), "acct", "host-global"),
-        (n(libc::SYS_quotactl), "quotactl", "host-global"),
-        (n(libc::SYS_syslog), "syslog", "reads the kernel log"),
         (
-            n(libc::SYS_open_by_handle_at),
+            "modules",
+            "loads and unloads kernel code",
+            vec![
+                n(libc::SYS_init_module),
+                n(libc::SYS_finit_module),
+                n(libc::SYS_delete_module),
+            ],
+        ),
+        ("reboot", "host-global", vec![n(libc::SYS_reboot)]),
+        (
+            "swap",
+            "host-global",
+            vec![n(libc::SYS_swapon), n(libc::SYS_swapoff)],
+        ),
+        ("acct", "host-global", vec![n(libc::SYS_acct)]),
+        ("quotactl", "host-global", vec![n(libc::SYS_quotactl)]),
+        ("syslog", "reads the kernel log", vec![n(libc::SYS_syslog)]),
+        (
             "file handles",
             "escapes bind mounts by file handle",
+            vec![
+                n(libc::SYS_open_by_handle_at),
+                n(libc::SYS_name_to_handle_at),
+            ],
         ),
         (
-            n(libc::SYS_name_to_handle_at),
-            "file handles",
-            "pairs with open_by_handle_at",
-        ),
-        (
-            n(libc::SYS_settimeofday),
             "clock setting",
             "host-global clock",
+            vec![
+                n(libc::SYS_settimeofday),
+                n(libc::SYS_clock_settime),
+                n(libc::SYS_clock_adjtime),
+                n(libc::SYS_adjtimex),
+            ],
         ),
+        ("vhangup", "terminal attack", vec![n(libc::SYS_vhangup)]),
         (
-            n(libc::SYS_clock_settime),
-            "clock setting",
-            "host-global clock",
-        ),
-        (
-            n(libc::SYS_clock_adjtime),
-            "clock setting",
-            "host-global clock",
-        ),
-        (n(libc::SYS_adjtimex), "clock setting", "host-global clock"),
-        (n(libc::SYS_vhangup), "vhangup", "terminal attack"),
-        (
-            n(libc::SYS_fanotify_init),
             "fanotify",
             "watches file systems",
+            vec![n(libc::SYS_fanotify_init)],
         ),
     ];
     #[cfg(target_arch = "x86_64")]
-    v.extend([
-        (n(libc::SYS_iopl), "raw I/O ports", "raw I/O port access"),
-        (n(libc::SYS_ioperm), "raw I/O ports", "raw I/O port access"),
-        (n(libc::SYS_uselib), "uselib", "obsolete loader entry point"),
+    groups.extend([
+        (
+            "raw I/O ports",
+            "raw I/O port access",
+            vec![n(libc::SYS_iopl), n(libc::SYS_ioperm)],
+        ),
+        (
+            "uselib",
+            "obsolete loader entry point",
+            vec![n(libc::SYS_uselib)],
+        ),
     ]);
-    v
+    flatten(groups)
 }
 
 fn stmt(code: u16, k: u32) -> sock_filter {
@@ -576,28 +557,38 @@ fn ioctl_checks(denied: &[u32], allowed: &[u32], denied_types: &[u32]) -> Vec<so
 /// would have made private, and that other programs of the user (or root) may be using.
 fn fallback_denied_syscalls() -> Vec<(u32, &'static str, &'static str)> {
     let n = |x: libc::c_long| x as u32;
-    let sysv = "System V IPC objects of the host's other programs";
-    let mq = "POSIX message queues of the host's other programs";
-    vec![
-        (n(libc::SYS_shmget), "System V IPC", sysv),
-        (n(libc::SYS_shmat), "System V IPC", sysv),
-        (n(libc::SYS_shmctl), "System V IPC", sysv),
-        (n(libc::SYS_shmdt), "System V IPC", sysv),
-        (n(libc::SYS_msgget), "System V IPC", sysv),
-        (n(libc::SYS_msgsnd), "System V IPC", sysv),
-        (n(libc::SYS_msgrcv), "System V IPC", sysv),
-        (n(libc::SYS_msgctl), "System V IPC", sysv),
-        (n(libc::SYS_semget), "System V IPC", sysv),
-        (n(libc::SYS_semop), "System V IPC", sysv),
-        (n(libc::SYS_semctl), "System V IPC", sysv),
-        (n(libc::SYS_semtimedop), "System V IPC", sysv),
-        (n(libc::SYS_mq_open), "POSIX message queues", mq),
-        (n(libc::SYS_mq_unlink), "POSIX message queues", mq),
-        (n(libc::SYS_mq_timedsend), "POSIX message queues", mq),
-        (n(libc::SYS_mq_timedreceive), "POSIX message queues", mq),
-        (n(libc::SYS_mq_notify), "POSIX message queues", mq),
-        (n(libc::SYS_mq_getsetattr), "POSIX message queues", mq),
-    ]
+    flatten(vec![
+        (
+            "System V IPC",
+            "System V IPC objects of the host's other programs",
+            vec![
+                n(libc::SYS_shmget),
+                n(libc::SYS_shmat),
+                n(libc::SYS_shmctl),
+                n(libc::SYS_shmdt),
+                n(libc::SYS_msgget),
+                n(libc::SYS_msgsnd),
+                n(libc::SYS_msgrcv),
+                n(libc::SYS_msgctl),
+                n(libc::SYS_semget),
+                n(libc::SYS_semop),
+                n(libc::SYS_semctl),
+                n(libc::SYS_semtimedop),
+            ],
+        ),
+        (
+            "POSIX message queues",
+            "POSIX message queues of the host's other programs",
+            vec![
+                n(libc::SYS_mq_open),
+                n(libc::SYS_mq_unlink),
+                n(libc::SYS_mq_timedsend),
+                n(libc::SYS_mq_timedreceive),
+                n(libc::SYS_mq_notify),
+                n(libc::SYS_mq_getsetattr),
+            ],
+        ),
+    ])
 }
 
 /// Setting or removing extended attributes, POSIX ACLs included: an ACL grants other users
