@@ -42,7 +42,7 @@ use crate::project::{self, Project};
 use crate::python::{self, Interpreter};
 use env_swap::{swap_into_place, TempState};
 use lock::{lock_from_artifacts, sha256_file, wheel_name_version};
-use requirements::{LockedPackage, Requirements};
+use requirements::{Lock, LockedPackage, Requirements};
 use sdists::{build_sdists, sdist_specs};
 use steps::{install_step, strings};
 use uv::{fetch_uv, find_uv};
@@ -158,6 +158,43 @@ enum Mode {
     Fallback,
 }
 
+impl Dirs {
+    /// The install's directories under its temporary directory `tmp` (and the project's
+    /// cache), created, with real paths: the fallback grants and names them as they are.
+    fn create(tmp: &Path, project: &Project) -> Result<Dirs> {
+        let dirs = Dirs {
+            input: tmp.join("input"),
+            work: tmp.join("work"),
+            wheels: tmp.join("wheels"),
+            sdists: tmp.join("sdists"),
+            build_deps: tmp.join("build-deps"),
+            built: tmp.join("built"),
+            env: tmp.join("env"),
+            cache: cache_dir(project),
+            scripts: tmp.join("scripts"),
+        };
+        for d in [
+            &dirs.input,
+            &dirs.work,
+            &dirs.wheels,
+            &dirs.sdists,
+            &dirs.build_deps,
+            &dirs.built,
+            &dirs.env,
+            &dirs.cache,
+        ] {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        Ok(Dirs {
+            cache: dirs
+                .cache
+                .canonicalize()
+                .with_context(|| format!("{}", dirs.cache.display()))?,
+            ..dirs
+        })
+    }
+}
+
 /// A step's command line and what it sees, made for the mode in force: when auto mode falls
 /// back after the first step failed to create namespaces, that step is made again.
 type Step<'s> = dyn Fn(&Ctx<'_>) -> (Vec<String>, Vec<Mount>) + 's;
@@ -238,6 +275,106 @@ fn report_shadowing(ctx: &Ctx<'_>, extra: &[String]) -> Result<()> {
     }
     Ok(())
 }
+/// Wheels built from allowed sdists have no hash in the lock: `NAME==VERSION --hash=...`
+/// lines pinning them to what was just built.
+fn pins_of_built_wheels(built: &Path) -> Result<Vec<String>> {
+    let mut pins = Vec::new();
+    for f in std::fs::read_dir(built)?.flatten() {
+        // Build code wrote this directory: a link must not make seal hash another file.
+        if !f.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let file = f.file_name().to_string_lossy().into_owned();
+        if let Some((n, v)) = wheel_name_version(&file) {
+            pins.push(format!(
+                "{n}=={v} --hash=sha256:{}",
+                sha256_file(&f.path())?
+            ));
+        }
+    }
+    Ok(pins)
+}
+
+/// The download step: network to the index only, nothing built or imported.
+fn download_wheels(ctx: &Ctx<'_>, locked: bool) -> Result<()> {
+    ctx.networked("downloading", &|c: &Ctx<'_>| {
+        let d = &c.dirs;
+        let mut what = vec![
+            "--find-links".to_string(),
+            c.at(&d.built, BUILT_MOUNT),
+            "-r".into(),
+            format!("{}/requirements.txt", c.at(&d.input, INPUT_MOUNT)),
+        ];
+        for extra in &c.args.extra_index_urls {
+            what.extend(["--extra-index-url".to_string(), extra.clone()]);
+        }
+        if locked {
+            what.extend(strings(&["--require-hashes", "--no-deps"]));
+        }
+        (
+            c.pip_download(&c.at(&d.wheels, WHEELS_MOUNT), &what),
+            vec![
+                c.ro(&d.input, INPUT_MOUNT),
+                c.rw(&d.wheels, WHEELS_MOUNT),
+                c.ro(&d.built, BUILT_MOUNT),
+            ],
+        )
+    })
+}
+
+/// uv (its path) or pip (None), as `--installer` asks; reported either way.
+fn choose_installer(ctx: &Ctx<'_>) -> Result<Option<PathBuf>> {
+    let cache = &ctx.dirs.cache;
+    let uv = match ctx.args.installer.unwrap_or_default() {
+        Installer::Pip => None,
+        Installer::Uv => Some(match find_uv(cache) {
+            Some(p) => p,
+            None => fetch_uv(ctx)?,
+        }),
+        Installer::Auto => find_uv(cache),
+    };
+    eprintln!(
+        "seal: installer: {}",
+        uv.as_ref()
+            .map(|p| format!("uv ({})", p.display()))
+            .unwrap_or_else(|| "pip".into())
+    );
+    Ok(uv)
+}
+
+/// A recreated environment must consist of exactly the locked artifacts; `--lock` writes the
+/// new lock atomically (beside, then renamed).
+fn check_or_write_lock(
+    lock: &Lock,
+    old: Option<&Lock>,
+    write: bool,
+    tmp: &Path,
+    project: &Project,
+) -> Result<()> {
+    if let Some(old) = old {
+        let key = |p: &LockedPackage| (p.kind.clone(), p.file.clone(), p.sha256.clone());
+        let mut a: Vec<_> = old.packages.iter().map(key).collect();
+        let mut b: Vec<_> = lock.packages.iter().map(key).collect();
+        a.sort();
+        b.sort();
+        if a != b {
+            bail!("the downloaded artifacts differ from seal.lock; the previous environment is unchanged");
+        }
+    }
+    if write {
+        let tmp_lock = tmp.join("seal.lock");
+        std::fs::write(&tmp_lock, lock.to_toml())?;
+        std::fs::rename(&tmp_lock, project.lock_file())
+            .with_context(|| format!("writing {}", project.lock_file().display()))?;
+        eprintln!(
+            "seal: wrote {} ({} artifacts)",
+            project.lock_file().display(),
+            lock.packages.len()
+        );
+    }
+    Ok(())
+}
+
 pub fn install(mut args: InstallArgs) -> Result<i32> {
     let project = project::locate(args.project.as_deref())?;
     project::check_not_home(&project.root)?;
@@ -288,36 +425,7 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
         .dir
         .canonicalize()
         .with_context(|| format!("{}", tmp.dir.display()))?;
-    let dirs = Dirs {
-        input: tmp_dir.join("input"),
-        work: tmp_dir.join("work"),
-        wheels: tmp_dir.join("wheels"),
-        sdists: tmp_dir.join("sdists"),
-        build_deps: tmp_dir.join("build-deps"),
-        built: tmp_dir.join("built"),
-        env: tmp_dir.join("env"),
-        cache: cache_dir(&project),
-        scripts: tmp_dir.join("scripts"),
-    };
-    for d in [
-        &dirs.input,
-        &dirs.work,
-        &dirs.wheels,
-        &dirs.sdists,
-        &dirs.build_deps,
-        &dirs.built,
-        &dirs.env,
-        &dirs.cache,
-    ] {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-    }
-    let dirs = Dirs {
-        cache: dirs
-            .cache
-            .canonicalize()
-            .with_context(|| format!("{}", dirs.cache.display()))?,
-        ..dirs
-    };
+    let dirs = Dirs::create(&tmp_dir, &project)?;
     let locked = reqs.locked().is_some();
     eprintln!(
         "seal: installing from {} via {} (network: only {})",
@@ -356,48 +464,13 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
     };
     let mut lines = reqs.lines.clone();
     if locked {
-        // Wheels built here have no hash in the lock; pin them to what was just built.
-        for f in std::fs::read_dir(&d.built)?.flatten() {
-            // Build code wrote this directory: a link must not make seal hash another file.
-            if !f.file_type().is_ok_and(|t| t.is_file()) {
-                continue;
-            }
-            let file = f.file_name().to_string_lossy().into_owned();
-            if let Some((n, v)) = wheel_name_version(&file) {
-                lines.push(format!(
-                    "{n}=={v} --hash=sha256:{}",
-                    sha256_file(&f.path())?
-                ));
-            }
-        }
+        lines.extend(pins_of_built_wheels(&d.built)?);
     }
     std::fs::write(d.input.join("requirements.txt"), lines.join("\n") + "\n")?;
 
     // 2. Wheels: network to the index only, nothing built or imported.
     eprintln!("seal: [1/2] downloading wheels (network: index only; no package code runs)");
-    ctx.networked("downloading", &|c: &Ctx<'_>| {
-        let d = &c.dirs;
-        let mut what = vec![
-            "--find-links".to_string(),
-            c.at(&d.built, BUILT_MOUNT),
-            "-r".into(),
-            format!("{}/requirements.txt", c.at(&d.input, INPUT_MOUNT)),
-        ];
-        for extra in &c.args.extra_index_urls {
-            what.extend(["--extra-index-url".to_string(), extra.clone()]);
-        }
-        if locked {
-            what.extend(strings(&["--require-hashes", "--no-deps"]));
-        }
-        (
-            c.pip_download(&c.at(&d.wheels, WHEELS_MOUNT), &what),
-            vec![
-                c.ro(&d.input, INPUT_MOUNT),
-                c.rw(&d.wheels, WHEELS_MOUNT),
-                c.ro(&d.built, BUILT_MOUNT),
-            ],
-        )
-    })?;
+    download_wheels(&ctx, locked)?;
 
     if !args.extra_index_urls.is_empty() {
         report_shadowing(&ctx, &args.extra_index_urls)?;
@@ -413,20 +486,7 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
     );
     // 3. Install: no network; the environment under construction is the only writable place.
     eprintln!("seal: [2/2] installing {n} packages (no network)");
-    let uv = match args.installer.unwrap_or_default() {
-        Installer::Pip => None,
-        Installer::Uv => Some(match find_uv(&d.cache) {
-            Some(p) => p,
-            None => fetch_uv(&ctx)?,
-        }),
-        Installer::Auto => find_uv(&d.cache),
-    };
-    eprintln!(
-        "seal: installer: {}",
-        uv.as_ref()
-            .map(|p| format!("uv ({})", p.display()))
-            .unwrap_or_else(|| "pip".into())
-    );
+    let uv = choose_installer(&ctx)?;
     ctx.offline("installing", ModeChanges::Restricted, &|c: &Ctx<'_>| {
         install_step(c, uv.as_deref(), locked)
     })?;
@@ -435,27 +495,7 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
     let findings = persistence_scan::scan(&d.env);
     if args.lock || locked {
         let lock = lock_from_artifacts(&d.wheels, &sdists, &python, &index)?;
-        if let Some(old) = reqs.locked() {
-            let key = |p: &LockedPackage| (p.kind.clone(), p.file.clone(), p.sha256.clone());
-            let mut a: Vec<_> = old.packages.iter().map(key).collect();
-            let mut b: Vec<_> = lock.packages.iter().map(key).collect();
-            a.sort();
-            b.sort();
-            if a != b {
-                bail!("the downloaded artifacts differ from seal.lock; the previous environment is unchanged");
-            }
-        }
-        if args.lock {
-            let tmp_lock = tmp.dir.join("seal.lock");
-            std::fs::write(&tmp_lock, lock.to_toml())?;
-            std::fs::rename(&tmp_lock, project.lock_file())
-                .with_context(|| format!("writing {}", project.lock_file().display()))?;
-            eprintln!(
-                "seal: wrote {} ({} artifacts)",
-                project.lock_file().display(),
-                lock.packages.len()
-            );
-        }
+        check_or_write_lock(&lock, reqs.locked(), args.lock, &tmp.dir, &project)?;
     }
     swap_into_place(&d.env, &project)?;
     project::record_base_interpreter(&project, &python.executable)?;
