@@ -215,7 +215,7 @@ fn writes_outside_out_live_and_share_are_refused() {
         p.expect_eq("append_host_bashrc", "EACCES");
         assert_eq!(fs::read_to_string(&host_rc).unwrap(), original_rc);
         p.expect_eq("mkdir_host_systemd_user", "EACCES");
-        assert!(!env.home.join(".config").exists());
+        assert!(!env.home.join(".config/systemd").exists());
         p.expect_eq("host_tmp", "EACCES");
         assert!(
             !host_tmp_leaked,
