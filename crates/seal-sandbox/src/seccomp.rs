@@ -330,18 +330,72 @@ fn prologue() -> Rules {
     rules
 }
 
-/// Build the namespace mode's filter.
-pub fn build_filter() -> Vec<sock_filter> {
-    namespace_rules().0
+/// Build the namespace mode's filter for a sandbox whose only mapped ids are `uid` and `gid`.
+pub fn build_filter(uid: u32, gid: u32) -> Vec<sock_filter> {
+    namespace_rules(uid, gid).0
 }
 
-/// What the namespace mode's filter refuses, for `seal run -v` and the docs.
+/// What the namespace mode's filter refuses, for `seal run -v` and the docs (the same for
+/// every mapped id).
 pub fn describe() -> String {
-    namespace_rules().1.join(", ")
+    namespace_rules(0, 0).1.join(", ")
 }
 
-fn namespace_rules() -> (Vec<sock_filter>, Vec<&'static str>) {
+/// The id arguments of chown and the set*id calls: (argument index, is it a group id).
+fn id_arguments() -> Vec<(u32, Vec<(u32, bool)>)> {
+    let n = |x: libc::c_long| x as u32;
+    let mut v = vec![
+        (n(libc::SYS_fchown), vec![(1, false), (2, true)]),
+        (n(libc::SYS_fchownat), vec![(2, false), (3, true)]),
+        (n(libc::SYS_setuid), vec![(0, false)]),
+        (n(libc::SYS_setgid), vec![(0, true)]),
+        (n(libc::SYS_setreuid), vec![(0, false), (1, false)]),
+        (n(libc::SYS_setregid), vec![(0, true), (1, true)]),
+        (
+            n(libc::SYS_setresuid),
+            vec![(0, false), (1, false), (2, false)],
+        ),
+        (
+            n(libc::SYS_setresgid),
+            vec![(0, true), (1, true), (2, true)],
+        ),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    v.extend([
+        (n(libc::SYS_chown), vec![(1, false), (2, true)]),
+        (n(libc::SYS_lchown), vec![(1, false), (2, true)]),
+    ]);
+    v
+}
+
+/// EPERM unless every id argument is the mapped id or -1 ("unchanged"). The kernel answers
+/// EINVAL for an id with no mapping in the user namespace, before any permission check, where
+/// an ordinary user on a normal host gets EPERM; programs (and CPython's own tests) expect the
+/// latter. The mapped id itself, and -1, go on to the kernel's checks as before.
+fn ids_must_be_mapped(args: &[(u32, bool)], uid: u32, gid: u32) -> Vec<sock_filter> {
+    let mut body = Vec::new();
+    for &(arg, group) in args {
+        let mapped = if group { gid } else { uid };
+        body.extend([
+            stmt(BPF_LD_W_ABS, off_arg_lo(arg)),
+            jump(BPF_JEQ_K, mapped, 2, 0),
+            jump(BPF_JEQ_K, u32::MAX, 1, 0),
+            ret(errno(libc::EPERM)),
+        ]);
+    }
+    body.push(ret(RET_ALLOW));
+    body
+}
+
+fn namespace_rules(uid: u32, gid: u32) -> (Vec<sock_filter>, Vec<&'static str>) {
     let mut f = prologue();
+    for (nr, args) in id_arguments() {
+        f.on(
+            "chown and set*id to unmapped ids (EPERM, as for an ordinary user)",
+            nr,
+            ids_must_be_mapped(&args, uid, gid),
+        );
+    }
     // fscrypt keys live in the file system, not in the mount: read-only bind mounts do not stop
     // a descriptor of any file there (the interpreter's own) from removing the user's claim to
     // a key, which locks their encrypted directories on the host. btrfs snapshots take their
@@ -817,7 +871,7 @@ mod tests {
 
     #[test]
     fn allows_ordinary_calls() {
-        let f = build_filter();
+        let f = build_filter(1000, 1000);
         for s in [
             libc::SYS_read,
             libc::SYS_write,
@@ -855,8 +909,41 @@ mod tests {
     }
 
     #[test]
+    fn unmapped_ids_are_refused_with_eperm_and_mapped_ones_reach_the_kernel() {
+        let f = build_filter(1000, 1001);
+        let eperm = errno(libc::EPERM);
+        let minus_one = u32::MAX as u64;
+        let fchownat = nr(libc::SYS_fchownat);
+        let call = |nr: u32, a: [u64; 6]| run(&f, AUDIT_ARCH, nr, a);
+        assert_eq!(call(fchownat, [3, 0, 1000, 1001, 0, 0]), RET_ALLOW);
+        assert_eq!(call(fchownat, [3, 0, minus_one, 1001, 0, 0]), RET_ALLOW);
+        assert_eq!(call(fchownat, [3, 0, 1000, minus_one, 0, 0]), RET_ALLOW);
+        assert_eq!(call(fchownat, [3, 0, 65534, 1001, 0, 0]), eperm);
+        assert_eq!(call(fchownat, [3, 0, 1000, 65534, 0, 0]), eperm);
+        // The group argument is checked against the gid, not the uid.
+        assert_eq!(call(fchownat, [3, 0, 1000, 1000, 0, 0]), eperm);
+        assert_eq!(call(nr(libc::SYS_fchown), [3, 0, 1001, 0, 0, 0]), eperm);
+        let setresuid = nr(libc::SYS_setresuid);
+        assert_eq!(call(setresuid, [1000, 1000, 1000, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(
+            call(setresuid, [minus_one, 1000, minus_one, 0, 0, 0]),
+            RET_ALLOW
+        );
+        assert_eq!(call(setresuid, [1000, 1000, 0, 0, 0, 0]), eperm);
+        assert_eq!(call(nr(libc::SYS_setuid), [65534, 0, 0, 0, 0, 0]), eperm);
+        assert_eq!(call(nr(libc::SYS_setgid), [1001, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(call(nr(libc::SYS_setregid), [1001, 0, 0, 0, 0, 0]), eperm);
+        // Only the low 32 bits are an id, as for the kernel.
+        assert_eq!(
+            call(nr(libc::SYS_setuid), [(7 << 32) | 1000, 0, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
+        assert!(describe().contains("unmapped ids"));
+    }
+
+    #[test]
     fn denies_dangerous_calls() {
-        let f = build_filter();
+        let f = build_filter(1000, 1000);
         for (s, _, _) in denied_syscalls() {
             assert_eq!(
                 run(&f, AUDIT_ARCH, s, [0; 6]),
@@ -909,7 +996,7 @@ mod tests {
 
     #[test]
     fn ioctl_checks_only_the_low_32_bits_of_the_command() {
-        let f = build_filter();
+        let f = build_filter(1000, 1000);
         assert_fs_private_ioctls_refused(&f);
         let high = 0xdead_beef_0000_0000u64;
         for cmd in [
@@ -939,7 +1026,7 @@ mod tests {
 
     #[test]
     fn setuid_and_setgid_modes_are_refused() {
-        let f = build_filter();
+        let f = build_filter(1000, 1000);
         let eperm = errno(libc::EPERM);
         let creat = libc::O_CREAT as u64 | libc::O_WRONLY as u64;
         let mut cases: Vec<(u32, [u64; 6], u32)> = vec![
@@ -971,7 +1058,7 @@ mod tests {
 
     #[test]
     fn vsock_and_foreign_abis_are_refused() {
-        let f = build_filter();
+        let f = build_filter(1000, 1000);
         assert_eq!(
             run(
                 &f,
@@ -996,7 +1083,7 @@ mod tests {
 
     #[test]
     fn every_jump_stays_inside_the_program() {
-        let f = build_filter();
+        let f = build_filter(1000, 1000);
         for (i, ins) in f.iter().enumerate() {
             if ins.code != BPF_RET_K && ins.code != BPF_LD_W_ABS {
                 assert!(i + 1 + (ins.jt.max(ins.jf) as usize) < f.len());

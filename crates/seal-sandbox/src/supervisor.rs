@@ -106,7 +106,7 @@ pub fn run_with<G>(
     let outer_gid = sys::getgid();
     let has_proc = spec.mounts.iter().any(|m| matches!(m, Mount::Proc { .. }));
     let limits = limits::plan(&spec.limits, outer_uid, has_proc, true);
-    let seccomp_filter = crate::seccomp::build_filter();
+    let seccomp_filter = crate::seccomp::build_filter(spec.uid, spec.gid);
     let staged_dsts: Vec<PathBuf> = spec
         .mounts
         .iter()

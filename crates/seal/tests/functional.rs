@@ -454,3 +454,41 @@ fn verbose_reports_enforcement() {
         }
     });
 }
+
+const FOREIGN_IDS: &str = include_str!("probes/functional/foreign_ids.py");
+
+/// Only the sandbox's own uid and gid are mapped; chown or set*id to any other id fails with
+/// EPERM, as for an ordinary user (CPython's test_os and test_subprocess expect it), not with
+/// the kernel's EINVAL, and the mapped ids and -1 still work.
+#[test]
+fn foreign_ids_fail_with_eperm_like_for_an_ordinary_user() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "foreign-ids");
+        let probe = env.project.join("foreign_ids.py");
+        env.write_owned(&probe, FOREIGN_IDS, 0o644);
+        let out = env.seal_run(&[], &["python3", probe.to_str().unwrap()]);
+        out.expect_success();
+        for key in [
+            "chown_other_uid",
+            "chown_other_gid",
+            "chown_root",
+            "popen_user",
+            "popen_group",
+            "setuid_root",
+            "setresgid_other",
+        ] {
+            assert!(
+                out.stdout.lines().any(|l| l == format!("{key}=EPERM")),
+                "{key}: expected EPERM\n{}",
+                out.describe()
+            );
+        }
+        for key in ["chown_unchanged", "chown_own", "setuid_own"] {
+            assert!(
+                out.stdout.lines().any(|l| l == format!("{key}=OK")),
+                "{key}: expected OK\n{}",
+                out.describe()
+            );
+        }
+    });
+}
