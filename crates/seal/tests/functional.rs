@@ -492,3 +492,38 @@ fn foreign_ids_fail_with_eperm_like_for_an_ordinary_user() {
         }
     });
 }
+
+/// Open files: 4096 by default, as on most hosts, and a program that needs more may raise its
+/// soft limit up to the host's hard limit, as it could outside.
+#[test]
+fn the_open_files_limit_can_be_raised_to_the_hosts_hard_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: lim is a valid, writable rlimit struct.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    let host_hard = lim.rlim_max;
+    each_variant(|v| {
+        let env = TestEnv::new(v, "nofile");
+        let out = py(
+            &env,
+            "import resource as r\n\
+             soft, hard = r.getrlimit(r.RLIMIT_NOFILE)\n\
+             print('before', soft, hard)\n\
+             r.setrlimit(r.RLIMIT_NOFILE, (hard, hard))\n\
+             print('after', *r.getrlimit(r.RLIMIT_NOFILE))",
+        );
+        out.expect_success();
+        let want_soft = host_hard.min(4096);
+        assert!(
+            out.stdout
+                .contains(&format!("before {want_soft} {host_hard}\n"))
+                && out
+                    .stdout
+                    .contains(&format!("after {host_hard} {host_hard}\n")),
+            "expected soft {want_soft} raisable to the host's hard {host_hard}\n{}",
+            out.describe()
+        );
+    });
+}

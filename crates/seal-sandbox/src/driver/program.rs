@@ -13,20 +13,33 @@ use crate::report::Message;
 use crate::setup::EXIT_SETUP_FAILED;
 use crate::sys;
 
-/// A resource limit, set as soft and hard limit alike (never above the current hard limit).
-pub type Rlimit = (libc::__rlimit_resource_t, u64);
+/// A resource limit: (resource, value, whether the value is also the hard limit). Never
+/// above the current hard limit.
+pub type Rlimit = (libc::__rlimit_resource_t, u64, Hard);
+
+/// What happens to the hard limit of an [`Rlimit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hard {
+    /// Lowered to the value too: a limit the program must not raise.
+    Same,
+    /// Kept as it is: a default the program may raise as far as the host lets it.
+    Kept,
+}
 
 /// The rlimits both engines set from the spec and the limit plan; an engine may add its own.
+/// The open-files limit is a default (4096 soft, as on most hosts) that programs needing more
+/// may raise to the host's hard limit, as they could outside; the process and memory limits
+/// are limits.
 pub fn rlimits(open_files: Option<u64>, limits: &LimitPlan) -> Vec<Rlimit> {
     let mut out = Vec::new();
     if let Some(n) = open_files {
-        out.push((libc::RLIMIT_NOFILE, n));
+        out.push((libc::RLIMIT_NOFILE, n, Hard::Kept));
     }
     if let Some(n) = limits.nproc_rlimit {
-        out.push((libc::RLIMIT_NPROC, n));
+        out.push((libc::RLIMIT_NPROC, n, Hard::Same));
     }
     if let Some(n) = limits.data_rlimit {
-        out.push((libc::RLIMIT_DATA, n));
+        out.push((libc::RLIMIT_DATA, n, Hard::Same));
     }
     out
 }
@@ -108,10 +121,15 @@ pub fn restrict_and_exec(t: &Tail<'_>, landlock: impl FnOnce() -> Result<Level, 
 
 fn restrict_process(t: &Tail<'_>) -> Result<(), String> {
     sys::setrlimit(libc::RLIMIT_CORE, 0, 0).map_err(|e| format!("RLIMIT_CORE: {e}"))?;
-    for &(resource, value) in t.rlimits {
+    for &(resource, value, keep) in t.rlimits {
         let hard = sys::getrlimit(resource).map_or(value, |(_, hard)| hard);
-        let v = value.min(hard);
-        sys::setrlimit(resource, v, v).map_err(|e| format!("{}: {e}", rlimit_name(resource)))?;
+        let soft = value.min(hard);
+        let new_hard = match keep {
+            Hard::Same => soft,
+            Hard::Kept => hard,
+        };
+        sys::setrlimit(resource, soft, new_hard)
+            .map_err(|e| format!("{}: {e}", rlimit_name(resource)))?;
     }
     if let Some(n) = t.affinity {
         sys::limit_cpus(n).map_err(|e| format!("cannot set the CPU affinity: {e}"))?;

@@ -110,7 +110,7 @@ pub fn run_fallback_with_options<G>(
     }
     let mut rlimits = driver::program::rlimits(spec.limits.open_files, &limits);
     if let Some(n) = plan.file_size_cap {
-        rlimits.push((libc::RLIMIT_FSIZE, n));
+        rlimits.push((libc::RLIMIT_FSIZE, n, driver::program::Hard::Same));
     }
     let filter = crate::seccomp::build_fallback_filter(abi, options.mode_changes);
     // Resolved here: without a new root, the host's PATH is the program's.
