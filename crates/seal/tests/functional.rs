@@ -527,3 +527,43 @@ fn the_open_files_limit_can_be_raised_to_the_hosts_hard_limit() {
         );
     });
 }
+
+const SYSTEM_FACTS: &str = include_str!("probes/functional/system_facts.py");
+
+/// The host's CPU numbering and /etc/os-release are readable (read-only copies); /sys shows
+/// nothing else.
+#[test]
+fn cpu_numbering_and_os_release_are_visible_read_only() {
+    let host =
+        |p: &str| fs::read_to_string(p).map(|s| s.lines().next().unwrap_or("").trim().to_string());
+    each_variant(|v| {
+        let env = TestEnv::new(v, "system-facts");
+        let probe = env.project.join("system_facts.py");
+        env.write_owned(&probe, SYSTEM_FACTS, 0o644);
+        let out = env.seal_run(&[], &["python3", probe.to_str().unwrap()]);
+        out.expect_success();
+        let has = |line: String| {
+            assert!(
+                out.stdout.lines().any(|l| l == line),
+                "expected {line:?}\n{}",
+                out.describe()
+            )
+        };
+        for name in ["online", "possible", "present"] {
+            let p = format!("/sys/devices/system/cpu/{name}");
+            match host(&p) {
+                Ok(value) => has(format!("{name}=OK:{value}")),
+                Err(_) => has(format!("{name}=ENOENT")),
+            }
+        }
+        has("sys=OK:devices".into());
+        has("write_online=EROFS".into());
+        match host("/etc/os-release") {
+            Ok(first) => has(format!("os_release=OK:{first}")),
+            Err(_) => support::note(
+                &v.name,
+                "no /etc/os-release on this host: its copy is not checked",
+            ),
+        }
+    });
+}

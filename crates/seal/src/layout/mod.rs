@@ -37,6 +37,17 @@ const ETC_FILES: &[&str] = &[
     "services",
     "mime.types",
     "gai.conf",
+    // Which system this is: platform.freedesktop_os_release(), pip's vendored `distro`.
+    "os-release",
+    "debian_version",
+];
+/// The CPU numbering of the host (copies, read once): glibc's get_nprocs, hwloc and OpenMP
+/// runtimes read them to size thread pools. Nothing else of /sys is visible: no device, no
+/// cgroup, no frequency or power reading.
+const CPU_FILES: &[&str] = &[
+    "/sys/devices/system/cpu/online",
+    "/sys/devices/system/cpu/possible",
+    "/sys/devices/system/cpu/present",
 ];
 const ETC_DIRS: &[&str] = &["ssl", "pki", "alternatives"];
 
@@ -159,6 +170,12 @@ fn system_mounts(python: &Interpreter) -> Vec<Mount> {
         m.push(Mount::CopyIfExists {
             src: p.clone(),
             dst: p,
+        });
+    }
+    for f in CPU_FILES {
+        m.push(Mount::CopyIfExists {
+            src: f.into(),
+            dst: f.into(),
         });
     }
     for d in ETC_DIRS {
