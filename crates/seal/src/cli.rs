@@ -157,6 +157,11 @@ pub struct InstallArgs {
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
 
+    /// Also put pip into the environment, as `python -m venv` does (from the interpreter's own
+    /// ensurepip wheel, offline); without it the environment has no pip, like uv's
+    #[arg(long)]
+    pub seed: bool,
+
     /// Which tool installs into the environment: uv when one is available (on PATH or in
     /// seal's cache), else pip; `uv` fetches uv from the index (through the same sandbox) if
     /// needed

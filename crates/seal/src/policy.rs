@@ -40,6 +40,8 @@ pub struct InstallPolicy {
     pub allow_sdist: Vec<String>,
     pub installer: Option<crate::cli::Installer>,
     pub timeout: Option<Timeout>,
+    /// Put pip into the environment (`--seed`).
+    pub seed: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -206,6 +208,7 @@ pub const STARTER: &str = r#"# seal.toml: how seal runs and installs this projec
 # allow_sdist = []               # packages that may be built from source, offline
 # installer = "auto"             # auto (uv when available), uv, pip
 # timeout = "30m"                # for each of the download and install steps
+# seed = false                   # also put pip into the environment (offline, from ensurepip)
 
 [run]
 # in = ["data"]                  # read-only at their own paths

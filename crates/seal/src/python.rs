@@ -127,6 +127,30 @@ pub fn discover(explicit: Option<&Path>) -> Result<Interpreter> {
     })
 }
 
+/// Whether `python -m venv` can put pip into an environment offline: the interpreter has
+/// ensurepip and a pip wheel for it, bundled (`ensurepip/_bundled`, python.org and most
+/// builds) or in Debian's `/usr/share/python-wheels` (packages python3-venv and
+/// python3-pip-whl). Found from the files alone; nothing is started.
+pub fn can_seed_pip(python: &Interpreter) -> bool {
+    let ensurepip = python
+        .prefix
+        .join("lib")
+        .join(format!("python{}", python.version))
+        .join("ensurepip");
+    let has_pip_wheel = |dir: &Path| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with("pip-") && name.ends_with(".whl")
+            })
+        })
+    };
+    ensurepip.join("__init__.py").is_file()
+        && (has_pip_wheel(&ensurepip.join("_bundled"))
+            || has_pip_wheel(Path::new("/usr/share/python-wheels")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2136,3 +2136,62 @@ fn names_served_by_two_indexes_are_reported_in_both_modes() {
         }
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// pip in the environment
+
+/// Without `--seed` the environment has no pip, like uv's; with it pip is put in offline from
+/// the interpreter's own ensurepip wheel (nothing fetched for it), and works at run time.
+#[test]
+fn seed_puts_pip_into_the_environment_offline() {
+    let python = Path::new(PYTHON);
+    let version = String::from_utf8(
+        std::process::Command::new(python)
+            .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let ensurepip = Path::new("/usr/lib")
+        .join(format!("python{}", version.trim()))
+        .join("ensurepip/__init__.py");
+    if !ensurepip.exists() || fs::read_dir("/usr/share/python-wheels").is_err() {
+        loud(&bang_frame(&format!(
+            "!!! SKIPPED seed_puts_pip_into_the_environment_offline: {PYTHON} has no ensurepip\n\
+             !!! with Debian's pip wheel (.ci/run installs python3-venv)"
+        )));
+        return;
+    }
+    each_variant(|v| {
+        let env = TestEnv::new(v, "seed");
+        let index = PyIndex::start(&env.dir.join("index"));
+        benign(&index);
+        let pip_version = ["python", "-m", "pip", "--version"];
+
+        env.install(&index.url(), &["alpha"]).expect_success();
+        let out = env.run(&pip_version);
+        assert!(
+            !out.status.success() && out.stderr.contains("No module named pip"),
+            "an unseeded environment has pip\n{}",
+            out.describe()
+        );
+
+        let before = index.requests().len();
+        env.install(&index.url(), &["--seed", "alpha"])
+            .expect_success();
+        let out = env.run(&pip_version);
+        out.expect_success();
+        assert!(
+            out.stdout.contains("/seal/env/lib/"),
+            "pip is not the environment's own\n{}",
+            out.describe()
+        );
+        assert!(
+            !index.paths()[before..].iter().any(|p| p.contains("/pip")),
+            "--seed fetched pip from the index: {:?}",
+            index.paths()
+        );
+        assert_eq!(sealed_alpha_version(&env), "1.0");
+    });
+}

@@ -402,6 +402,12 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
         }
     }
     let python = python::discover(args.python.as_deref())?;
+    if args.seed && !python::can_seed_pip(&python) {
+        bail!(
+            "--seed: {} has no ensurepip with a pip wheel to seed the environment from (Debian/Ubuntu: apt install python3-venv); drop --seed, or list pip among the packages",
+            python.executable.display()
+        );
+    }
     if let Some(lock) = reqs.locked() {
         if lock.python != python.version {
             bail!(

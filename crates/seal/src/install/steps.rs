@@ -431,8 +431,10 @@ pub(super) fn install_step(
     if !c.args.verbose && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         installer.push_str(" --quiet");
     }
+    // `--seed`: venv's own seeding, ensurepip from the interpreter's bundled wheel, offline.
+    let without_pip = if c.args.seed { "" } else { "--without-pip " };
     let mut command = format!(
-        "{py} -m venv --without-pip {} && {installer}",
+        "{py} -m venv {without_pip}{} && {installer}",
         sh_quote(&env)
     );
     if c.fallback() {
