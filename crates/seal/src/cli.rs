@@ -118,7 +118,9 @@ pub struct DoctorArgs {
 
 #[derive(Args, Debug)]
 pub struct InstallArgs {
-    /// Packages to install (requirement specifiers, e.g. "requests>=2")
+    /// Packages to install (requirement specifiers, e.g. "requests>=2"). They replace the
+    /// environment. With none and no -r: seal.lock, else the policy's requirement files, else
+    /// [project].dependencies, else requirements.txt (seal says which it used)
     #[arg(value_name = "PACKAGE")]
     pub packages: Vec<String>,
 

@@ -2195,3 +2195,23 @@ fn seed_puts_pip_into_the_environment_offline() {
         assert_eq!(sealed_alpha_version(&env), "1.0");
     });
 }
+
+/// A plain `seal install` in a project with only a requirements.txt installs from it, and
+/// says so, as pip users expect.
+#[test]
+fn plain_install_uses_the_projects_requirements_txt() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "plain-reqs");
+        let index = PyIndex::start(&env.dir.join("index"));
+        benign(&index);
+        env.write_owned(&env.project.join("requirements.txt"), "alpha\n", 0o644);
+        let out = env.install(&index.url(), &[]);
+        out.expect_success();
+        assert!(
+            out.stderr.contains("installing from ") && out.stderr.contains("requirements.txt"),
+            "seal did not say it used requirements.txt\n{}",
+            out.describe()
+        );
+        assert_eq!(sealed_alpha_version(&env), "1.0");
+    });
+}

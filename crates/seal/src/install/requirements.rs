@@ -265,6 +265,11 @@ pub fn gather(
             source: Source::Pyproject,
         });
     }
+    // Last, as pip users expect of a project that has one: requirements.txt at the root.
+    let requirements_txt = project.root.join("requirements.txt");
+    if requirements_txt.is_file() {
+        return gather(&[], &[requirements_txt], &[], project, allow_direct);
+    }
     bail!(
         "nothing to install: name packages (seal install requests), give -r requirements.txt, \
          or add [project].dependencies to pyproject.toml"
