@@ -697,10 +697,17 @@ fn descriptors_inherited_by_seal_do_not_reach_the_program() {
         let canary = fs::File::open(env.home.join(".ssh/id_rsa")).unwrap();
         let raw = canary.as_raw_fd();
         let leak_fd = |mut run: Run| {
-            // SAFETY: dup2 is async-signal-safe; `canary` outlives the spawn.
+            // SAFETY: dup2 and fcntl are async-signal-safe; `canary` outlives the spawn.
             unsafe {
                 run.cmd.pre_exec(move || {
-                    if libc::dup2(raw, FD) == -1 {
+                    // dup2 onto itself keeps close-on-exec: when the file was opened as FD
+                    // already, clear the flag instead, or nothing would be inherited at all.
+                    let r = if raw == FD {
+                        libc::fcntl(FD, libc::F_SETFD, 0)
+                    } else {
+                        libc::dup2(raw, FD)
+                    };
+                    if r == -1 {
                         return Err(std::io::Error::last_os_error());
                     }
                     Ok(())
