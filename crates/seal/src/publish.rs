@@ -63,20 +63,6 @@ pub fn parse(s: &str) -> Result<Publish, String> {
     }
 }
 
-/// The ports a run publishes: the command line's, else the policy's `run.publish`.
-pub fn chosen(cli: &[Publish], policy: &crate::policy::RunPolicy) -> Vec<Publish> {
-    if cli.is_empty() {
-        policy.publish.clone()
-    } else {
-        cli.to_vec()
-    }
-}
-
-/// The address the user named: on the command line, else the policy's `run.publish_addr`.
-pub fn named_address(cli: Option<IpAddr>, policy: &crate::policy::RunPolicy) -> Option<IpAddr> {
-    cli.or(policy.publish_addr)
-}
-
 /// The host address ports are published on: loopback unless the user names another one.
 /// The unspecified address is refused: the Host check needs to know the one name the browser
 /// will use, and every interface is never what a sandbox user means.

@@ -12,7 +12,7 @@ use anyhow::Result;
 use crate::cli::{InstallArgs, OutLinks, SandboxOptions};
 use crate::isolation::{Requested, Required};
 use crate::layout::RunRequest;
-use crate::policy::Policy;
+use crate::policy::{Policy, RunPolicy};
 use crate::publish::{self, Publish};
 
 const DEFAULT_PIDS: u64 = 1024;
@@ -36,6 +36,17 @@ fn either<T: Clone>(cli: Vec<T>, policy: &[T]) -> Vec<T> {
     } else {
         cli
     }
+}
+
+/// The ports a run publishes: the command line's, else the policy's `run.publish`.
+pub fn publishes(cli: &[Publish], policy: &RunPolicy) -> Vec<Publish> {
+    either(cli.to_vec(), &policy.publish)
+}
+
+/// The publish address the user named: on the command line, else the policy's
+/// `run.publish_addr` (checked by [`publish::address`]).
+pub fn named_publish_addr(cli: Option<IpAddr>, policy: &RunPolicy) -> Option<IpAddr> {
+    cli.or(policy.publish_addr)
 }
 
 /// What `seal run`, `shell`, `exec` and `jupyter` do.
@@ -110,8 +121,8 @@ impl RunSettings {
         };
         Ok(RunSettings {
             request,
-            publishes: either(args.publishes, &run.publish),
-            publish_addr: publish::address(args.publish_addr.or(run.publish_addr))?,
+            publishes: publishes(&args.publishes, run),
+            publish_addr: publish::address(named_publish_addr(args.publish_addr, run))?,
             out_links: args.out_links.or(run.out_links).unwrap_or_default(),
             keep_exec: args.keep_exec,
             overwrite: args.overwrite,

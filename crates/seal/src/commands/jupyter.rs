@@ -51,7 +51,7 @@ fn browser_address(
     cli: Option<IpAddr>,
     policy: &crate::policy::Policy,
 ) -> Result<(IpAddr, &'static str)> {
-    let named = publish::named_address(cli, &policy.run);
+    let named = crate::settings::named_publish_addr(cli, &policy.run);
     if let Some(a) = named {
         // The run checks it again and warns about a non-loopback one: refuse here only what it
         // would refuse, before a URL is made from it.
@@ -160,7 +160,7 @@ pub fn run(args: JupyterArgs) -> Result<i32> {
     let (addr, origin_note) = browser_address(sandbox.publish_addr, &policy)?;
     // The run binds exactly the address the URL names.
     sandbox.publish_addr = Some(addr);
-    let taken: Vec<u16> = publish::chosen(&sandbox.publishes, &policy.run)
+    let taken: Vec<u16> = crate::settings::publishes(&sandbox.publishes, &policy.run)
         .iter()
         .map(|p| p.host_port)
         .collect();
