@@ -33,6 +33,10 @@
 
 #![allow(dead_code)]
 
+// First: its macro is used by the environments below.
+#[macro_use]
+mod test_home;
+
 pub mod cli;
 pub mod install;
 pub mod isolation;
@@ -43,7 +47,6 @@ mod probe;
 mod process;
 mod pty;
 mod sinks;
-mod test_home;
 mod util;
 mod variants;
 

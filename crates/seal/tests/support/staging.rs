@@ -147,18 +147,7 @@ pub struct Env {
     pub canary_content: String,
 }
 
-impl std::ops::Deref for Env {
-    type Target = TestHome;
-    fn deref(&self) -> &TestHome {
-        &self.base
-    }
-}
-
-impl std::ops::DerefMut for Env {
-    fn deref_mut(&mut self) -> &mut TestHome {
-        &mut self.base
-    }
-}
+derefs_to_test_home!(Env);
 
 impl Env {
     pub fn new(v: &Variant, name: &str) -> Env {

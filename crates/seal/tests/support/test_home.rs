@@ -29,6 +29,25 @@ pub const CANARY_FILES: &[&str] = &[
 /// Canary environment variables set on every command of the test.
 pub const CANARY_ENV: &[&str] = &["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "OPENAI_API_KEY"];
 
+/// Lets a test environment built on a [`TestHome`] (in a field named `base`) be used as one:
+/// `env.home`, `env.mkdir_owned(...)`, `env.env.push(...)`.
+macro_rules! derefs_to_test_home {
+    ($env:ty) => {
+        impl std::ops::Deref for $env {
+            type Target = TestHome;
+            fn deref(&self) -> &TestHome {
+                &self.base
+            }
+        }
+
+        impl std::ops::DerefMut for $env {
+            fn deref_mut(&mut self) -> &mut TestHome {
+                &mut self.base
+            }
+        }
+    };
+}
+
 pub struct TestHome {
     pub v: Variant,
     /// The test's own directory (mode 0755, owned by the test process).

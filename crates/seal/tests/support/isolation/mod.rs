@@ -60,18 +60,7 @@ pub struct TestEnv {
     base: TestHome,
 }
 
-impl std::ops::Deref for TestEnv {
-    type Target = TestHome;
-    fn deref(&self) -> &TestHome {
-        &self.base
-    }
-}
-
-impl std::ops::DerefMut for TestEnv {
-    fn deref_mut(&mut self) -> &mut TestHome {
-        &mut self.base
-    }
-}
+derefs_to_test_home!(TestEnv);
 
 impl TestEnv {
     pub fn new(v: &Variant, name: &str) -> TestEnv {
