@@ -5,7 +5,7 @@
 
 use std::ffi::OsString;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -36,6 +36,12 @@ fn either<T: Clone>(cli: Vec<T>, policy: &[T]) -> Vec<T> {
     } else {
         cli
     }
+}
+
+/// The base interpreter asked for: `--python`, else the policy's `python`. Chosen before the
+/// rest, since the command depends on the interpreter found.
+pub fn python_choice(cli: Option<&Path>, policy: &Policy) -> Option<PathBuf> {
+    cli.map(Path::to_path_buf).or_else(|| policy.python.clone())
 }
 
 /// The ports a run publishes: the command line's, else the policy's `run.publish`.

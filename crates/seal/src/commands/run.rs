@@ -128,7 +128,7 @@ pub(crate) fn run_extended(
     let project_dir = args.project.clone().unwrap_or_else(|| PathBuf::from("."));
     let project = project::locate(Some(&project_dir))?;
     let policy = crate::policy::load(&project)?;
-    let python_choice = args.python.clone().or(policy.python.clone());
+    let python_choice = crate::settings::python_choice(args.python.as_deref(), &policy);
     let (python, env_dir) = interpreter_for(python_choice.as_deref(), &project)?;
     let interpreter: OsString = match &env_dir {
         Some(_) => format!("{}/bin/python", project::ENV_MOUNT).into(),
