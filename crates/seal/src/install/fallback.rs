@@ -45,29 +45,17 @@ pub const RELOCATE_NAME: &str = "relocate_env.py";
 /// address and every connection reaches seal's proxy.
 pub const PLACEHOLDER_PROXY: &str = "http://seal-proxy:3128";
 
-/// Files that identify the distribution and that pip's vendored `distro` (for its User-Agent)
-/// reads expecting either content or ENOENT: the namespace mode does not show them, but here
-/// they exist, and EACCES would stop pip.
-pub const OS_IDENTITY: &[&str] = &["/etc/debian_version", "/etc/armbian-release"];
-
 /// What every fallback install step sees of the system: `seal run`'s system view without the
 /// parts that need a root of its own (the /seal/bin links, the generated /etc files, the
 /// private /tmp and HOME, which are [`Scratch`] directories here instead).
 pub fn system_mounts(python: &Interpreter) -> Vec<Mount> {
-    let mut mounts: Vec<Mount> = layout::base_mounts(python, 0)
+    layout::base_mounts(python, 0)
         .into_iter()
         .filter(|m| {
             !matches!(m, Mount::File { .. } | Mount::Tmpfs { .. })
                 && !m.dst().starts_with(layout::SEAL_BIN)
         })
-        .collect();
-    for f in OS_IDENTITY {
-        mounts.push(Mount::BindIfExists {
-            src: f.into(),
-            dst: f.into(),
-        });
-    }
-    mounts
+        .collect()
 }
 
 /// A step's private HOME and TMPDIR, removed when dropped.

@@ -37,9 +37,12 @@ const ETC_FILES: &[&str] = &[
     "services",
     "mime.types",
     "gai.conf",
-    // Which system this is: platform.freedesktop_os_release(), pip's vendored `distro`.
+    // Which system this is: platform.freedesktop_os_release(), pip's vendored `distro` (for
+    // its User-Agent), which expects content or ENOENT; in the fallback, where the host's
+    // files are there, anything else would be EACCES and stop pip.
     "os-release",
     "debian_version",
+    "armbian-release",
 ];
 /// The CPU numbering of the host (copies, read once): glibc's get_nprocs, hwloc and OpenMP
 /// runtimes read them to size thread pools. Nothing else of /sys is visible: no device, no
@@ -568,14 +571,6 @@ pub fn build_fallback(python: &Interpreter, req: &RunRequest, scratch: &Path) ->
         .into_iter()
         .filter(|m| !m.dst().starts_with(SEAL_BIN))
         .collect();
-    // Here they exist, and EACCES instead of ENOENT would stop programs that read them
-    // (pip's vendored `distro`, for one).
-    for f in crate::install::fallback::OS_IDENTITY {
-        mounts.push(Mount::BindIfExists {
-            src: f.into(),
-            dst: f.into(),
-        });
-    }
     mounts.push(Mount::Proc {
         dst: "/proc".into(),
     });
