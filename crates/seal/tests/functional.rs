@@ -464,10 +464,10 @@ const FOREIGN_IDS: &str = include_str!("probes/functional/foreign_ids.py");
 fn foreign_ids_fail_with_eperm_like_for_an_ordinary_user() {
     each_variant(|v| {
         let env = TestEnv::new(v, "foreign-ids");
-        let probe = env.project.join("foreign_ids.py");
-        env.write_owned(&probe, FOREIGN_IDS, 0o644);
-        let out = env.seal_run(&[], &["python3", probe.to_str().unwrap()]);
-        out.expect_success();
+        let probe = env.probe("foreign_ids", FOREIGN_IDS);
+        let p = env.run_probe(&probe, "{}", &[]);
+        p.expect_success();
+        let p = p.probe();
         for key in [
             "chown_other_uid",
             "chown_other_gid",
@@ -477,18 +477,10 @@ fn foreign_ids_fail_with_eperm_like_for_an_ordinary_user() {
             "setuid_root",
             "setresgid_other",
         ] {
-            assert!(
-                out.stdout.lines().any(|l| l == format!("{key}=EPERM")),
-                "{key}: expected EPERM\n{}",
-                out.describe()
-            );
+            p.expect_eq(key, "EPERM");
         }
         for key in ["chown_unchanged", "chown_own", "setuid_own"] {
-            assert!(
-                out.stdout.lines().any(|l| l == format!("{key}=OK")),
-                "{key}: expected OK\n{}",
-                out.describe()
-            );
+            p.expect_eq(key, "OK");
         }
     });
 }
@@ -538,28 +530,20 @@ fn cpu_numbering_and_os_release_are_visible_read_only() {
         |p: &str| fs::read_to_string(p).map(|s| s.lines().next().unwrap_or("").trim().to_string());
     each_variant(|v| {
         let env = TestEnv::new(v, "system-facts");
-        let probe = env.project.join("system_facts.py");
-        env.write_owned(&probe, SYSTEM_FACTS, 0o644);
-        let out = env.seal_run(&[], &["python3", probe.to_str().unwrap()]);
-        out.expect_success();
-        let has = |line: String| {
-            assert!(
-                out.stdout.lines().any(|l| l == line),
-                "expected {line:?}\n{}",
-                out.describe()
-            )
-        };
+        let probe = env.probe("system_facts", SYSTEM_FACTS);
+        let p = env.run_probe(&probe, "{}", &[]);
+        p.expect_success();
+        let p = p.probe();
         for name in ["online", "possible", "present"] {
-            let p = format!("/sys/devices/system/cpu/{name}");
-            match host(&p) {
-                Ok(value) => has(format!("{name}=OK:{value}")),
-                Err(_) => has(format!("{name}=ENOENT")),
+            match host(&format!("/sys/devices/system/cpu/{name}")) {
+                Ok(value) => p.expect_eq(name, &value),
+                Err(_) => p.expect_eq(name, "ENOENT"),
             }
         }
-        has("sys=OK:devices".into());
-        has("write_online=EROFS".into());
+        p.expect_eq("sys", "devices");
+        p.expect_eq("write_online", "EROFS");
         match host("/etc/os-release") {
-            Ok(first) => has(format!("os_release=OK:{first}")),
+            Ok(first) => p.expect_eq("os_release", &first),
             Err(_) => support::note(
                 &v.name,
                 "no /etc/os-release on this host: its copy is not checked",

@@ -1,26 +1,14 @@
 # What hwloc-, OpenMP- and distro-aware libraries read: the CPU numbering under
 # /sys/devices/system/cpu and /etc/os-release, readable and read-only; nothing else of /sys.
-import errno
-import os
-
-
-def result(f):
-    try:
-        return "OK:" + f()
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e.errno))
-
-
+def first_line(path):
+    with open(path) as f:
+        return f.readline().strip()
 def write(path):
     with open(path, "w"):
         pass
-    return "written"
-
-
 cpu = "/sys/devices/system/cpu"
 for name in ["online", "possible", "present"]:
-    print(f"{name}={result(lambda: open(os.path.join(cpu, name)).read().strip())}")
-print(f"sys={result(lambda: ','.join(sorted(os.listdir('/sys'))))}")
-print(f"cpu_dir={result(lambda: ','.join(sorted(os.listdir(cpu))))}")
-print(f"os_release={result(lambda: open('/etc/os-release').readline().strip())}")
-print(f"write_online={result(lambda: write(os.path.join(cpu, 'online')))}")
+    attempt(name, first_line, os.path.join(cpu, name))
+attempt("sys", lambda: ",".join(sorted(os.listdir("/sys"))))
+attempt("os_release", first_line, "/etc/os-release")
+attempt("write_online", write, os.path.join(cpu, "online"))
