@@ -7,8 +7,11 @@
 //! * `CONNECT host:port` only to an exact (host, port) in the allowlist, and only TLS whose SNI is
 //!   that host (no domain fronting, no other protocols), except plain bytes to a loopback IP literal
 //!   (local test indexes);
-//! * plain HTTP only as absolute-form GET/HEAD without a body, to an allowed host, hop-by-hop and
-//!   Proxy-* headers stripped; every upload method refused;
+//! * plain HTTP only as absolute-form requests to an allowed host, hop-by-hop and Proxy-* headers
+//!   stripped; for an index ([`Purpose::Index`]) only GET/HEAD without a body, every upload
+//!   method refused; for a run's named hosts ([`Purpose::Egress`], `seal run --allow-net`) any
+//!   method with its body;
+//! * an allowlist entry `*.NAME` (two labels or more) matches every subdomain of NAME;
 //! * optionally chained through seal's own upstream HTTP proxy, with Basic credentials that never
 //!   appear in the log.
 //!
@@ -46,7 +49,7 @@ mod publish;
 
 pub use log::{Decision, Source};
 pub use proxy::{
-    start, start_without_listener, AllowedHost, Credentials, ProxyHandle, ProxyPolicy,
-    StreamInjector, Upstream,
+    start, start_without_listener, AllowedHost, Credentials, DecisionWatcher, ProxyHandle,
+    ProxyPolicy, Purpose, StreamInjector, Upstream,
 };
 pub use publish::{default_csp, publish, DialServer, PublishHandle, PublishPolicy};

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use crate::proxy::DecisionWatcher;
+
 /// Which of seal-net's services decided; it names the service in the user's line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -61,6 +63,7 @@ const MAX_DECISIONS: usize = 10_000;
 pub(crate) struct DecisionLog {
     source: Source,
     inner: Arc<Mutex<Vec<Decision>>>,
+    watcher: Option<DecisionWatcher>,
 }
 
 impl DecisionLog {
@@ -68,7 +71,14 @@ impl DecisionLog {
         DecisionLog {
             source,
             inner: Arc::default(),
+            watcher: None,
         }
+    }
+
+    /// The same log, also handing every decision to `watcher` as it is made.
+    pub(crate) fn watched(mut self, watcher: Option<DecisionWatcher>) -> Self {
+        self.watcher = watcher;
+        self
     }
 
     /// Records one decision and returns it, cleaned for display, so a refusal's response body can
@@ -87,6 +97,9 @@ impl DecisionLog {
             allowed,
             reason: sanitize(reason),
         };
+        if let Some(w) = &self.watcher {
+            (w.0)(&d);
+        }
         let mut v = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match v.len() {
             n if n < MAX_DECISIONS => v.push(d.clone()),

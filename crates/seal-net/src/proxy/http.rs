@@ -1,4 +1,5 @@
-//! Request dispatch and plain HTTP forwarding (absolute-form GET/HEAD only, no request bodies).
+//! Request dispatch and plain HTTP forwarding: absolute-form requests to an allowed host; for an
+//! index only GET/HEAD without a body, for a run's named hosts any method with its body.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -6,11 +7,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body, Incoming};
 use hyper_util::rt::TokioIo;
 
-use super::allowlist::Target;
+use super::allowlist::{Purpose, Target};
 use super::dial;
 use super::tunnel;
 use super::{refuse, Ctx};
@@ -41,7 +43,8 @@ async fn forward(req: Request<Incoming>, ctx: &Ctx, conn: &ConnCtx) -> Response<
             "origin-form request: this is a proxy, send an absolute http:// URI or CONNECT";
         return refuse(ctx, m, &target_str, StatusCode::BAD_REQUEST, reason);
     };
-    if method != Method::GET && method != Method::HEAD {
+    let downloads_only = ctx.allow.purpose() == Purpose::Index;
+    if downloads_only && method != Method::GET && method != Method::HEAD {
         let reason = match method {
             Method::POST | Method::PUT | Method::PATCH | Method::DELETE => {
                 "upload methods are refused"
@@ -56,10 +59,10 @@ async fn forward(req: Request<Incoming>, ctx: &Ctx, conn: &ConnCtx) -> Response<
     }
     let target = Target::new(authority.host(), authority.port_u16().unwrap_or(80));
     if let Err(reason) = ctx.allow.check(&target) {
-        return refuse(ctx, m, &target_str, StatusCode::FORBIDDEN, reason);
+        return refuse(ctx, m, &target_str, StatusCode::FORBIDDEN, &reason);
     }
     // A GET with a body is an upload in disguise.
-    if !req.body().is_end_stream() {
+    if downloads_only && !req.body().is_end_stream() {
         return refuse(
             ctx,
             m,
@@ -69,9 +72,9 @@ async fn forward(req: Request<Incoming>, ctx: &Ctx, conn: &ConnCtx) -> Response<
         );
     }
     ctx.log
-        .record(m, &target_str, true, "in the index allowlist");
+        .record(m, &target_str, true, &ctx.allow.allowed_reason());
 
-    let out = match outbound(req, &target, ctx) {
+    let out = match outbound(req, &target, ctx, !downloads_only) {
         Ok(r) => r,
         Err(reason) => return refuse(ctx, m, &target_str, StatusCode::BAD_REQUEST, reason),
     };
@@ -91,8 +94,9 @@ fn outbound(
     req: Request<Incoming>,
     target: &Target,
     ctx: &Ctx,
-) -> Result<Request<Empty<Bytes>>, &'static str> {
-    let (parts, _body) = req.into_parts();
+    with_body: bool,
+) -> Result<Request<OutBody>, &'static str> {
+    let (parts, body) = req.into_parts();
     let pq = parts
         .uri
         .path_and_query()
@@ -125,7 +129,12 @@ fn outbound(
         headers.insert(header::PROXY_AUTHORIZATION, v);
     }
 
-    let mut out = Request::new(Empty::new());
+    let body = if with_body {
+        body.map_err(Into::into).boxed_unsync()
+    } else {
+        Empty::new().map_err(|never| match never {}).boxed_unsync()
+    };
+    let mut out = Request::new(body);
     *out.method_mut() = parts.method;
     *out.uri_mut() = uri;
     *out.headers_mut() = headers;
@@ -139,8 +148,11 @@ fn host_for_header(t: &Target) -> String {
     }
 }
 
+/// A forwarded request's body: the client's, streamed, or none.
+type OutBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
 async fn send(
-    out: Request<Empty<Bytes>>,
+    out: Request<OutBody>,
     target: &Target,
     ctx: &Ctx,
     conn: &ConnCtx,

@@ -1,4 +1,5 @@
-//! The install sandbox's egress proxy: the accept loop and its handle ([`start`]), the shared
+//! The sandbox's egress proxy (the install's index, a run's `--allow-net` hosts): the accept
+//! loop and its handle ([`start`]), the shared
 //! settings of its connections, and what it may reach (`allowlist`). `http` dispatches each request
 //! (plain GET/HEAD forwarded there; CONNECT to `tunnel`, which checks the first bytes with
 //! `sni`), `dial` makes the outbound connection, directly or through `upstream`.
@@ -20,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-pub use allowlist::{AllowedHost, ProxyPolicy};
+pub use allowlist::{AllowedHost, DecisionWatcher, ProxyPolicy, Purpose};
 pub use upstream::{Credentials, Upstream};
 
 use crate::body::{refusal, ProxyBody};
@@ -138,9 +139,9 @@ fn start_proxy(
             "seal-net: max_connections is 0",
         ));
     }
-    let log = log::DecisionLog::new(Source::IndexProxy);
+    let log = log::DecisionLog::new(Source::IndexProxy).watched(policy.watcher);
     let ctx = Arc::new(Ctx {
-        allow: Allowlist::new(&policy.allowed)?,
+        allow: Allowlist::new(&policy.allowed, policy.purpose)?,
         upstream: policy.upstream,
         connect_timeout: policy.connect_timeout,
         idle_timeout: policy.idle_timeout,

@@ -53,10 +53,10 @@ pub(crate) async fn connect(
     let target = Target::new(authority.host(), port);
     let shown = target.to_string();
     if let Err(reason) = ctx.allow.check(&target) {
-        return refuse(&ctx, "CONNECT", &shown, StatusCode::FORBIDDEN, reason);
+        return refuse(&ctx, "CONNECT", &shown, StatusCode::FORBIDDEN, &reason);
     }
     ctx.log
-        .record("CONNECT", &shown, true, "in the index allowlist");
+        .record("CONNECT", &shown, true, &ctx.allow.allowed_reason());
 
     // Dial before answering, so the client sees 502 rather than a tunnel that dies at once.
     let outbound = match dial::tunnel(&target, ctx.upstream.as_ref(), ctx.connect_timeout).await {
@@ -133,7 +133,9 @@ async fn gate(client: &mut TokioIo<Upgraded>, target: &Target) -> Result<Option<
             }
             // Test indexes on a loopback IP literal are plain HTTP; everything else must be TLS.
             FirstBytes::NotTls if target.is_loopback_ip() => return Ok(Some(buf)),
-            FirstBytes::NotTls => return Err("not TLS: only TLS is tunnelled to the index".into()),
+            FirstBytes::NotTls => {
+                return Err("not TLS: only TLS is tunnelled to named hosts".into())
+            }
             FirstBytes::Malformed(why) => return Err(format!("malformed TLS ClientHello: {why}")),
             FirstBytes::ClientHello { sni: Some(name) } => {
                 return if name.eq_ignore_ascii_case(&target.host) {
