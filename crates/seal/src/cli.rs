@@ -142,9 +142,10 @@ pub struct InstallArgs {
     #[arg(long = "extra-index-url", value_name = "URL")]
     pub extra_index_urls: Vec<String>,
 
-    /// Also let the download step reach HOST[:PORT] (a mirror's file host; default port 443)
-    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
-    pub allow_hosts: Vec<String>,
+    /// Also let the download step reach HOST[:PORT] (a mirror's file host; default port 443;
+    /// *.NAME for every subdomain of NAME)
+    #[arg(long = "allow-host", value_name = "HOST[:PORT]", value_parser = crate::allow_net::parse)]
+    pub allow_hosts: Vec<crate::allow_net::NetTarget>,
 
     /// Let NAME be built from its source archive (sdist): fetched with no code running, then
     /// built with no network at all (repeatable)
@@ -333,6 +334,14 @@ pub struct SandboxOptions {
     /// (with a warning)
     #[arg(long, value_name = "ADDR")]
     pub publish_addr: Option<std::net::IpAddr>,
+
+    /// Let the program reach HOST[:PORT] (default port 443; *.NAME for every subdomain of
+    /// NAME) through seal's proxy on the host: HTTPS_PROXY and HTTP_PROXY are set inside,
+    /// names are resolved by seal, TLS must name the host, and nothing else is reachable (no
+    /// other host, no IP not named exactly, no raw TCP or UDP); refusals are printed as they
+    /// happen (repeatable)
+    #[arg(long = "allow-net", value_name = "HOST[:PORT]", value_parser = crate::allow_net::parse)]
+    pub allow_net: Vec<crate::allow_net::NetTarget>,
 
     /// Set an environment variable inside (repeatable)
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_pair)]

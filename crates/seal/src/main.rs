@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod allow_net;
 mod cli;
 mod commands;
 mod install;

@@ -35,7 +35,7 @@ pub struct InstallPolicy {
     #[serde(default)]
     pub extra_index_urls: Vec<String>,
     #[serde(default)]
-    pub allow_hosts: Vec<String>,
+    pub allow_hosts: Vec<crate::allow_net::NetTarget>,
     #[serde(default)]
     pub allow_sdist: Vec<String>,
     pub installer: Option<crate::cli::Installer>,
@@ -68,6 +68,9 @@ pub struct RunPolicy {
     #[serde(default)]
     pub publish: Vec<Publish>,
     pub publish_addr: Option<IpAddr>,
+    /// "HOST[:PORT]" entries, like --allow-net.
+    #[serde(default)]
+    pub allow_net: Vec<crate::allow_net::NetTarget>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -223,6 +226,7 @@ pub const STARTER: &str = r#"# seal.toml: how seal runs and installs this projec
 # out_links = "internal"         # internal (links staying inside out) or refuse
 # publish = ["8000"]             # [HOSTPORT:]PORT forwarded from 127.0.0.1 (HTTP, Host/Origin checked)
 # publish_addr = "127.0.0.1"     # another address makes published ports reachable from other machines
+# allow_net = []                 # HOST[:PORT] the program may reach through seal's proxy (*.NAME: subdomains)
 
 [limits]
 # memory = "4G"                  # default: half of this machine's memory

@@ -124,6 +124,7 @@ impl RunSettings {
                 .unwrap_or(DEFAULT_DISK),
             landlock_required: args.require_landlock || required.landlock,
             notebook_dir: None,
+            allow_net: either(args.allow_net, &run.allow_net),
         };
         Ok(RunSettings {
             request,

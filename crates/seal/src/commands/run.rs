@@ -8,6 +8,7 @@ use anyhow::Result;
 use seal_sandbox::export::{self, ExportPolicy, ExportReport, LinkPolicy};
 use seal_sandbox::{Isolation, LandlockLevel, Outcome, Status};
 
+use crate::allow_net::{self, NetTarget};
 use crate::cli::{OutLinks, SandboxOptions};
 use crate::isolation;
 use crate::layout::fallback_scratch;
@@ -155,20 +156,27 @@ pub(crate) fn run_extended(
     let notebooks = layout::notebook_dir(request)?;
     let started = notebook_review::start_mark();
     // `_scratch`, the fallback's private HOME and TMPDIR, is held until the copy-back is done.
-    let (outcome, bridges, _scratch) = isolation::run_auto(
+    let (outcome, services, _scratch) = isolation::run_auto(
         settings.isolation,
         || {
             let spec = layout::build(&python, request)?;
             // Host ports are taken before the sandbox starts: a port in use is an error, not
             // a half-started run.
             let bound = publish::bind(publish_addr, publishes)?;
-            let (outcome, bridges) = run_namespaces(spec, bound, extras.on_start, publish_addr)?;
-            Ok((outcome, bridges, None))
+            let egress = egress_policy(&request.allow_net, settings.verbose)?;
+            let (outcome, services) =
+                run_namespaces(spec, bound, egress, extras.on_start, publish_addr)?;
+            Ok((outcome, Some(services), None))
         },
         |degraded| {
             if !publishes.is_empty() {
                 anyhow::bail!(
                     "--publish needs a network namespace of its own, and user namespaces are unavailable here (see `seal doctor`)"
+                );
+            }
+            if !request.allow_net.is_empty() {
+                anyhow::bail!(
+                    "--allow-net needs a network namespace of its own, and user namespaces are unavailable here (see `seal doctor`); without them seal cannot give an arbitrary program a proxy and nothing else"
                 );
             }
             isolation::check_fallback(required)?;
@@ -178,8 +186,8 @@ pub(crate) fn run_extended(
             Ok((seal_sandbox::run_fallback(&spec)?, None, Some(scratch)))
         },
     )?;
-    // Closes the host ports and prints the last refusals.
-    drop(bridges);
+    // Closes the host ports and the proxy, and prints the last refusals.
+    drop(services);
     if let Some(dir) = &notebooks {
         notebook_review::report(dir, started);
     }
@@ -218,18 +226,59 @@ pub(crate) fn run_extended(
     Ok(code)
 }
 
-/// The namespace sandbox, with published ports served once the program has started.
+/// What the host serves a running namespace sandbox: its published ports and the
+/// `--allow-net` proxy. Dropping it closes both.
+#[derive(Default)]
+struct Services {
+    bridges: Option<publish::Bridges>,
+    proxy: Option<seal_net::ProxyHandle>,
+}
+
+/// The `--allow-net` proxy's policy, printing refusals (and with -v what it allows) as the
+/// program makes its requests.
+fn egress_policy(targets: &[NetTarget], verbose: bool) -> Result<Option<seal_net::ProxyPolicy>> {
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    let print = Arc::new(move |d: &seal_net::Decision| {
+        if !d.allowed || verbose {
+            eprintln!("{d}");
+        }
+    });
+    allow_net::proxy_policy(targets, print).map(Some)
+}
+
+/// The namespace sandbox, with published ports and the `--allow-net` proxy served once the
+/// program has started.
 #[allow(clippy::type_complexity)]
 fn run_namespaces(
     mut spec: seal_sandbox::Spec,
     bound: Vec<(Publish, std::net::TcpListener)>,
+    egress: Option<seal_net::ProxyPolicy>,
     on_start: Option<Box<dyn FnOnce(Arc<seal_sandbox::Connector>, std::net::IpAddr) + Send>>,
     publish_addr: std::net::IpAddr,
-) -> Result<(Outcome, Option<publish::Bridges>), seal_sandbox::Error> {
+) -> Result<(Outcome, Services), seal_sandbox::Error> {
     spec.handoff.loopback_connector = !bound.is_empty() || on_start.is_some();
+    if egress.is_some() {
+        spec.handoff.listen_ports = vec![allow_net::PROXY_PORT];
+    }
     seal_sandbox::run_with(&spec, |started| {
-        let connector = Arc::new(started.connector?);
-        let bridges = if bound.is_empty() {
+        let mut services = Services::default();
+        // Started on this thread, which is in the host's network namespace: the proxy
+        // resolves and connects from there.
+        if let Some(policy) = egress {
+            let listener = started.listeners.into_iter().next().map(|(_, l)| l);
+            match listener.map(|l| seal_net::start(l, policy)) {
+                Some(Ok(handle)) => services.proxy = Some(handle),
+                Some(Err(e)) => eprintln!("seal: cannot start the --allow-net proxy: {e}"),
+                None => eprintln!("seal: the sandbox did not hand over the --allow-net listener"),
+            }
+        }
+        let Some(connector) = started.connector else {
+            return services;
+        };
+        let connector = Arc::new(connector);
+        services.bridges = if bound.is_empty() {
             None
         } else {
             for (p, _) in &bound {
@@ -251,7 +300,7 @@ fn run_namespaces(
             let c = connector.clone();
             std::thread::spawn(move || f(c, publish_addr));
         }
-        bridges
+        services
     })
 }
 

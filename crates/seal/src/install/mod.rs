@@ -36,6 +36,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use seal_sandbox::{ModeChanges, Mount};
 
+use crate::allow_net::NetTarget;
 use crate::cli::{InstallArgs, Installer};
 use crate::isolation;
 use crate::project::{self, Project};
@@ -86,26 +87,13 @@ pub(crate) fn parse_url(url: &str) -> Result<(String, String, u16)> {
 
 /// The hosts the proxy lets the fetch step reach: the index, PyPI's file host when the index
 /// is PyPI, and what the user allows explicitly.
-fn allowed_hosts(index: &str, extra: &[String]) -> Result<Vec<(String, u16)>> {
+fn allowed_hosts(index: &str, extra: &[NetTarget]) -> Result<Vec<(String, u16)>> {
     let (_, host, port) = parse_url(index)?;
     let mut v = vec![(host.clone(), port)];
     if host == "pypi.org" {
         v.push((PYPI_FILES.to_string(), 443));
     }
-    for a in extra {
-        let (h, p) = match a.rsplit_once(':') {
-            Some((h, p)) => (
-                h,
-                p.parse()
-                    .map_err(|_| anyhow!("--allow-host {a}: bad port"))?,
-            ),
-            None => (a.as_str(), 443),
-        };
-        if h.is_empty() || h.contains('/') {
-            bail!("--allow-host {a}: expected HOST or HOST:PORT");
-        }
-        v.push((h.to_ascii_lowercase(), p));
-    }
+    v.extend(extra.iter().map(|t| (t.host.clone(), t.port)));
     Ok(v)
 }
 
@@ -542,7 +530,8 @@ mod tests {
 
     #[test]
     fn allowlist_includes_pypi_file_host_and_extras() {
-        let a = allowed_hosts(PYPI_SIMPLE, &["mirror.example:8443".into()]).unwrap();
+        let mirror = "mirror.example:8443".parse().unwrap();
+        let a = allowed_hosts(PYPI_SIMPLE, &[mirror]).unwrap();
         assert_eq!(
             a,
             vec![
@@ -551,6 +540,5 @@ mod tests {
                 ("mirror.example".into(), 8443)
             ]
         );
-        assert!(allowed_hosts(PYPI_SIMPLE, &["a/b".into()]).is_err());
     }
 }

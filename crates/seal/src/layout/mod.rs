@@ -82,6 +82,8 @@ pub struct RunRequest {
     pub landlock_required: bool,
     /// Bound read-write (Jupyter's notebook directory) except for [`PROTECTED`] names.
     pub notebook_dir: Option<PathBuf>,
+    /// Hosts reachable through seal's proxy (`--allow-net`); empty: no network at all.
+    pub allow_net: Vec<crate::allow_net::NetTarget>,
 }
 
 /// Names in a writable notebook directory that stay read-only: seal's own environment and
@@ -290,6 +292,12 @@ fn environment(python: &Interpreter, req: &RunRequest) -> Result<Vec<(OsString, 
         env.retain(|(ek, _)| *ek != k);
         env.push((k, v));
     };
+    // Before the user's own variables, so an explicit --env NO_PROXY=... wins.
+    if !req.allow_net.is_empty() {
+        for (k, v) in crate::allow_net::environment(&req.allow_net) {
+            set(k, v);
+        }
+    }
     for name in &req.pass_env {
         let v = std::env::var_os(name)
             .with_context(|| format!("--pass-env {name}: {name} is not set in your environment"))?;
@@ -712,6 +720,7 @@ mod tests {
             pids: None,
             landlock_required: false,
             notebook_dir: None,
+            allow_net: vec![],
         };
         let e = user_mounts(&req).unwrap_err().to_string();
         assert!(e.contains("given as both --in and --share"), "{e}");
