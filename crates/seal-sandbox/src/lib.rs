@@ -40,7 +40,9 @@ pub use fallback::{
 pub use landlock_rules::Level as LandlockLevel;
 pub use outcome::{Enforcement, Isolation, LimitStatus, Outcome, Started, Status};
 pub use setup::EXIT_SETUP_FAILED;
-pub use spec::{Access, HandoffRequest, LandlockMode, Limits, Mount, Network, Spec};
+pub use spec::{
+    device_under_dev, Access, HandoffRequest, LandlockMode, Limits, Mount, Network, Spec,
+};
 pub use supervisor::{run, run_with};
 
 pub mod spec;

@@ -57,8 +57,15 @@ pub enum Mount {
     },
     /// A fresh /proc of the sandbox's own PID namespace, with the host-global knobs read-only.
     Proc { dst: PathBuf },
-    /// A minimal /dev: null, zero, full, random, urandom, tty, a private devpts and /dev/shm.
-    Dev { dst: PathBuf, shm_size_bytes: u64 },
+    /// A minimal /dev: null, zero, full, random, urandom, tty, a private devpts and /dev/shm,
+    /// plus `devices`: host character devices (absolute paths under /dev, e.g. /dev/nvidia0 or
+    /// /dev/dri/renderD128) bound at the same place, read-write with their ioctls (Landlock's
+    /// device rights cover the whole /dev). Anything but a character device is refused.
+    Dev {
+        dst: PathBuf,
+        shm_size_bytes: u64,
+        devices: Vec<PathBuf>,
+    },
     /// A file with generated contents (read-only once the root is sealed).
     File {
         dst: PathBuf,
@@ -69,6 +76,20 @@ pub enum Mount {
     Symlink { target: PathBuf, dst: PathBuf },
     /// An empty directory.
     Dir { dst: PathBuf, mode: u32 },
+}
+
+/// Where a device of [`Mount::Dev`]'s `devices` goes, relative to /dev ("dri/renderD128"); an
+/// error for a path that is not a plain path under /dev.
+pub fn device_under_dev(path: &std::path::Path) -> Result<PathBuf, String> {
+    use std::path::Component;
+    let inside = path
+        .strip_prefix("/dev")
+        .ok()
+        .filter(|p| {
+            !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
+        })
+        .ok_or_else(|| format!("{}: a device must be a path under /dev", path.display()))?;
+    Ok(inside.to_path_buf())
 }
 
 impl Mount {

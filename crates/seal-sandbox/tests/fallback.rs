@@ -172,6 +172,7 @@ impl Scratch {
                 Mount::Dev {
                     dst: "/dev".into(),
                     shm_size_bytes: 1 << 20,
+                    devices: vec![],
                 },
                 Mount::Tmpfs {
                     dst: self.p("home"),

@@ -329,6 +329,17 @@ pub struct SandboxOptions {
     #[arg(long = "publish", value_name = "[HOSTPORT:]PORT", value_parser = crate::publish::parse)]
     pub publishes: Vec<crate::publish::Publish>,
 
+    /// Give the program the GPUs of this machine: NVIDIA's device nodes or the DRM render
+    /// nodes, the driver's libraries and the /sys entries that describe the devices (read-only);
+    /// network, files, Landlock and seccomp stay as they are
+    #[arg(long)]
+    pub gpu: bool,
+
+    /// Put one host character device into the sandbox's /dev, read-write (e.g. /dev/ttyUSB0
+    /// for a serial board; repeatable)
+    #[arg(long = "device", value_name = "PATH")]
+    pub devices: Vec<PathBuf>,
+
     /// Host address for --publish [default: 127.0.0.1; seal jupyter: a loopback address of
     /// the run's own]; a non-loopback address makes the ports reachable from other machines
     /// (with a warning)

@@ -71,6 +71,9 @@ pub struct RunPolicy {
     /// "HOST[:PORT]" entries, like --allow-net.
     #[serde(default)]
     pub allow_net: Vec<crate::allow_net::NetTarget>,
+    pub gpu: Option<bool>,
+    #[serde(default)]
+    pub devices: Vec<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -227,6 +230,8 @@ pub const STARTER: &str = r#"# seal.toml: how seal runs and installs this projec
 # publish = ["8000"]             # [HOSTPORT:]PORT forwarded from 127.0.0.1 (HTTP, Host/Origin checked)
 # publish_addr = "127.0.0.1"     # another address makes published ports reachable from other machines
 # allow_net = []                 # HOST[:PORT] the program may reach through seal's proxy (*.NAME: subdomains)
+# gpu = false                    # the machine's GPUs (device nodes, driver libraries, /sys entries)
+# devices = []                   # host character devices put into /dev, e.g. "/dev/ttyUSB0"
 
 [limits]
 # memory = "4G"                  # default: half of this machine's memory

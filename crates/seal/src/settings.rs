@@ -125,6 +125,8 @@ impl RunSettings {
             landlock_required: args.require_landlock || required.landlock,
             notebook_dir: None,
             allow_net: either(args.allow_net, &run.allow_net),
+            devices: either(args.devices, &run.devices),
+            gpu: args.gpu || run.gpu.unwrap_or(false),
         };
         Ok(RunSettings {
             request,

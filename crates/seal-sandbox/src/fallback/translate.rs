@@ -88,8 +88,9 @@ fn grant(path: PathBuf, right: Right) -> Grant {
     }
 }
 
-/// Device nodes a `Mount::Dev` stands for: the harmless ones of the host's own /dev.
-fn devices(dst: &Path, out: &mut Translation) -> Result<(), Error> {
+/// Device nodes a `Mount::Dev` stands for: the harmless ones of the host's own /dev, and the
+/// devices it names.
+fn devices(dst: &Path, named: &[PathBuf], out: &mut Translation) -> Result<(), Error> {
     if dst != Path::new("/dev") {
         return Err(spec_err(format!(
             "fallback mode can only grant devices of the host's /dev, not a /dev at {}",
@@ -113,6 +114,21 @@ fn devices(dst: &Path, out: &mut Translation) -> Result<(), Error> {
                 is_dir: false,
             });
         }
+    }
+    for p in named {
+        crate::spec::device_under_dev(p).map_err(spec_err)?;
+        let is_char = fs::metadata(p).is_ok_and(|m| m.file_type().is_char_device());
+        if !is_char {
+            return Err(spec_err(format!(
+                "{} is not a character device",
+                p.display()
+            )));
+        }
+        out.grants.push(Grant {
+            path: p.clone(),
+            right: Right::Device { write: true },
+            is_dir: false,
+        });
     }
     out.limitations.push(
         "/dev: only null, zero, full, random, urandom and tty; no /dev/shm (it is the host's, \
@@ -196,7 +212,11 @@ pub fn translate(mounts: &[Mount]) -> Result<Translation, Error> {
                 capped.push((dir.clone(), *size_bytes));
                 out.grants.push(grant(dir, Right::ReadWrite));
             }
-            Mount::Dev { dst, .. } => devices(dst, &mut out)?,
+            Mount::Dev {
+                dst,
+                devices: named,
+                ..
+            } => devices(dst, named, &mut out)?,
             Mount::Proc { .. } => out.limitations.push(
                 "/proc: not granted at all, so the program cannot read other processes' \
                  environment, command lines or memory maps (a PID namespace would give it a \
@@ -501,6 +521,7 @@ mod tests {
         let t = translate(&[Mount::Dev {
             dst: "/dev".into(),
             shm_size_bytes: 1,
+            devices: vec![],
         }])
         .unwrap();
         let null = t
@@ -513,6 +534,7 @@ mod tests {
         let r = translate(&[Mount::Dev {
             dst: "/sandbox/dev".into(),
             shm_size_bytes: 1,
+            devices: vec![],
         }]);
         assert!(err_text(r).contains("/dev"));
     }

@@ -15,7 +15,7 @@ use std::fs;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{symlink, DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::SetupError;
@@ -185,7 +185,7 @@ fn proc(dst: &Path, pid_max: Option<u64>) -> Result<(), SetupError> {
     Ok(())
 }
 
-fn dev(dst: &Path, shm_size: u64) -> Result<(), SetupError> {
+fn dev(dst: &Path, shm_size: u64, devices: &[PathBuf]) -> Result<(), SetupError> {
     tmpfs(dst, 0o755, 1 << 20, libc::MS_NOSUID | libc::MS_NOEXEC)?;
     for node in DEV_NODES {
         let from = Path::new("/dev").join(node);
@@ -193,6 +193,19 @@ fn dev(dst: &Path, shm_size: u64) -> Result<(), SetupError> {
             continue;
         }
         bind(&from, &dst.join(node), None)?;
+    }
+    for from in devices {
+        let invalid =
+            |why: String| SetupError::new(why, io::Error::from_raw_os_error(libc::EINVAL));
+        let inside = crate::spec::device_under_dev(from).map_err(invalid)?;
+        let is_char = fs::metadata(host(from)).is_ok_and(|m| m.file_type().is_char_device());
+        if !is_char {
+            return Err(invalid(format!(
+                "{} is not a character device",
+                from.display()
+            )));
+        }
+        bind(from, &dst.join(inside), None)?;
     }
     for (name, target) in [
         ("fd", "/proc/self/fd"),
@@ -399,7 +412,8 @@ fn apply(m: &Mount, pid_max: Option<u64>) -> Result<(), SetupError> {
         Mount::Dev {
             dst,
             shm_size_bytes,
-        } => dev(dst, *shm_size_bytes),
+            devices,
+        } => dev(dst, *shm_size_bytes, devices),
         Mount::File {
             dst,
             contents,

@@ -3,6 +3,7 @@
 //! HOME and /tmp, and nothing else of the host.
 
 pub mod fallback_scratch;
+pub mod gpu;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -84,6 +85,10 @@ pub struct RunRequest {
     pub notebook_dir: Option<PathBuf>,
     /// Hosts reachable through seal's proxy (`--allow-net`); empty: no network at all.
     pub allow_net: Vec<crate::allow_net::NetTarget>,
+    /// Host character devices put into /dev (`--device`).
+    pub devices: Vec<PathBuf>,
+    /// `--gpu`: the GPU devices, driver libraries and /sys entries found on this host.
+    pub gpu: bool,
 }
 
 /// Names in a writable notebook directory that stay read-only: seal's own environment and
@@ -356,6 +361,7 @@ pub(crate) fn base_mounts(python: &Interpreter, disk: u64) -> Vec<Mount> {
     mounts.push(Mount::Dev {
         dst: "/dev".into(),
         shm_size_bytes: disk,
+        devices: vec![],
     });
     mounts.push(Mount::Tmpfs {
         dst: "/tmp".into(),
@@ -469,6 +475,49 @@ fn user_mounts(req: &RunRequest) -> Result<Vec<Mount>> {
     Ok(mounts)
 }
 
+/// The host devices a run asked for (`--device`, and `--gpu`'s), with `--gpu`'s other mounts.
+fn hardware(req: &RunRequest) -> Result<(Vec<PathBuf>, Vec<Mount>)> {
+    let mut devices = Vec::new();
+    for p in &req.devices {
+        devices.push(check_device(p)?);
+    }
+    let mut mounts = Vec::new();
+    if req.gpu {
+        let view = gpu::discover(Path::new("/"), &gpu::ldconfig_listing())?;
+        devices.extend(view.devices);
+        mounts.extend(view.mounts);
+    }
+    devices.sort();
+    devices.dedup();
+    Ok((devices, mounts))
+}
+
+/// A `--device` path: a character device under /dev.
+fn check_device(p: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    seal_sandbox::device_under_dev(p).map_err(|e| anyhow::anyhow!("--device {e}"))?;
+    let Ok(meta) = std::fs::metadata(p) else {
+        bail!("--device {}: no such device on this machine", p.display());
+    };
+    if !meta.file_type().is_char_device() {
+        bail!(
+            "--device {}: not a character device (block devices and files are never given to a sandbox; use --in or --share for files)",
+            p.display()
+        );
+    }
+    Ok(p.to_path_buf())
+}
+
+/// Puts `devices` into the sandbox's /dev.
+fn attach_devices(mounts: &mut [Mount], devices: Vec<PathBuf>) {
+    for m in mounts.iter_mut() {
+        if let Mount::Dev { devices: d, .. } = m {
+            *d = devices;
+            return;
+        }
+    }
+}
+
 /// Translate a `seal run` request into the sandbox spec.
 pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
     let project = absolute(&req.project).context("project directory")?;
@@ -510,6 +559,9 @@ pub fn build(python: &Interpreter, req: &RunRequest) -> Result<Spec> {
     }
 
     mounts.extend(user_mounts(req)?);
+    let (devices, gpu_mounts) = hardware(req)?;
+    attach_devices(&mut mounts, devices);
+    mounts.extend(gpu_mounts);
     mounts.extend(mask_host_sockets(&mounts));
 
     Ok(spec(
@@ -585,6 +637,7 @@ pub fn build_fallback(python: &Interpreter, req: &RunRequest, scratch: &Path) ->
     mounts.push(Mount::Dev {
         dst: "/dev".into(),
         shm_size_bytes: req.disk,
+        devices: vec![],
     });
     for d in [&home, &tmp] {
         mounts.push(Mount::Tmpfs {
@@ -604,6 +657,14 @@ pub fn build_fallback(python: &Interpreter, req: &RunRequest, scratch: &Path) ->
     }
     // Staged outputs and input copies were refused above.
     mounts.extend(user_mounts(req)?);
+    let (devices, gpu_mounts) = hardware(req)?;
+    attach_devices(&mut mounts, devices);
+    mounts.extend(gpu_mounts);
+    // The host's /proc is not granted here; the NVIDIA driver's own entries are read by CUDA.
+    let nvidia_proc = Path::new("/proc/driver/nvidia");
+    if req.gpu && nvidia_proc.exists() {
+        mounts.push(bind(nvidia_proc.into(), Access::ReadOnly));
+    }
 
     let mut env = environment(python, req)?;
     let env_bin = match &req.env_dir {
@@ -721,6 +782,8 @@ mod tests {
             landlock_required: false,
             notebook_dir: None,
             allow_net: vec![],
+            devices: vec![],
+            gpu: false,
         };
         let e = user_mounts(&req).unwrap_err().to_string();
         assert!(e.contains("given as both --in and --share"), "{e}");
