@@ -8,7 +8,8 @@
 //!
 //! The notebook's cells: 2+2; a connection to the sink listening on the host's 127.0.0.1 (host
 //! loopback: must be refused from inside the sandbox); a read of a canary in the user's HOME
-//! (must not be found). Cookies stored for 127.0.0.1 and localhost (as other local web services
+//! (must not be found); a request to the one host `--allow-net` names (a server on the test
+//! namespace's loopback, reached by name through seal's proxy: must arrive). Cookies stored for 127.0.0.1 and localhost (as other local web services
 //! would leave them) must not be visible to the lab's page, which has a loopback address of its
 //! own; a cookie of the lab's own origin is the control. Without the token the lab must not be
 //! served. A screenshot of each run is kept in target/tmp/.
@@ -23,6 +24,9 @@ const DRIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/jupyter
 const HOST_PORT: u16 = 8899;
 /// A listener in the test's namespace, standing for another site the page might send data to.
 const SINK_PORT: u16 = 8900;
+/// A server on the test namespace's loopback that the lab may reach by name, through seal's
+/// proxy (`--allow-net localhost:8901`); the sink stays out of reach.
+const ALLOWED_PORT: u16 = 8901;
 
 fn have(program: &str) -> bool {
     Command::new("sh")
@@ -214,6 +218,10 @@ fn jupyter_in_a_real_browser_runs_cells_and_keeps_the_host_out_of_reach() {
             // Host persistence through the writable notebook directory: a nested git config
             // and planted bytecode. seal removes the bytecode after the run and warns about
             // the rest.
+            // The one host named by --allow-net, through the proxy variables seal sets.
+            format!(
+                "import urllib.error, urllib.request\ntry:\n    urllib.request.urlopen('http://localhost:{ALLOWED_PORT}/allowed', timeout=10)\nexcept urllib.error.HTTPError as e:\n    print('ALLOWED', e.code)"
+            ),
             "import os\nos.makedirs('sub/.git', exist_ok=True)\nopen('sub/.git/config', 'w').write('[core]\\n')\nos.makedirs('__pycache__', exist_ok=True)\nopen('__pycache__/planted.cpython-311.pyc', 'wb').write(b'x')\nprint('PLANTED')".to_string(),
         ];
         let mut write = Command::new("/usr/bin/python3");
@@ -229,14 +237,16 @@ fn jupyter_in_a_real_browser_runs_cells_and_keeps_the_host_out_of_reach() {
         assert!(o.status.success(), "write-notebook: {}", text(&o));
 
         let sink_log = tmp.join("sink.log");
+        let allowed_log = tmp.join("allowed.log");
         let server = format!(
-            "sh -c 'python3 -u -m http.server {SINK_PORT} --bind 127.0.0.1 >{} 2>&1 & exec {} jupyter --port {HOST_PORT} --project {}'",
+            "sh -c 'python3 -u -m http.server {SINK_PORT} --bind 127.0.0.1 >{} 2>&1 & python3 -u -m http.server {ALLOWED_PORT} --bind 127.0.0.1 >{} 2>&1 & exec {} jupyter --port {HOST_PORT} --allow-net localhost:{ALLOWED_PORT} --project {}'",
             sink_log.display(),
+            allowed_log.display(),
             bin.display(),
             project.display()
         );
         let shot = tmp.join("jupyter.png");
-        let expect = r#"[{"contains": "4"}, {"contains": "REFUSED", "not_contains": "REACHED"}, {"contains": "NOT FOUND", "not_contains": "CANARY FOUND"}, {"contains": "EXFIL ATTEMPTED"}, {"contains": "PLANTED"}]"#;
+        let expect = r#"[{"contains": "4"}, {"contains": "REFUSED", "not_contains": "REACHED"}, {"contains": "NOT FOUND", "not_contains": "CANARY FOUND"}, {"contains": "EXFIL ATTEMPTED"}, {"contains": "ALLOWED 404"}, {"contains": "PLANTED"}]"#;
         let o = driver(
             v.uid,
             &home,
@@ -285,6 +295,12 @@ fn jupyter_in_a_real_browser_runs_cells_and_keeps_the_host_out_of_reach() {
         assert!(
             !project.join("__pycache__/planted.cpython-311.pyc").exists(),
             "{}: bytecode written during the run was left for the host to run",
+            v.name
+        );
+        let allowed = std::fs::read_to_string(&allowed_log).unwrap_or_default();
+        assert!(
+            allowed.contains("\"GET /allowed HTTP/1.1\" 404"),
+            "{}: the --allow-net host did not see the notebook's request: {allowed}",
             v.name
         );
         let sink = std::fs::read_to_string(&sink_log).unwrap_or_default();
