@@ -378,6 +378,31 @@ fn report(
                 "seal: file system      new tmpfs root via pivot_root; system and project read-only"
             );
         }
+        if fallback {
+            eprintln!("seal: network          none (socket() refused for every family, loopback included)");
+        } else if req.allow_net.is_empty() {
+            eprintln!("seal: network          none (a network namespace with only loopback)");
+        } else {
+            let hosts: Vec<String> = req.allow_net.iter().map(|t| t.to_string()).collect();
+            eprintln!(
+                "seal: network          only {} through seal's proxy on the host (loopback-only namespace)",
+                hosts.join(", ")
+            );
+        }
+        if !req.devices.is_empty() || req.gpu {
+            let mut what: Vec<String> = req
+                .devices
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            if req.gpu {
+                what.push("the GPUs (--gpu)".into());
+            }
+            eprintln!(
+                "seal: devices          {} besides null, zero, full, random, urandom, tty",
+                what.join(", ")
+            );
+        }
         eprintln!("seal: landlock         {}", e.landlock.as_str());
         eprintln!("seal: seccomp          denies {}", e.seccomp);
         if fallback {
