@@ -71,6 +71,16 @@ seal install --index-url https://mirror.example/simple pkg\n\n\
 Wheels only by default: no package code runs while the network is on, and installing happens \
 with no network at all; --allow-sdist NAME builds that package from source, offline. The environment is replaced only when the whole install succeeded.")]
     Install(Box<InstallArgs>),
+    /// Add packages to the project's declared requirements (pyproject.toml's
+    /// [project].dependencies or requirements.txt, whichever the project uses) and rebuild the
+    /// environment with everything declared, under the same rules as seal install
+    #[command(
+        after_help = "Examples:\n  seal add requests\n  seal add 'numpy>=2' pandas\n\nThe file is changed only when the new environment was built; seal.lock, if the project has one, is written anew."
+    )]
+    Add(Box<AddArgs>),
+    /// Remove packages from the project's declared requirements and rebuild the environment
+    #[command(after_help = "Example:\n  seal remove requests")]
+    Remove(Box<RemoveArgs>),
     /// Show the project's environment (interpreter, packages, size, lock digest, findings), or
     /// remove it
     #[command(after_help = "Examples:\n  seal env\n  seal env --json\n  seal env remove")]
@@ -116,10 +126,10 @@ pub struct DoctorArgs {
     pub apparmor_profile: bool,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct InstallArgs {
     /// Packages to install (requirement specifiers, e.g. "requests>=2"). They replace the
-    /// environment. With none and no -r: seal.lock, else the policy's requirement files, else
+    /// environment (`seal add` adds to the declared set instead). With none and no -r: seal.lock, else the policy's requirement files, else
     /// [project].dependencies, else requirements.txt (seal says which it used)
     #[arg(value_name = "PACKAGE")]
     pub packages: Vec<String>,
@@ -132,6 +142,41 @@ pub struct InstallArgs {
     #[arg(long)]
     pub lock: bool,
 
+    #[command(flatten)]
+    pub with: InstallOptions,
+
+    /// Resolve from the declared requirements even where seal.lock exists, and write a new
+    /// seal.lock if there was one (`seal add`, `seal remove`).
+    #[arg(skip)]
+    pub relock: bool,
+}
+
+/// `seal add PACKAGE...`: the project's declared requirements get these (a package already
+/// there gets the new specifier), then the environment is rebuilt.
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// Requirement specifiers, e.g. "requests>=2" or "rich"
+    #[arg(value_name = "PACKAGE", required = true)]
+    pub packages: Vec<String>,
+
+    #[command(flatten)]
+    pub with: InstallOptions,
+}
+
+/// `seal remove PACKAGE...`.
+#[derive(Args, Debug)]
+pub struct RemoveArgs {
+    /// Names of declared requirements
+    #[arg(value_name = "PACKAGE", required = true)]
+    pub packages: Vec<String>,
+
+    #[command(flatten)]
+    pub with: InstallOptions,
+}
+
+/// What `seal install`, `add` and `remove` share: where from, with what, how.
+#[derive(Args, Debug, Default)]
+pub struct InstallOptions {
     /// The package index [default: https://pypi.org/simple]
     #[arg(long, value_name = "URL")]
     pub index_url: Option<String>,
@@ -194,6 +239,19 @@ pub struct InstallArgs {
     /// for explicitly)
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+impl std::ops::Deref for InstallArgs {
+    type Target = InstallOptions;
+    fn deref(&self) -> &InstallOptions {
+        &self.with
+    }
+}
+
+impl std::ops::DerefMut for InstallArgs {
+    fn deref_mut(&mut self) -> &mut InstallOptions {
+        &mut self.with
+    }
 }
 
 #[derive(Args, Debug)]

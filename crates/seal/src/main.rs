@@ -48,6 +48,8 @@ fn main() {
         Command::Exec(args) => commands::run::exec(args.sandbox, args.command),
         Command::Jupyter(args) => commands::jupyter::run(*args),
         Command::Install(args) => install::install(*args),
+        Command::Add(args) => install::add(*args),
+        Command::Remove(args) => install::remove(*args),
         Command::Env(args) => commands::env::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Demo(args) => commands::demo::run(args),

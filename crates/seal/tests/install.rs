@@ -2215,3 +2215,136 @@ fn plain_install_uses_the_projects_requirements_txt() {
         assert_eq!(sealed_alpha_version(&env), "1.0");
     });
 }
+
+/// alpha (needing beta), beta, and gamma on the index.
+fn benign_and_gamma(index: &PyIndex) {
+    benign(index);
+    let gamma = index.wheel(&WheelSpec::new("gamma", "1.0").file("gamma/__init__.py", ""));
+    index.publish("gamma", &[&gamma]);
+}
+
+fn names(env: &TestEnv) -> Vec<String> {
+    env_packages(env).into_iter().map(|(n, _)| n).collect()
+}
+
+/// `seal add` / `seal remove` change requirements.txt and rebuild the environment from all of
+/// it (additive, as `uv add` is); a failed add or a remove of an undeclared name leaves the
+/// file and the environment as they were.
+#[test]
+fn add_and_remove_change_requirements_txt_and_the_environment() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "add-remove");
+        let index = PyIndex::start(&env.dir.join("index"));
+        benign_and_gamma(&index);
+        let reqs = env.project.join("requirements.txt");
+        env.write_owned(&reqs, "# ours\nalpha\n", 0o644);
+        let seal = |cmd: &str, pkgs: &[&str]| {
+            env.seal(&[cmd, "--python", PYTHON, "--index-url", &index.url()])
+                .args(pkgs)
+                .output()
+        };
+
+        let out = seal("add", &["gamma"]);
+        out.expect_success();
+        assert!(
+            out.stderr.contains("seal: added gamma (") && out.stderr.contains("requirements.txt)"),
+            "{}",
+            out.describe()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&reqs).unwrap(),
+            "# ours\nalpha\ngamma\n"
+        );
+        assert_eq!(names(&env), ["alpha", "beta", "gamma"]);
+
+        seal("remove", &["Alpha"]).expect_success();
+        assert_eq!(std::fs::read_to_string(&reqs).unwrap(), "# ours\ngamma\n");
+        assert_eq!(names(&env), ["gamma"], "alpha's dependency must go with it");
+
+        for (cmd, pkg, why) in [
+            (
+                "remove",
+                "alpha",
+                "alpha is not among the requirements declared in",
+            ),
+            (
+                "add",
+                "no-such-package",
+                "the previous environment is unchanged",
+            ),
+            ("remove", "gamma", "no requirement"),
+        ] {
+            let out = seal(cmd, &[pkg]);
+            out.expect_failure();
+            assert!(out.stderr.contains(why), "{cmd} {pkg}: {}", out.describe());
+            assert_eq!(
+                std::fs::read_to_string(&reqs).unwrap(),
+                "# ours\ngamma\n",
+                "{cmd} {pkg} changed the file"
+            );
+            assert_eq!(
+                names(&env),
+                ["gamma"],
+                "{cmd} {pkg} changed the environment"
+            );
+        }
+    });
+}
+
+/// In a project that declares its dependencies in pyproject.toml and has a seal.lock, `seal add`
+/// edits [project].dependencies keeping the file's comments and layout, and writes seal.lock
+/// anew, which a plain `seal install` then installs from.
+#[test]
+fn add_edits_pyproject_in_place_and_rewrites_the_lock() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "add-pyproject");
+        let index = PyIndex::start(&env.dir.join("index"));
+        benign_and_gamma(&index);
+        let pyproject = env.project.join("pyproject.toml");
+        env.write_owned(
+            &pyproject,
+            "# the project\n[project]\nname = \"demo\"  # kept\nversion = \"0.1\"\ndependencies = [\n    \"alpha\",  # the app\n]\n\n[tool.other]\nkey = 1\n",
+            0o644,
+        );
+        env.install(&index.url(), &["--lock"]).expect_success();
+        let lock = env.project.join("seal.lock");
+        assert!(!std::fs::read_to_string(&lock).unwrap().contains("gamma"));
+
+        let out = env
+            .seal(&[
+                "add",
+                "--python",
+                PYTHON,
+                "--index-url",
+                &index.url(),
+                "gamma",
+            ])
+            .output();
+        out.expect_success();
+        assert!(
+            out.stderr.contains("seal.lock rewritten"),
+            "{}",
+            out.describe()
+        );
+        let text = std::fs::read_to_string(&pyproject).unwrap();
+        assert!(
+            text.starts_with("# the project\n[project]\nname = \"demo\"  # kept\n")
+                && text.contains("dependencies = [\n    \"alpha\",  # the app\n    \"gamma\",\n]\n")
+                && text.ends_with("[tool.other]\nkey = 1\n"),
+            "{text}"
+        );
+        assert!(std::fs::read_to_string(&lock)
+            .unwrap()
+            .contains("name = \"gamma\""));
+        assert_eq!(names(&env), ["alpha", "beta", "gamma"]);
+
+        let out = env.install(&index.url(), &[]);
+        out.expect_success();
+        assert!(
+            out.stderr.contains("installing from seal.lock"),
+            "{}",
+            out.describe()
+        );
+        assert_eq!(names(&env), ["alpha", "beta", "gamma"]);
+    });
+}

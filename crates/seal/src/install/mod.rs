@@ -19,6 +19,7 @@
 //! `env_swap` (the atomic swap into `.seal/env`), `persistence_scan` (startup hooks found in the
 //! new environment) and `index_proxy` (the host-side proxy's configuration).
 
+mod declared;
 mod env_swap;
 pub mod fallback;
 pub mod index_proxy;
@@ -37,10 +38,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use seal_sandbox::{ModeChanges, Mount};
 
 use crate::allow_net::NetTarget;
-use crate::cli::{InstallArgs, Installer};
+use crate::cli::{AddArgs, InstallArgs, InstallOptions, Installer, RemoveArgs};
 use crate::isolation;
 use crate::project::{self, Project};
 use crate::python::{self, Interpreter};
+use declared::Change;
 use env_swap::{swap_into_place, TempState};
 use lock::{lock_from_artifacts, sha256_file, wheel_name_version};
 use requirements::{Lock, LockedPackage, Requirements};
@@ -363,6 +365,71 @@ fn check_or_write_lock(
     Ok(())
 }
 
+/// `seal add`: the packages join the declared requirements, then the environment is rebuilt.
+pub fn add(args: AddArgs) -> Result<i32> {
+    change_declared(args.with, Change::Add(&args.packages))
+}
+
+/// `seal remove`: the packages leave the declared requirements, then the environment is rebuilt.
+pub fn remove(args: RemoveArgs) -> Result<i32> {
+    change_declared(args.with, Change::Remove(&args.packages))
+}
+
+/// Edits the declared requirements and runs a plain install from them under the same rules
+/// (resolving anew, and writing seal.lock anew where there was one). The file keeps its old
+/// contents unless the new environment was built.
+fn change_declared(with: InstallOptions, change: Change<'_>) -> Result<i32> {
+    let project = project::locate(with.project.as_deref())?;
+    project::check_not_home(&project.root)?;
+    let policy = crate::policy::load(&project)?;
+    let target = declared::locate(&project, &policy.install.requirements)?;
+    let old = match std::fs::read_to_string(target.path()) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", target.path().display())),
+    };
+    let new = declared::edit(&target, &change)?;
+    if declared::declared_names(&target, &new)?.is_empty() {
+        bail!(
+            "that would leave {} with no requirement, and seal install with nothing to install;              `seal env remove` deletes the environment",
+            target.describe()
+        );
+    }
+    let had_lock = project.lock_file().is_file();
+    declared::write_atomically(target.path(), &new)?;
+    let args = InstallArgs {
+        lock: had_lock,
+        relock: true,
+        with,
+        ..InstallArgs::default()
+    };
+    let result = install(args);
+    if !matches!(result, Ok(0)) {
+        let restored = match &old {
+            Some(text) => declared::write_atomically(target.path(), text),
+            None => std::fs::remove_file(target.path()).map_err(Into::into),
+        };
+        if let Err(e) = restored {
+            eprintln!(
+                "seal: could not put back {}: {e:#}",
+                target.path().display()
+            );
+        }
+        return result;
+    }
+    let (verb, what) = match change {
+        Change::Add(p) => ("added", p.join(", ")),
+        Change::Remove(p) => ("removed", p.join(", ")),
+    };
+    let lock_note = if had_lock {
+        "; seal.lock rewritten"
+    } else {
+        ""
+    };
+    eprintln!("seal: {verb} {what} ({}){lock_note}", target.describe());
+    Ok(0)
+}
+
 pub fn install(mut args: InstallArgs) -> Result<i32> {
     let project = project::locate(args.project.as_deref())?;
     project::check_not_home(&project.root)?;
@@ -375,6 +442,7 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
         &policy_requirements,
         &project,
         args.allow_direct_urls,
+        args.relock,
     )?;
     let index = reqs
         .locked()

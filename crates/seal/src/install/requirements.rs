@@ -148,7 +148,7 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
 }
 
 /// Check one requirement line; `origin` names where it came from for the error message.
-fn check_line(line: &str, origin: &str, allow_direct: bool) -> Result<Option<String>> {
+pub(super) fn check_line(line: &str, origin: &str, allow_direct: bool) -> Result<Option<String>> {
     let line = match line
         .find(" #")
         .or_else(|| line.starts_with('#').then_some(0))
@@ -212,15 +212,18 @@ fn pyproject_dependencies(path: &Path) -> Result<Option<Vec<String>>> {
 /// else `seal.lock` if it exists; else `[project].dependencies` of pyproject.toml.
 /// `policy_files` are the requirement files of the project's policy, used after seal.lock and
 /// before pyproject.toml.
+/// With `relock`, seal.lock is passed over (`seal add` and `remove` resolve anew).
 pub fn gather(
     packages: &[String],
     files: &[PathBuf],
     policy_files: &[PathBuf],
     project: &Project,
     allow_direct: bool,
+    relock: bool,
 ) -> Result<Requirements> {
     let mut lines = Vec::new();
-    let from_policy = packages.is_empty() && files.is_empty() && !project.lock_file().is_file();
+    let use_lock = !relock && project.lock_file().is_file();
+    let from_policy = packages.is_empty() && files.is_empty() && !use_lock;
     let files = if from_policy { policy_files } else { files };
     if !packages.is_empty() || !files.is_empty() {
         for p in packages {
@@ -247,7 +250,7 @@ pub fn gather(
         }
         return Ok(Requirements { lines, source });
     }
-    if project.lock_file().is_file() {
+    if use_lock {
         let lock = Lock::read(&project.lock_file())?;
         return Ok(Requirements {
             lines: lock.requirement_lines(),
@@ -268,7 +271,7 @@ pub fn gather(
     // Last, as pip users expect of a project that has one: requirements.txt at the root.
     let requirements_txt = project.root.join("requirements.txt");
     if requirements_txt.is_file() {
-        return gather(&[], &[requirements_txt], &[], project, allow_direct);
+        return gather(&[], &[requirements_txt], &[], project, allow_direct, relock);
     }
     bail!(
         "nothing to install: name packages (seal install requests), give -r requirements.txt, \
