@@ -2329,7 +2329,8 @@ fn add_edits_pyproject_in_place_and_rewrites_the_lock() {
         let text = std::fs::read_to_string(&pyproject).unwrap();
         assert!(
             text.starts_with("# the project\n[project]\nname = \"demo\"  # kept\n")
-                && text.contains("dependencies = [\n    \"alpha\",  # the app\n    \"gamma\",\n]\n")
+                && text
+                    .contains("dependencies = [\n    \"alpha\",  # the app\n    \"gamma\",\n]\n")
                 && text.ends_with("[tool.other]\nkey = 1\n"),
             "{text}"
         );
