@@ -81,6 +81,13 @@ with no network at all; --allow-sdist NAME builds that package from source, offl
     /// Remove packages from the project's declared requirements and rebuild the environment
     #[command(after_help = "Example:\n  seal remove requests")]
     Remove(Box<RemoveArgs>),
+    /// Report what each installed package does when the interpreter starts and when it is
+    /// imported (files, connections, name lookups, processes), with decoy credentials in the
+    /// run sandbox; recorded in seal.audit.toml so the next audit shows what is new
+    #[command(
+        after_help = "Examples:\n  seal audit\n  seal audit --json\n\nObserved by Python audit hooks, each import in a process of its own, with no network and none of your files; a native extension's own system calls are not observed."
+    )]
+    Audit(AuditArgs),
     /// Show the project's environment (interpreter, packages, size, lock digest, findings), or
     /// remove it
     #[command(after_help = "Examples:\n  seal env\n  seal env --json\n  seal env remove")]
@@ -205,6 +212,11 @@ pub struct InstallOptions {
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
 
+    /// When the environment is built, run `seal audit` on it: what each package does at
+    /// interpreter start and on import, with decoy credentials
+    #[arg(long)]
+    pub audit: bool,
+
     /// Also put pip into the environment, as `python -m venv` does (from the interpreter's own
     /// ensurepip wheel, offline); without it the environment has no pip, like uv's
     #[arg(long)]
@@ -252,6 +264,19 @@ impl std::ops::DerefMut for InstallArgs {
     fn deref_mut(&mut self) -> &mut InstallOptions {
         &mut self.with
     }
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Project directory [default: found from the current directory upwards]
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Print the result as one JSON object
+    #[arg(long)]
+    pub json: bool,
+    /// Isolation of the audit run: auto, namespaces, landlock [default: auto]
+    #[arg(long, value_name = "MODE")]
+    pub isolation: Option<Requested>,
 }
 
 #[derive(Args, Debug)]

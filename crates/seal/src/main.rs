@@ -50,6 +50,7 @@ fn main() {
         Command::Install(args) => install::install(*args),
         Command::Add(args) => install::add(*args),
         Command::Remove(args) => install::remove(*args),
+        Command::Audit(args) => commands::audit::run(args),
         Command::Env(args) => commands::env::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Demo(args) => commands::demo::run(args),

@@ -42,6 +42,8 @@ pub struct InstallPolicy {
     pub timeout: Option<Timeout>,
     /// Put pip into the environment (`--seed`).
     pub seed: Option<bool>,
+    /// Audit the environment after each install (`--audit`).
+    pub audit: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -215,6 +217,7 @@ pub const STARTER: &str = r#"# seal.toml: how seal runs and installs this projec
 # installer = "auto"             # auto (uv when available), uv, pip
 # timeout = "30m"                # for each of the download and install steps
 # seed = false                   # also put pip into the environment (offline, from ensurepip)
+# audit = false                  # run seal audit on the environment after each install
 
 [run]
 # in = ["data"]                  # read-only at their own paths

@@ -169,6 +169,7 @@ pub fn resolve_install(args: &mut InstallArgs, policy: Policy) -> Vec<PathBuf> {
     args.installer = args.installer.or(pol.installer);
     args.timeout = args.timeout.or(pol.timeout.map(|t| t.0));
     args.seed = args.seed || pol.seed.unwrap_or(false);
+    args.audit = args.audit || pol.audit.unwrap_or(false);
     args.python = args.python.take().or(policy.python);
     pol.requirements
 }

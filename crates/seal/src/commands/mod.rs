@@ -1,6 +1,7 @@
 //! One module per subcommand that is not a pipeline of its own (`seal install` is
 //! [`crate::install`]).
 
+pub mod audit;
 pub mod demo;
 pub mod doctor;
 pub mod env;

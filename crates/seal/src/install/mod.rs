@@ -20,6 +20,7 @@
 //! new environment) and `index_proxy` (the host-side proxy's configuration).
 
 mod declared;
+pub use declared::write_atomically;
 mod env_swap;
 pub mod fallback;
 pub mod index_proxy;
@@ -573,6 +574,13 @@ pub fn install(mut args: InstallArgs) -> Result<i32> {
     );
     for f in &findings {
         eprintln!("seal: finding: {} {}: {}", f.kind, f.path, f.detail);
+    }
+    if args.audit {
+        crate::commands::audit::run(crate::cli::AuditArgs {
+            project: Some(project.root.clone()),
+            json: false,
+            isolation: args.isolation,
+        })?;
     }
     Ok(0)
 }

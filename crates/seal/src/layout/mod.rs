@@ -55,7 +55,7 @@ const CPU_FILES: &[&str] = &[
 ];
 const ETC_DIRS: &[&str] = &["ssl", "pki", "alternatives"];
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RunRequest {
     pub command: Vec<OsString>,
     pub project: PathBuf,
