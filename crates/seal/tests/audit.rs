@@ -225,3 +225,44 @@ fn a_project_without_an_environment_is_one_clear_error() {
         );
     });
 }
+
+/// The same audit in the Landlock + seccomp fallback (asked for with --isolation landlock):
+/// decoys in the fallback's private HOME, the environment at its host path.
+#[test]
+fn the_fallback_audits_the_same_way() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "audit-fallback");
+        let index = PyIndex::start(&env.dir.join("index"));
+        packages(&index, "1.0", "VALUE = 1\n");
+        env.install(&index.url(), &["thief", "hooker", "quiet"])
+            .expect_success();
+        let out = env
+            .seal(&["audit", "--isolation", "landlock", "--json"])
+            .output();
+        out.expect_success();
+        assert!(
+            out.stderr.contains("degraded isolation"),
+            "{}",
+            out.describe()
+        );
+        let report: Value = serde_json::from_str(out.stdout.trim())
+            .unwrap_or_else(|e| panic!("not JSON: {e}\n{}", out.describe()));
+        let thief = behaviour(&report, "thief");
+        assert!(
+            has(&thief, "reads", "~/.ssh/id_rsa", true, "import thief"),
+            "{thief:?}"
+        );
+        let hooker = behaviour(&report, "hooker");
+        assert!(
+            has(
+                &hooker,
+                "reads",
+                "~/.netrc",
+                true,
+                "interpreter start via .pth"
+            ),
+            "{hooker:?}"
+        );
+        assert!(behaviour(&report, "quiet").is_empty(), "{report}");
+    });
+}
