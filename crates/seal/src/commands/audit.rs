@@ -44,6 +44,9 @@ struct Package {
     behaviour: Vec<Behaviour>,
     #[serde(default)]
     problems: Vec<String>,
+    /// Events past the driver's cap for one package.
+    #[serde(default)]
+    dropped: u64,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -70,14 +73,53 @@ impl Behaviour {
         } else {
             ", not attributed by the call stack"
         };
-        format!(
+        clean(&format!(
             "{decoy}{} {} ({}{attributed})",
             self.kind, self.detail, self.when
-        )
+        ))
     }
 }
 
+/// Text a package chose (paths, command lines, error messages) as it may reach a terminal:
+/// control characters escaped, so it cannot carry escape sequences, and bounded.
+fn clean(s: &str) -> String {
+    const MAX: usize = 400;
+    let mut out = String::new();
+    for c in s.chars() {
+        if out.len() >= MAX {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `seal.audit.toml`: per package, its version and behaviour lines at the last audit.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_text_cannot_carry_terminal_escapes() {
+        let b = Behaviour {
+            kind: "runs".into(),
+            detail: "echo \u{1b}]0;owned\u{7}\n".into(),
+            decoy: false,
+            when: "import x".into(),
+            attributed: true,
+        };
+        let line = b.line();
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(line.starts_with("runs echo \\u{1b}]0;owned"), "{line}");
+        assert!(clean(&"x".repeat(1000)).len() < 410);
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Record {
     #[serde(default)]
@@ -233,6 +275,7 @@ fn print_table(report: &Report, record: &Record, previous: Option<&Record>) {
             Some(w) if w.version != p.version => format!(" (was {})", w.version),
             _ => String::new(),
         };
+        let name = clean(name);
         if rec.behaviour.is_empty() && p.problems.is_empty() {
             println!("{name} {}{version_note}: nothing unusual", p.version);
             continue;
@@ -250,14 +293,17 @@ fn print_table(report: &Report, record: &Record, previous: Option<&Record>) {
             println!("  {mark}{l}");
         }
         for problem in &p.problems {
-            println!("  problem: {problem}");
+            println!("  problem: {}", clean(problem));
+        }
+        if p.dropped > 0 {
+            println!("  ... and {} more events, not listed", p.dropped);
         }
     }
     for b in &report.unattributed {
         println!("unattributed: {}", b.line());
     }
     if let Some(p) = &report.startup_problem {
-        println!("interpreter start: {p}");
+        println!("interpreter start: {}", clean(p));
     }
 }
 
@@ -287,6 +333,7 @@ fn json_report(report: &Report, record: &Record, previous: Option<&Record>) -> S
                     "behaviour": items,
                     "new": new_since(name, rec, previous),
                     "problems": p.problems,
+                    "dropped": p.dropped,
                 }),
             )
         })

@@ -22,6 +22,8 @@ import sys
 import time
 
 IMPORT_TIMEOUT = 20
+# A package can make events in a loop; past this many per package only a count is kept.
+MAX_PER_PACKAGE = 200
 DECOYS = {
     ".ssh/id_rsa": "-----BEGIN OPENSSH PRIVATE KEY-----\nseal-audit-decoy\n-----END OPENSSH PRIVATE KEY-----\n",
     ".ssh/id_ed25519": "-----BEGIN OPENSSH PRIVATE KEY-----\nseal-audit-decoy\n-----END OPENSSH PRIVATE KEY-----\n",
@@ -260,8 +262,12 @@ def main(site):
                 continue
             if not e["attributed"]:
                 entry["attributed"] = False
-            if entry not in target["behaviour"]:
-                target["behaviour"].append(entry)
+            if entry in target["behaviour"]:
+                continue
+            if len(target["behaviour"]) >= MAX_PER_PACKAGE:
+                target["dropped"] = target.get("dropped", 0) + 1
+                continue
+            target["behaviour"].append(entry)
 
     events, timed_out, code, tail = run_child(["pth", site, "", ""], env)
     record(events, "interpreter start via .pth")
