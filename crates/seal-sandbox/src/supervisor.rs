@@ -116,6 +116,7 @@ pub fn run_with<G>(
         })
         .collect();
 
+    reap_ended_inits();
     let mut waited = FORWARDED.to_vec();
     waited.push(libc::SIGCHLD);
     let waited = SigSet::of(&waited);
@@ -127,6 +128,8 @@ pub fn run_with<G>(
         let (alive_rx, alive_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
         let (report_rx, report_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
         let (staging_rx, staging_tx) = sys::socketpair_cloexec().map_err(io_err("socketpair"))?;
+        let (ended_rx, ended_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
+        let signals = sys::SignalFd::new(&waited).map_err(io_err("signalfd"))?;
         // Straight into the v2 cgroup where the kernel can (5.7+, and not refused by a
         // container's seccomp profile): init then never runs, nor allocates, outside it.
         let forked = match limits.v2_cgroup() {
@@ -138,6 +141,7 @@ pub fn run_with<G>(
             Ok(Forked::Child) => {
                 drop(alive_tx);
                 drop(staging_rx);
+                drop(ended_rx);
                 setup::init_main(ChildPlan {
                     spec: &spec,
                     outer_uid,
@@ -149,6 +153,7 @@ pub fn run_with<G>(
                     original_mask,
                     forwarded: waited,
                     seccomp_filter,
+                    ended_tx,
                 })
             }
             Ok(Forked::Parent(pid)) => pid,
@@ -157,6 +162,7 @@ pub fn run_with<G>(
         drop(alive_rx);
         drop(report_tx);
         drop(staging_tx);
+        drop(ended_tx);
         let started = Instant::now();
 
         let landlock = match read_start_report(report_rx) {
@@ -202,7 +208,19 @@ pub fn run_with<G>(
         }
         let guard = on_start(handed);
 
-        let status = supervise(child, &waited, spec.limits.timeout.map(|t| (started, t)));
+        let deadline = spec.limits.timeout.map(|t| (started, t));
+        let (status, init_reaped) = supervise(child, &signals, deadline, &ended_rx);
+        if !init_reaped {
+            if limits.cgroups.is_empty() {
+                REAP_LATER
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(child);
+            } else {
+                // The run's cgroups can only be removed once init has left them, on its exit.
+                let _ = sys::waitpid(child, false);
+            }
+        }
         // Held until here: the sandbox's init watches for this pipe to close.
         drop(alive_tx);
         Ok((status, landlock, staged, guard))
@@ -218,29 +236,52 @@ pub fn run_with<G>(
     Ok((outcome(ended, &limits), guard))
 }
 
+/// The inits of runs that ended before their init had exited (see [`supervise`]).
+static REAP_LATER: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
+
+/// Collect the inits of earlier runs that have exited since, so that a process running many
+/// sandboxes keeps no zombies (a short-lived one leaves them to its own parent).
+fn reap_ended_inits() {
+    let mut pending = REAP_LATER.lock().unwrap_or_else(|e| e.into_inner());
+    pending.retain(|&pid| matches!(sys::waitpid(pid, true), Ok(None)));
+}
+
+/// Wait until the run ends: init reports the program's status on `ended` once nothing else of
+/// the sandbox is left, before its own (slower) exit; or init itself exits first. Returns the
+/// status and whether init has been reaped.
 fn supervise(
     child: libc::pid_t,
-    waited: &SigSet,
+    signals: &sys::SignalFd,
     deadline: Option<(Instant, std::time::Duration)>,
-) -> Status {
+    ended: &std::os::fd::OwnedFd,
+) -> (Status, bool) {
+    let mut ended = Some(ended);
     loop {
         let remaining = match deadline {
             Some((start, limit)) => match limit.checked_sub(start.elapsed()) {
                 Some(r) => Some(r),
-                None => return kill_for_timeout(child),
+                None => return (kill_for_timeout(child), true),
             },
             None => None,
         };
-        let info = match waited.wait(remaining) {
-            Ok(Some(i)) => i,
-            Ok(None) => continue, // deadline reached: handled at the top of the loop
-            Err(_) => continue,   // EINTR
+        let info = match signals.wait_with(ended, remaining) {
+            Ok(sys::Woken::Signal(i)) => i,
+            Ok(sys::Woken::Readable) => {
+                match ended.map(sys::read_i32) {
+                    Some(Ok(Some(code))) => return (Status::Exited(code), false),
+                    // End of file: init died without a report; its SIGCHLD follows.
+                    _ => ended = None,
+                }
+                continue;
+            }
+            Ok(sys::Woken::TimedOut) => continue, // handled at the top of the loop
+            Err(_) => continue,                   // EINTR
         };
         if info.signo == libc::SIGCHLD {
             match sys::waitpid(child, true) {
-                Ok(Some((_, status))) => return Status::Exited(status.code()),
+                Ok(Some((_, status))) => return (Status::Exited(status.code()), true),
                 Ok(None) => continue,
-                Err(_) => return Status::Exited(setup::EXIT_SETUP_FAILED),
+                Err(_) => return (Status::Exited(setup::EXIT_SETUP_FAILED), true),
             }
         }
         // A terminal's ^C or hang-up already reached the program's process group directly;

@@ -454,10 +454,12 @@ fn apply(m: &Mount, pid_max: Option<u64>) -> Result<(), SetupError> {
 /// Build the root described by `mounts` and switch into it. Runs as the sandbox's init,
 /// inside fresh user and mount namespaces.
 /// Returns an open directory descriptor of each `Mount::Staging`, in mount order.
+/// `before_detach` runs once every mount is in place, just before the host tree is detached.
 pub fn build(
     mounts: &[Mount],
     root_size: u64,
     pid_max: Option<u64>,
+    before_detach: impl FnOnce() -> Result<(), SetupError>,
 ) -> Result<Vec<OwnedFd>, SetupError> {
     step(
         || "cannot make the mount tree private".into(),
@@ -494,6 +496,7 @@ pub fn build(
         }
     }
 
+    before_detach()?;
     step(
         || "cannot detach the host's file system".into(),
         sys::umount_detach(&c(Path::new(OLD_ROOT))),

@@ -380,6 +380,82 @@ impl SigSet {
     }
 }
 
+/// A signalfd for a set of blocked signals, waited on together with one other descriptor.
+pub struct SignalFd(OwnedFd);
+
+/// What ended a [`SignalFd::wait_with`].
+pub enum Woken {
+    Signal(SignalInfo),
+    /// The other descriptor is readable (or at end of file).
+    Readable,
+    TimedOut,
+}
+
+impl SignalFd {
+    /// The signals must stay blocked (as [`SigSet::block`] does) for the descriptor to see them.
+    pub fn new(set: &SigSet) -> io::Result<Self> {
+        // SAFETY: the sigset pointer is valid for the call; -1 asks for a new descriptor.
+        let fd =
+            cvt(unsafe { libc::signalfd(-1, &set.0, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) })?;
+        // SAFETY: signalfd returned a new descriptor that nothing else owns.
+        Ok(SignalFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Wait for a signal of the set or for `other` (if any) to become readable, whichever
+    /// comes first (a pending signal wins); a `timeout` of `None` waits without a limit.
+    pub fn wait_with(
+        &self,
+        other: Option<&OwnedFd>,
+        timeout: Option<Duration>,
+    ) -> io::Result<Woken> {
+        let mut fds = [
+            libc::pollfd {
+                fd: self.0.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                // poll skips negative descriptors.
+                fd: other.map_or(-1, AsRawFd::as_raw_fd),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let ms = timeout.map_or(-1, |d| {
+            d.as_millis().clamp(1, i32::MAX as u128) as libc::c_int
+        });
+        // SAFETY: fds is an array of two valid pollfds.
+        let n = cvt(unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) })?;
+        if n == 0 {
+            return Ok(Woken::TimedOut);
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            // SAFETY: signalfd_siginfo is plain data; zeroed is a valid value.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            // SAFETY: info is `size` writable bytes.
+            let got = unsafe {
+                libc::read(
+                    self.0.as_raw_fd(),
+                    (&mut info as *mut libc::signalfd_siginfo).cast(),
+                    size,
+                )
+            };
+            if got == size as isize {
+                return Ok(Woken::Signal(SignalInfo {
+                    signo: info.ssi_signo as libc::c_int,
+                    code: info.ssi_code,
+                }));
+            }
+        }
+        if fds[1].revents != 0 {
+            return Ok(Woken::Readable);
+        }
+        // The signal went to a sigwait elsewhere first: nothing happened here.
+        Err(io::Error::from_raw_os_error(libc::EINTR))
+    }
+}
+
 pub struct SignalInfo {
     pub signo: libc::c_int,
     pub code: libc::c_int,
@@ -444,6 +520,26 @@ pub fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
     // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
     unsafe { Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))) }
+}
+
+/// Read a little-endian i32 from a descriptor that poll found readable; `Ok(None)` at end of
+/// file.
+pub fn read_i32(fd: &OwnedFd) -> io::Result<Option<i32>> {
+    let mut buf = [0u8; 4];
+    loop {
+        // SAFETY: buf is 4 writable bytes.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                _ => Err(e),
+            };
+        }
+        // The writer sends the 4 bytes in one write (atomic on a pipe), so a short read only
+        // happens at end of file.
+        return Ok((n == 4).then(|| i32::from_le_bytes(buf)));
+    }
 }
 
 /// True if the write end of the pipe read by `fd` has been closed by everyone holding it.
