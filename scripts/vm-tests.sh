@@ -4,6 +4,8 @@
 # host's. qemu without KVM (TCG), virtme-ng sharing the host's root over 9p, as root.
 #
 #   scripts/vm-tests.sh [KERNEL ...]      KERNEL: a name in scripts/vm/kernels.conf (6.1, 6.12)
+#   scripts/vm-tests.sh --prepare [KERNEL ...]   only install what the VMs need, then exit
+#                                         (.ci/run does this while the host builds)
 #
 # Environment (all optional):
 #   SEAL_VM_KERNELS   kernels when none is given as an argument (default: every one in kernels.conf)
@@ -48,6 +50,12 @@ log() { echo "== vm-tests: $*"; }
 [ "$(uname -m)" = x86_64 ] || die "only x86_64 hosts are supported (got $(uname -m))"
 [ -x "$HOST_PY" ] || die "$HOST_PY is missing (apt-get install python3)"
 [ -f "$TESTS_CONF" ] || die "no test list $TESTS_CONF"
+
+PREPARE_ONLY=
+if [ "${1:-}" = --prepare ]; then
+    PREPARE_ONLY=1
+    shift
+fi
 
 # ---- which kernels ------------------------------------------------------------------------
 declare -A K_PKG K_VER K_REL
@@ -132,6 +140,11 @@ got=$("$VENV/bin/vng" --version 2> /dev/null | awk '{print $NF}') || true
 [ "$got" = "$VIRTME_NG_VERSION" ] || die "vng --version says '$got', expected $VIRTME_NG_VERSION"
 export PATH="$VENV/bin:$PATH"   # vng runs virtme-run from PATH
 
+if [ -n "$PREPARE_ONLY" ]; then
+    log "prepared: qemu, the kernels and virtme-ng are installed"
+    exit 0
+fi
+
 # ---- build on the host --------------------------------------------------------------------
 JSON="$OUT/cargo-test.json"
 if [ "${SEAL_VM_NO_BUILD:-}" != 1 ]; then
@@ -148,6 +161,7 @@ rm -rf "$BIN"
 mkdir -p "$OUT/runs"
 PLAN_TMP=$(mktemp -d "$OUT/plan.XXXXXX")
 "$HOST_PY" "$VM/results.py" plan "$JSON" "$TESTS_CONF" "$BIN" "$PLAN_TMP" || die "could not select the test binaries"
+cp "$PLAN_TMP/plan.tsv" "$OUT/plan.tsv"
 
 # ---- one VM per kernel --------------------------------------------------------------------
 summaries=()
@@ -157,7 +171,10 @@ for k in "${KERNELS[@]}"; do
     RUN="$OUT/runs/$k"
     rm -rf "$RUN"
     mkdir -p "$RUN"
-    cp "$PLAN_TMP/plan.tsv" "$RUN/plan.tsv"
+    # The rows for this kernel (a fifth column names the only kernels a row is for), without
+    # that column: guest.sh reads four.
+    awk -F '\t' -v OFS='\t' -v k="$k" '$5 == "" || index("," $5 ",", "," k ",") { print $1, $2, $3, $4 }' \
+        "$PLAN_TMP/plan.tsv" > "$RUN/plan.tsv"
     echo "$PER_BINARY_TIMEOUT" > "$RUN/per-binary-timeout"
     [ "${SEAL_VM_REPORT_TIME:-}" != 1 ] || touch "$RUN/report-time"
     : > "$RUN/console.log"
@@ -201,6 +218,11 @@ done
 rm -rf "$PLAN_TMP"
 
 "$HOST_PY" "$VM/results.py" table "${summaries[@]}"
+# Test binaries the list runs on some kernels only are named on every run.
+for k in "${KERNELS[@]}"; do
+    left=$(awk -F '\t' -v k="$k" '$5 != "" && !index("," $5 ",", "," k ",") { printf " %s", $1 }' "$OUT/plan.tsv")
+    [ -z "$left" ] || echo "!!! vm-tests: NOT RUN on $k (the list runs them on other kernels only, see $TESTS_CONF):$left"
+done
 # Tests the list leaves out are named on every run, with the reason its comment gives.
 skipped=$(grep -v '^[[:space:]]*#' "$TESTS_CONF" | grep -- '--skip' || true)
 if [ -n "$skipped" ]; then

@@ -49,13 +49,18 @@ def plan(cargo_json, tests_conf, bin_dir, run_dir):
             line = raw.split("#", 1)[0].strip()
             if not line:
                 continue
+            # "@6.1,6.12 CRATE/TEST ...": only on the kernels named (scripts/vm/tests.conf).
+            only = ""
+            if line.startswith("@"):
+                only, _, line = line[1:].partition(" ")
+                line = line.strip()
             key, _, args = line.partition(" ")
             if key not in exes:
                 die(f"{tests_conf}: no test binary {key!r} in the build (known: {', '.join(sorted(exes))})")
             exe, pkgdir = exes[key]
             frozen = os.path.join(bin_dir, key.replace("/", "__"))
             shutil.copy2(exe, frozen)
-            rows.append("\t".join([key, frozen, pkgdir, args.strip()]))
+            rows.append("\t".join([key, frozen, pkgdir, args.strip(), only]))
     if not rows:
         die(f"{tests_conf}: no test binary selected")
     shutil.copy2(seal, os.path.join(bin_dir, "seal"))
