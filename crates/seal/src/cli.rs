@@ -88,6 +88,10 @@ with no network at all; --allow-sdist NAME builds that package from source, offl
         after_help = "Examples:\n  seal audit\n  seal audit --json\n\nObserved by Python audit hooks, each import in a process of its own, with no network and none of your files; a native extension's own system calls are not observed."
     )]
     Audit(AuditArgs),
+    /// Carry a run to other machines: print a Slurm batch script that runs the same sandbox
+    /// (seal itself, on the node) with the job's resources taken from its limits
+    #[command(subcommand)]
+    Export(ExportTarget),
     /// Show the project's environment (interpreter, packages, size, lock digest, findings), or
     /// remove it
     #[command(after_help = "Examples:\n  seal env\n  seal env --json\n  seal env remove")]
@@ -345,6 +349,30 @@ pub struct ExecArgs {
 
     /// A console script of the project's environment (.seal/env/bin), and its arguments
     #[arg(required = true, trailing_var_arg = true, value_name = "SCRIPT")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportTarget {
+    /// A Slurm batch script (to stdout) that runs `seal run` with these options on the node;
+    /// --cpus, --memory and --timeout (or the policy's) become its resource request
+    #[command(
+        after_help = "Examples:\n  seal export slurm --out results/ -- python train.py > train.sbatch && sbatch train.sbatch\n  \
+seal export slurm --cpus 4 --memory 8G --timeout 2h train.py > job.sbatch\n\n\
+The node needs seal on PATH (it needs no root, daemon or image) and the same paths as here (a \
+shared file system). The job asks for the sandbox's memory limit plus 64 MiB and for its \
+timeout plus a minute, so that seal meets its own limits, and reports them, before Slurm does."
+    )]
+    Slurm(Box<ExportSlurmArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct ExportSlurmArgs {
+    #[command(flatten)]
+    pub sandbox: SandboxOptions,
+
+    /// The program and its arguments, as for `seal run`
+    #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM")]
     pub command: Vec<OsString>,
 }
 

@@ -51,6 +51,9 @@ fn main() {
         Command::Add(args) => install::add(*args),
         Command::Remove(args) => install::remove(*args),
         Command::Audit(args) => commands::audit::run(args),
+        Command::Export(cli::ExportTarget::Slurm(args)) => {
+            commands::export::slurm(args.sandbox, args.command)
+        }
         Command::Env(args) => commands::env::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Demo(args) => commands::demo::run(args),

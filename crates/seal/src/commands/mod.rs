@@ -5,6 +5,7 @@ pub mod audit;
 pub mod demo;
 pub mod doctor;
 pub mod env;
+pub mod export;
 pub mod init;
 pub mod jupyter;
 pub mod run;
