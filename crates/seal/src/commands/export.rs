@@ -8,14 +8,12 @@
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
 use crate::cli::SandboxOptions;
-use crate::project;
-use crate::settings::RunSettings;
 
 /// Slurm accounts the job's whole cgroup, seal's supervisor included, so it asks for a little
 /// more than the sandbox may use: the sandbox then meets its own limit (and seal reports it)
@@ -29,13 +27,8 @@ const TIME_HEADROOM: Duration = Duration::from_secs(60);
 pub fn slurm(args: SandboxOptions, command: Vec<OsString>) -> Result<i32> {
     let passed = passed_through(std::env::args_os().collect())?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let project_dir = args.project.clone().unwrap_or_else(|| PathBuf::from("."));
-    let project = project::locate(Some(&project_dir))?;
-    let policy = crate::policy::load(&project)?;
-    let python_choice = crate::settings::python_choice(args.python.as_deref(), &policy);
-    let (_, env_dir) = super::run::interpreter_for(python_choice.as_deref(), &project)?;
-    let settings = RunSettings::resolve(args, &policy, command, project.root.clone(), env_dir)?;
-    let r = &settings.request;
+    let run = super::run::resolve(args, &command)?;
+    let r = &run.settings.request;
     let resources = Resources {
         cpus: r.cpus.map(|c| c.ceil().max(1.0) as u64),
         memory_mib: r
@@ -47,7 +40,7 @@ pub fn slurm(args: SandboxOptions, command: Vec<OsString>) -> Result<i32> {
             .timeout
             .map(|t| (t + TIME_HEADROOM).as_secs().div_ceil(60)),
     };
-    let script = script(&job_name(&project.root), &resources, &cwd, &passed);
+    let script = script(&job_name(&run.project.root), &resources, &cwd, &passed);
     std::io::stdout()
         .lock()
         .write_all(&script)
@@ -133,8 +126,8 @@ fn script(name: &str, res: &Resources, cwd: &Path, passed: &[OsString]) -> Vec<u
     }
     if let Some(t) = res.minutes {
         line(&format!(
-            "# --time (minutes): seal's --timeout + {}",
-            humantime_minutes(TIME_HEADROOM)
+            "# --time (minutes): seal's --timeout + {} s",
+            TIME_HEADROOM.as_secs()
         ));
         line(&format!("#SBATCH --time={t}"));
     }
@@ -153,14 +146,6 @@ fn script(name: &str, res: &Resources, cwd: &Path, passed: &[OsString]) -> Vec<u
     }
     s.push(b'\n');
     s
-}
-
-fn humantime_minutes(d: Duration) -> String {
-    format!(
-        "{} minute{}",
-        d.as_secs() / 60,
-        if d.as_secs() == 60 { "" } else { "s" }
-    )
 }
 
 #[cfg(test)]

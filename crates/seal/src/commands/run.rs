@@ -121,11 +121,15 @@ pub fn run(args: SandboxOptions, command: Vec<OsString>) -> Result<i32> {
     run_extended(args, command, Extras::default())
 }
 
-pub(crate) fn run_extended(
-    args: SandboxOptions,
-    command: Vec<OsString>,
-    extras: Extras,
-) -> Result<i32> {
+/// A run of `command` with `args` as `seal run` resolves it: the project, its policy, the
+/// interpreter and environment, and from those the settings.
+pub(crate) struct Resolved {
+    pub project: Project,
+    pub python: python::Interpreter,
+    pub settings: RunSettings,
+}
+
+pub(crate) fn resolve(args: SandboxOptions, command: &[OsString]) -> Result<Resolved> {
     let project_dir = args.project.clone().unwrap_or_else(|| PathBuf::from("."));
     let project = project::locate(Some(&project_dir))?;
     let policy = crate::policy::load(&project)?;
@@ -135,13 +139,30 @@ pub(crate) fn run_extended(
         Some(_) => format!("{}/bin/python", project::ENV_MOUNT).into(),
         None => python.executable.clone().into_os_string(),
     };
-    let mut settings = RunSettings::resolve(
+    let settings = RunSettings::resolve(
         args,
         &policy,
-        program_argv(interpreter, &command),
+        program_argv(interpreter, command),
         project_dir,
         env_dir,
     )?;
+    Ok(Resolved {
+        project,
+        python,
+        settings,
+    })
+}
+
+pub(crate) fn run_extended(
+    args: SandboxOptions,
+    command: Vec<OsString>,
+    extras: Extras,
+) -> Result<i32> {
+    let Resolved {
+        python,
+        mut settings,
+        ..
+    } = resolve(args, &command)?;
     settings.override_env(extras.env);
     settings.publishes.extend(extras.publishes);
     settings.request.notebook_dir = extras.notebook_dir;
