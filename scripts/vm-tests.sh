@@ -161,7 +161,6 @@ rm -rf "$BIN"
 mkdir -p "$OUT/runs"
 PLAN_TMP=$(mktemp -d "$OUT/plan.XXXXXX")
 "$HOST_PY" "$VM/results.py" plan "$JSON" "$TESTS_CONF" "$BIN" "$PLAN_TMP" || die "could not select the test binaries"
-cp "$PLAN_TMP/plan.tsv" "$OUT/plan.tsv"
 
 # ---- one VM per kernel --------------------------------------------------------------------
 summaries=()
@@ -215,14 +214,13 @@ for k in "${KERNELS[@]}"; do
     [ "$rc" -le "$worst" ] || worst=$rc
     summaries+=("$RUN/summary.tsv")
 done
-rm -rf "$PLAN_TMP"
-
 "$HOST_PY" "$VM/results.py" table "${summaries[@]}"
 # Test binaries the list runs on some kernels only are named on every run.
 for k in "${KERNELS[@]}"; do
-    left=$(awk -F '\t' -v k="$k" '$5 != "" && !index("," $5 ",", "," k ",") { printf " %s", $1 }' "$OUT/plan.tsv")
+    left=$(awk -F '\t' -v k="$k" '$5 != "" && !index("," $5 ",", "," k ",") { printf " %s", $1 }' "$PLAN_TMP/plan.tsv")
     [ -z "$left" ] || echo "!!! vm-tests: NOT RUN on $k (the list runs them on other kernels only, see $TESTS_CONF):$left"
 done
+rm -rf "$PLAN_TMP"
 # Tests the list leaves out are named on every run, with the reason its comment gives.
 skipped=$(grep -v '^[[:space:]]*#' "$TESTS_CONF" | grep -- '--skip' || true)
 if [ -n "$skipped" ]; then
