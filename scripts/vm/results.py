@@ -44,6 +44,7 @@ def plan(cargo_json, tests_conf, bin_dir, run_dir):
         die(f"no seal binary in {cargo_json}")
     os.makedirs(bin_dir, exist_ok=True)
     rows = []
+    seen = {}
     with open(tests_conf, encoding="utf-8") as f:
         for raw in f:
             line = raw.split("#", 1)[0].strip()
@@ -59,7 +60,13 @@ def plan(cargo_json, tests_conf, bin_dir, run_dir):
                 die(f"{tests_conf}: no test binary {key!r} in the build (known: {', '.join(sorted(exes))})")
             exe, pkgdir = exes[key]
             frozen = os.path.join(bin_dir, key.replace("/", "__"))
-            shutil.copy2(exe, frozen)
+            if not os.path.exists(frozen):
+                shutil.copy2(exe, frozen)
+            # A binary listed again (other filters, or a repeat to catch a flake) gets a key
+            # of its own: results and logs are kept per key.
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > 1:
+                key = f"{key}#{seen[key]}"
             rows.append("\t".join([key, frozen, pkgdir, args.strip(), only]))
     if not rows:
         die(f"{tests_conf}: no test binary selected")

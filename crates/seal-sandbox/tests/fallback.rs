@@ -1230,11 +1230,36 @@ fn killing_the_caller_kills_the_sandbox() {
             }
             assert!(
                 !alive(pid),
-                "{}: process {pid} outlived the caller",
-                p.display()
+                "{}: process {pid} outlived the caller ({})",
+                p.display(),
+                family(pid)
             );
         }
     });
+}
+
+/// A process's state and its parent's, for a failure message: who was left holding it.
+fn family(pid: i32) -> String {
+    let field = |pid: &str, name: &str| {
+        fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            })
+            .unwrap_or_else(|| "?".into())
+    };
+    let pid = pid.to_string();
+    let ppid = field(&pid, "PPid:");
+    let cmdline = fs::read(format!("/proc/{ppid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .unwrap_or_default();
+    format!(
+        "state {}, parent {ppid} ({cmdline}) state {}, stack: {}",
+        field(&pid, "State:"),
+        field(&ppid, "State:"),
+        fs::read_to_string(format!("/proc/{ppid}/stack")).unwrap_or_default()
+    )
 }
 
 const PROBE_ENV: &str = "SEAL_FALLBACK_TEST_PROBE_RESULTS";
