@@ -106,6 +106,37 @@ pub fn chown_tree(p: &Path, uid: u32) {
     assert!(status.success());
 }
 
+/// `seal demo`'s table says what a sandbox blocks: the listener on host loopback, the secret in
+/// the environment, writes to the project, every interface but lo; seccomp in force.
+pub fn assert_demo_isolates(o: &Output) {
+    let t = text(o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    let row = |name: &str| {
+        t.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row {name:?}\n{t}"))
+            .to_string()
+    };
+    // Without seal the probe reaches the listener and sees the secret; inside it does not.
+    let net = row("a service on host 127.0.0.1");
+    assert!(
+        net.contains("connected") && net.contains("blocked (ECONNREFUSED)"),
+        "{net}"
+    );
+    let secret = row("secret in the environment");
+    assert!(
+        secret.contains("visible") && secret.ends_with("not visible"),
+        "{secret}"
+    );
+    let write = row("write the project directory");
+    assert!(
+        write.contains("writable") && write.contains("blocked (EROFS)"),
+        "{write}"
+    );
+    assert!(row("network interfaces").trim_end().ends_with(" lo"), "{t}");
+    assert!(row("seccomp mode").trim_end().ends_with('2'), "{t}");
+}
+
 /// Exit status and both streams, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(
