@@ -21,6 +21,7 @@ mod fallback;
 pub mod host_probe;
 mod landlock_rules;
 pub(crate) mod limits;
+mod observe;
 mod outcome;
 mod program_args;
 mod report;
@@ -38,6 +39,7 @@ pub use fallback::{
     serve_connection_channel, FallbackOptions, ModeChanges,
 };
 pub use landlock_rules::Level as LandlockLevel;
+pub use observe::Observed;
 pub use outcome::{Enforcement, Isolation, LimitStatus, Outcome, Started, Status};
 pub use setup::EXIT_SETUP_FAILED;
 pub use spec::{

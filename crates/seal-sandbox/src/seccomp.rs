@@ -235,6 +235,33 @@ fn denied_syscalls() -> Vec<(u32, &'static str, &'static str)> {
     flatten(groups)
 }
 
+pub const RET_USER_NOTIF: u32 = 0x7fc0_0000;
+
+/// The filter installed before the main one when the caller observes the program's network
+/// attempts: connect(), and sendto() with a destination, stop for the supervisor, which
+/// records the address and lets the call continue. Everything else, and other
+/// architectures' calls (which the main filter handles), pass. When both filters answer the
+/// kernel takes the stricter action, so a call the main filter refuses stays refused.
+pub(crate) fn build_observe_filter() -> Vec<sock_filter> {
+    let (connect, sendto) = (libc::SYS_connect as u32, libc::SYS_sendto as u32);
+    // Indices: 9 allows, 10 notifies; jumps count from the next instruction.
+    vec![
+        /* 0 */ stmt(BPF_LD_W_ABS, OFF_ARCH),
+        /* 1 */ jump(BPF_JEQ_K, AUDIT_ARCH, 0, 7),
+        /* 2 */ stmt(BPF_LD_W_ABS, OFF_NR),
+        /* 3 */ jump(BPF_JEQ_K, connect, 6, 0),
+        /* 4 */ jump(BPF_JEQ_K, sendto, 0, 4),
+        // sendto's destination (argument 4): NULL is send() on a connected socket.
+        /* 5 */
+        stmt(BPF_LD_W_ABS, off_arg_lo(4)),
+        /* 6 */ jump(BPF_JEQ_K, 0, 0, 3),
+        /* 7 */ stmt(BPF_LD_W_ABS, off_arg_lo(4) + 4),
+        /* 8 */ jump(BPF_JEQ_K, 0, 0, 1),
+        /* 9 */ ret(RET_ALLOW),
+        /* 10 */ ret(RET_USER_NOTIF),
+    ]
+}
+
 fn stmt(code: u16, k: u32) -> sock_filter {
     sock_filter {
         code,
@@ -857,6 +884,34 @@ mod tests {
 
     fn nr(x: libc::c_long) -> u32 {
         x as u32
+    }
+
+    #[test]
+    fn the_observe_filter_stops_connect_and_addressed_sendto_only() {
+        let f = build_observe_filter();
+        let at = |call, args| run(&f, AUDIT_ARCH, nr(call), args);
+        assert_eq!(
+            at(libc::SYS_connect, [3, 0x1000, 16, 0, 0, 0]),
+            RET_USER_NOTIF
+        );
+        assert_eq!(
+            at(libc::SYS_sendto, [3, 0x1000, 5, 0, 0x2000, 16]),
+            RET_USER_NOTIF
+        );
+        // A destination above 4 GiB: the high word alone decides.
+        let high = 0x7fff_0000_0000u64;
+        assert_eq!(
+            at(libc::SYS_sendto, [3, 0x1000, 5, 0, high, 16]),
+            RET_USER_NOTIF
+        );
+        assert_eq!(at(libc::SYS_sendto, [3, 0x1000, 5, 0, 0, 0]), RET_ALLOW);
+        for other in [libc::SYS_sendmsg, libc::SYS_socket, libc::SYS_execve] {
+            assert_eq!(at(other, [0; 6]), RET_ALLOW);
+        }
+        assert_eq!(
+            run(&f, 0x4000_0003, nr(libc::SYS_connect), [0; 6]),
+            RET_ALLOW
+        );
     }
 
     /// What [`prologue`] promises, in every filter built on it.

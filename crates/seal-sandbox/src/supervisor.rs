@@ -107,6 +107,10 @@ pub fn run_with<G>(
     let has_proc = spec.mounts.iter().any(|m| matches!(m, Mount::Proc { .. }));
     let limits = limits::plan(&spec.limits, outer_uid, has_proc, true);
     let seccomp_filter = crate::seccomp::build_filter(spec.uid, spec.gid);
+    let observe_filter = spec
+        .handoff
+        .observe_network
+        .then(crate::seccomp::build_observe_filter);
     let staged_dsts: Vec<PathBuf> = spec
         .mounts
         .iter()
@@ -120,111 +124,122 @@ pub fn run_with<G>(
     let mut waited = FORWARDED.to_vec();
     waited.push(libc::SIGCHLD);
     let waited = SigSet::of(&waited);
-    let (status, landlock, staged, guard) = with_signals_blocked(&waited, |original_mask| {
-        let io_err = |what: &str| {
-            let what = what.to_string();
-            move |e| Error::Io(what, e)
-        };
-        let (alive_rx, alive_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
-        let (report_rx, report_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
-        let (staging_rx, staging_tx) = sys::socketpair_cloexec().map_err(io_err("socketpair"))?;
-        let (ended_rx, ended_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
-        let signals = sys::SignalFd::new(&waited).map_err(io_err("signalfd"))?;
-        // Straight into the v2 cgroup where the kernel can (5.7+, and not refused by a
-        // container's seccomp profile): init then never runs, nor allocates, outside it.
-        let forked = match limits.v2_cgroup() {
-            Some(cgroup) => sys::clone_fork_into_cgroup(NAMESPACES, cgroup)
-                .or_else(|_| sys::clone_fork(NAMESPACES)),
-            None => sys::clone_fork(NAMESPACES),
-        };
-        let child = match forked {
-            Ok(Forked::Child) => {
-                drop(alive_tx);
-                drop(staging_rx);
-                drop(ended_rx);
-                setup::init_main(ChildPlan {
-                    spec: &spec,
-                    outer_uid,
-                    outer_gid,
-                    limits: &limits,
-                    alive_rx,
-                    report_tx,
-                    staging_tx,
-                    original_mask,
-                    forwarded: waited,
-                    seccomp_filter,
-                    ended_tx,
-                })
-            }
-            Ok(Forked::Parent(pid)) => pid,
-            Err(e) => return Err(Error::Namespaces(e)),
-        };
-        drop(alive_rx);
-        drop(report_tx);
-        drop(staging_tx);
-        drop(ended_tx);
-        let started = Instant::now();
+    let (status, landlock, staged, guard, observed) =
+        with_signals_blocked(&waited, |original_mask| {
+            let io_err = |what: &str| {
+                let what = what.to_string();
+                move |e| Error::Io(what, e)
+            };
+            let (alive_rx, alive_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
+            let (report_rx, report_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
+            let (staging_rx, staging_tx) =
+                sys::socketpair_cloexec().map_err(io_err("socketpair"))?;
+            let (ended_rx, ended_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
+            let signals = sys::SignalFd::new(&waited).map_err(io_err("signalfd"))?;
+            // Straight into the v2 cgroup where the kernel can (5.7+, and not refused by a
+            // container's seccomp profile): init then never runs, nor allocates, outside it.
+            let forked = match limits.v2_cgroup() {
+                Some(cgroup) => sys::clone_fork_into_cgroup(NAMESPACES, cgroup)
+                    .or_else(|_| sys::clone_fork(NAMESPACES)),
+                None => sys::clone_fork(NAMESPACES),
+            };
+            let child = match forked {
+                Ok(Forked::Child) => {
+                    drop(alive_tx);
+                    drop(staging_rx);
+                    drop(ended_rx);
+                    setup::init_main(ChildPlan {
+                        spec: &spec,
+                        outer_uid,
+                        outer_gid,
+                        limits: &limits,
+                        alive_rx,
+                        report_tx,
+                        staging_tx,
+                        original_mask,
+                        forwarded: waited,
+                        seccomp_filter,
+                        observe_filter,
+                        ended_tx,
+                    })
+                }
+                Ok(Forked::Parent(pid)) => pid,
+                Err(e) => return Err(Error::Namespaces(e)),
+            };
+            drop(alive_rx);
+            drop(report_tx);
+            drop(staging_tx);
+            drop(ended_tx);
+            let started = Instant::now();
 
-        let landlock = match read_start_report(report_rx) {
-            Ok(level) => level,
-            Err(e) => {
-                let _ = sys::waitpid(child, false);
-                return Err(e);
-            }
-        };
-        // Before the program started, init sent one descriptor per staging mount, per
-        // listener, then the network namespace and the connector if asked, in that order.
-        let expected = staged_dsts.len()
-            + spec.handoff.listen_ports.len()
-            + usize::from(spec.handoff.netns)
-            + usize::from(spec.handoff.loopback_connector);
-        let mut received = Vec::with_capacity(expected);
-        for _ in 0..expected {
-            match sys::recv_fd(&staging_rx) {
-                Ok(Some(tagged)) => received.push(tagged),
-                _ => {
-                    let _ = sys::kill(child, libc::SIGKILL);
+            let landlock = match read_start_report(report_rx) {
+                Ok(level) => level,
+                Err(e) => {
                     let _ = sys::waitpid(child, false);
-                    return Err(Error::Spec(
-                        "lost a descriptor handed over by the sandbox".into(),
-                    ));
+                    return Err(e);
+                }
+            };
+            // Before the program started, init sent one descriptor per staging mount, per
+            // listener, then the network namespace and the connector if asked, in that order;
+            // then the program sent the observe listener, if asked.
+            let expected = staged_dsts.len()
+                + spec.handoff.listen_ports.len()
+                + usize::from(spec.handoff.netns)
+                + usize::from(spec.handoff.loopback_connector)
+                + usize::from(spec.handoff.observe_network);
+            let mut received = Vec::with_capacity(expected);
+            for _ in 0..expected {
+                match sys::recv_fd(&staging_rx) {
+                    Ok(Some(tagged)) => received.push(tagged),
+                    _ => {
+                        let _ = sys::kill(child, libc::SIGKILL);
+                        let _ = sys::waitpid(child, false);
+                        return Err(Error::Spec(
+                            "lost a descriptor handed over by the sandbox".into(),
+                        ));
+                    }
                 }
             }
-        }
-        let mut staged = Vec::new();
-        let mut handed = Started::default();
-        let mut dsts = staged_dsts.iter();
-        let mut ports = spec.handoff.listen_ports.iter();
-        for (tag, fd) in received {
-            match tag {
-                setup::TAG_STAGING => staged.push((dsts.next().cloned().unwrap_or_default(), fd)),
-                setup::TAG_LISTENER => handed.listeners.push((
-                    ports.next().copied().unwrap_or(0),
-                    std::net::TcpListener::from(fd),
-                )),
-                setup::TAG_CONNECTOR => handed.connector = Some(crate::Connector::new(fd)),
-                _ => handed.netns = Some(fd),
+            let mut staged = Vec::new();
+            let mut handed = Started::default();
+            let mut watcher = None;
+            let mut dsts = staged_dsts.iter();
+            let mut ports = spec.handoff.listen_ports.iter();
+            for (tag, fd) in received {
+                match tag {
+                    setup::TAG_STAGING => {
+                        staged.push((dsts.next().cloned().unwrap_or_default(), fd))
+                    }
+                    setup::TAG_LISTENER => handed.listeners.push((
+                        ports.next().copied().unwrap_or(0),
+                        std::net::TcpListener::from(fd),
+                    )),
+                    setup::TAG_CONNECTOR => handed.connector = Some(crate::Connector::new(fd)),
+                    setup::TAG_OBSERVER => watcher = Some(crate::observe::Watcher::start(fd)),
+                    _ => handed.netns = Some(fd),
+                }
             }
-        }
-        let guard = on_start(handed);
+            let guard = on_start(handed);
 
-        let deadline = spec.limits.timeout.map(|t| (started, t));
-        let (status, init_reaped) = supervise(child, &signals, deadline, &ended_rx);
-        if !init_reaped {
-            if limits.cgroups.is_empty() {
-                REAP_LATER
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(child);
-            } else {
-                // The run's cgroups can only be removed once init has left them, on its exit.
-                let _ = sys::waitpid(child, false);
+            let deadline = spec.limits.timeout.map(|t| (started, t));
+            let (status, init_reaped) = supervise(child, &signals, deadline, &ended_rx);
+            if !init_reaped {
+                if limits.cgroups.is_empty() {
+                    REAP_LATER
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(child);
+                } else {
+                    // The run's cgroups can only be removed once init has left them, on its exit.
+                    let _ = sys::waitpid(child, false);
+                }
             }
-        }
-        // Held until here: the sandbox's init watches for this pipe to close.
-        drop(alive_tx);
-        Ok((status, landlock, staged, guard))
-    })?;
+            // Held until here: the sandbox's init watches for this pipe to close.
+            drop(alive_tx);
+            // Every process of the sandbox has ended: no call can stop any more.
+            let observed = watcher.map(|w| w.finish()).unwrap_or_default();
+            Ok((status, landlock, staged, guard, observed))
+        })?;
     let ended = Ended {
         status,
         isolation: Isolation::Namespaces,
@@ -232,6 +247,7 @@ pub fn run_with<G>(
         seccomp: crate::seccomp::describe(),
         limitations: Vec::new(),
         staged,
+        observed,
     };
     Ok((outcome(ended, &limits), guard))
 }

@@ -226,6 +226,118 @@ fn a_project_without_an_environment_is_one_clear_error() {
     });
 }
 
+/// tests/probes/audit/nativeconn.c compiled against the test interpreter: (module file name,
+/// shared object). A machine without gcc or Python's headers fails here, saying so.
+fn native_extension(dir: &std::path::Path) -> (String, Vec<u8>) {
+    let ask = |expr: &str| {
+        let o = std::process::Command::new(PYTHON)
+            .args(["-I", "-c", &format!("import sysconfig; print({expr})")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    };
+    let include = ask("sysconfig.get_paths()['include']");
+    let suffix = ask("sysconfig.get_config_var('EXT_SUFFIX')");
+    assert!(
+        std::path::Path::new(&include).join("Python.h").exists(),
+        "{include}/Python.h is missing: the native-extension test needs Python's headers \
+         (apt-get install python3-dev; .ci/run does)"
+    );
+    let so = dir.join(format!("nativeconn{suffix}"));
+    let o = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-O1", "-I", &include, "-o"])
+        .arg(&so)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/probes/audit/nativeconn.c"
+        ))
+        .output()
+        .expect("gcc (the native-extension test builds a C extension)");
+    assert!(
+        o.status.success(),
+        "gcc failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (format!("nativeconn{suffix}"), std::fs::read(&so).unwrap())
+}
+
+fn entries(report: &Value, name: &str) -> Vec<Value> {
+    report["packages"][name]["behaviour"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {name} in {report}"))
+        .clone()
+}
+
+/// A C extension built here connects and sends a datagram from its initialiser through libc,
+/// which Python's audit hooks never see: the kernel's view (seccomp user notification in the
+/// namespace mode) shows both, attributed to the package whose import made them. A
+/// Python-level connect (phoner) is reported once, as Python saw it, not again as native.
+#[test]
+fn native_network_calls_are_seen_and_attributed() {
+    each_variant(|v| {
+        let env = TestEnv::new(v, "audit-native");
+        let index = PyIndex::start(&env.dir.join("index"));
+        let (file, so) = native_extension(&env.dir);
+        publish(
+            &index,
+            WheelSpec::new("nativeconn", "1.0").binary_file(&file, &so),
+        );
+        packages(&index, "1.0", "VALUE = 1\n");
+        env.install(&index.url(), &["nativeconn", "phoner", "quiet"])
+            .expect_success();
+        let out = env.seal(&["audit", "--json"]).output();
+        out.expect_success();
+        let report: Value = serde_json::from_str(out.stdout.trim())
+            .unwrap_or_else(|e| panic!("not JSON: {e}\n{}", out.describe()));
+
+        let native = entries(&report, "nativeconn");
+        let find = |kind: &str, detail: &str| {
+            native
+                .iter()
+                .find(|b| b["kind"] == kind && b["detail"] == detail)
+                .cloned()
+        };
+        for (kind, detail) in [
+            ("connects to", "127.0.0.1:9"),
+            ("sends a datagram to", "127.0.0.1:10"),
+        ] {
+            let b = find(kind, detail)
+                .unwrap_or_else(|| panic!("no '{kind} {detail}' for nativeconn: {report}"));
+            assert_eq!(b["native"], true, "{b}");
+            assert_eq!(b["when"], "import nativeconn", "{b}");
+            assert_eq!(b["attributed"], true, "{b}");
+        }
+        // The control: Python's hooks alone saw none of it.
+        assert!(
+            native.iter().all(|b| b["native"] == true),
+            "Python-level events for a C-only package: {report}"
+        );
+
+        let phoner = entries(&report, "phoner");
+        let connects: Vec<&Value> = phoner
+            .iter()
+            .filter(|b| b["kind"] == "connects to" && b["detail"] == "127.0.0.1:9")
+            .collect();
+        assert_eq!(connects.len(), 1, "{report}");
+        assert_eq!(connects[0]["native"], false, "{report}");
+        assert!(entries(&report, "quiet").is_empty(), "{report}");
+        assert!(
+            report["unattributed"].as_array().unwrap().is_empty(),
+            "{report}"
+        );
+
+        let text = env.seal(&["audit"]).output();
+        text.expect_success();
+        assert!(
+            text.stdout
+                .contains("  connects to 127.0.0.1:9 (import nativeconn, native code)\n"),
+            "{}",
+            text.describe()
+        );
+    });
+}
+
 /// The same audit in the Landlock + seccomp fallback (asked for with --isolation landlock):
 /// decoys in the fallback's private HOME, the environment at its host path.
 #[test]

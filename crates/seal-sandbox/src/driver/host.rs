@@ -60,6 +60,7 @@ pub struct Ended {
     pub seccomp: String,
     pub limitations: Vec<String>,
     pub staged: Vec<(PathBuf, OwnedFd)>,
+    pub observed: (Vec<crate::Observed>, u64),
 }
 
 /// The outcome of a run that has ended, with its limits' statuses and cgroup events.
@@ -80,5 +81,7 @@ pub fn outcome(ended: Ended, limits: &LimitPlan) -> Outcome {
         oom_kills,
         staged: ended.staged,
         supervisor_peak_rss_kib: sys::peak_rss_kib(),
+        observed: ended.observed.0,
+        observed_dropped: ended.observed.1,
     }
 }

@@ -5,7 +5,7 @@
 //! before it use.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use crate::landlock_rules::Level;
 use crate::limits::LimitPlan;
@@ -79,6 +79,9 @@ pub struct Tail<'a> {
     pub affinity: Option<usize>,
     pub capabilities: Capabilities,
     pub seccomp_filter: &'a [libc::sock_filter],
+    /// The observe filter and the socket its listener is handed over on (namespace mode,
+    /// [`crate::HandoffRequest::observe_network`]).
+    pub observe: Option<(RawFd, &'a [libc::sock_filter])>,
 }
 
 /// Report a setup failure to the caller and exit with `code`.
@@ -98,6 +101,20 @@ pub fn restrict_and_exec(t: &Tail<'_>, landlock: impl FnOnce() -> Result<Level, 
         Ok(level) => level,
         Err(e) => fail(t.report, EXIT_SETUP_FAILED, e),
     };
+    if let Some((socket, filter)) = t.observe {
+        // Before the main filter, and handed over with sendmsg, which it does not stop: the
+        // supervisor starts serving the listener only once the program has started.
+        let handed = sys::seccomp_install_listener(filter).and_then(|listener| {
+            sys::send_fd_raw(socket, crate::setup::TAG_OBSERVER, listener.as_raw_fd())
+        });
+        if let Err(e) = handed {
+            fail(
+                t.report,
+                EXIT_SETUP_FAILED,
+                format!("cannot set up the observation of network calls: {e}"),
+            );
+        }
+    }
     let _ = sys::write_all(t.report, Message::Landlock(level).encode().as_bytes());
     if let Err(e) = sys::seccomp_install(t.seccomp_filter) {
         fail(

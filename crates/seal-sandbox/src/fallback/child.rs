@@ -184,6 +184,8 @@ fn program_main(l: &Launch<'_>, keeper: libc::pid_t) -> ! {
         affinity: l.affinity,
         capabilities,
         seccomp_filter: l.seccomp_filter,
+        // socket() is refused outright here: there are no network calls to observe.
+        observe: None,
     };
     restrict_and_exec(&tail, || rules::restrict(l.grants, l.landlock))
 }

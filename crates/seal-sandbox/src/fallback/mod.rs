@@ -205,6 +205,7 @@ pub fn run_fallback_with_options<G>(
         seccomp: crate::seccomp::describe_fallback(abi, options.mode_changes),
         limitations,
         staged,
+        observed: Default::default(),
     };
     Ok((outcome(ended, &limits), guard))
 }

@@ -54,6 +54,8 @@ pub struct ChildPlan<'a> {
     pub staging_tx: OwnedFd,
     /// Built before `clone` so the child only installs it.
     pub seccomp_filter: Vec<libc::sock_filter>,
+    /// The observe filter, when the spec asks to observe network calls.
+    pub observe_filter: Option<Vec<libc::sock_filter>>,
     /// Write end of the pipe on which init reports the program's exit status once nothing
     /// else of the sandbox is left (see [`reap_until`]).
     pub ended_tx: OwnedFd,
@@ -67,6 +69,7 @@ pub const TAG_STAGING: u8 = b'S';
 pub const TAG_LISTENER: u8 = b'L';
 pub const TAG_NETNS: u8 = b'N';
 pub const TAG_CONNECTOR: u8 = b'K';
+pub const TAG_OBSERVER: u8 = b'O';
 pub use connector::TAG_SOCKET;
 
 fn handoff(plan: &ChildPlan<'_>, tag: u8, fd: &OwnedFd, what: &str) -> Result<(), SetupError> {
@@ -305,6 +308,10 @@ fn program_main(plan: &ChildPlan<'_>) -> ! {
         // The sandbox's user namespace gives CAP_SETPCAP over its own bounding set.
         capabilities: driver::program::Capabilities::AllSets,
         seccomp_filter: &plan.seccomp_filter,
+        observe: plan
+            .observe_filter
+            .as_deref()
+            .map(|f| (plan.staging_tx.as_raw_fd(), f)),
     };
     driver::program::restrict_and_exec(&tail, || landlock_rules::apply(spec.landlock, &spec.mounts))
 }

@@ -638,6 +638,156 @@ pub fn seccomp_install(filter: &[libc::sock_filter]) -> io::Result<()> {
     Ok(())
 }
 
+/// Install `filter` with a user-notification listener (SECCOMP_FILTER_FLAG_NEW_LISTENER) and
+/// return the listener, close-on-exec. Needs no_new_privs (or CAP_SYS_ADMIN) like any filter.
+pub fn seccomp_install_listener(filter: &[libc::sock_filter]) -> io::Result<OwnedFd> {
+    let prog = libc::sock_fprog {
+        len: filter.len() as libc::c_ushort,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prog points at `filter`, which outlives the call; the kernel copies the program
+    // and returns a new descriptor, which we own.
+    let fd = cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &prog as *const libc::sock_fprog,
+        )
+    })?;
+    // SAFETY: the kernel just returned this descriptor to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// One system call stopped by a seccomp user-notification filter.
+#[derive(Clone, Copy, Debug)]
+pub struct Notification {
+    pub id: u64,
+    /// In the PID namespace of the process that received it.
+    pub pid: u32,
+    pub nr: i32,
+    pub args: [u64; 6],
+}
+
+/// The kernel's struct seccomp_notif may be larger than libc's (newer kernels append
+/// fields): receive into a buffer of the size the kernel reports.
+fn notif_size() -> usize {
+    let mut sizes = libc::seccomp_notif_sizes {
+        seccomp_notif: 0,
+        seccomp_notif_resp: 0,
+        seccomp_data: 0,
+    };
+    // SAFETY: SECCOMP_GET_NOTIF_SIZES writes one seccomp_notif_sizes to the address given.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_GET_NOTIF_SIZES,
+            0,
+            &mut sizes as *mut libc::seccomp_notif_sizes,
+        )
+    };
+    let ours = std::mem::size_of::<libc::seccomp_notif>();
+    if rc < 0 {
+        ours
+    } else {
+        ours.max(usize::from(sizes.seccomp_notif))
+    }
+}
+
+/// Wait for the next notification on `listener` (blocking).
+pub fn notif_recv(listener: &OwnedFd) -> io::Result<Notification> {
+    // u64 elements: aligned for the struct, zeroed as the kernel requires.
+    let mut buf = vec![0u64; notif_size().div_ceil(8)];
+    // SAFETY: buf is zeroed, 8-byte aligned and at least as large as the kernel's struct
+    // seccomp_notif, which the ioctl fills.
+    cvt(unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_RECV as _,
+            buf.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: the buffer holds a seccomp_notif at its start (checked size above).
+    let n: libc::seccomp_notif = unsafe { std::ptr::read(buf.as_ptr().cast()) };
+    Ok(Notification {
+        id: n.id,
+        pid: n.pid,
+        nr: n.data.nr,
+        args: n.data.args,
+    })
+}
+
+/// Whether notification `id` still stands for a live, waiting system call: checked after
+/// reading the caller's memory, so that what was read belongs to that very call.
+pub fn notif_id_valid(listener: &OwnedFd, id: u64) -> bool {
+    let mut id = id;
+    // SAFETY: SECCOMP_IOCTL_NOTIF_ID_VALID reads one u64 at the address given.
+    unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ID_VALID as _,
+            &mut id as *mut u64,
+        ) == 0
+    }
+}
+
+/// Let the stopped system call `id` proceed as if no filter had stopped it.
+pub fn notif_continue(listener: &OwnedFd, id: u64) -> io::Result<()> {
+    let mut resp = libc::seccomp_notif_resp {
+        id,
+        val: 0,
+        error: 0,
+        flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+    };
+    // SAFETY: SECCOMP_IOCTL_NOTIF_SEND reads one seccomp_notif_resp at the address given.
+    cvt(unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND as _,
+            &mut resp as *mut libc::seccomp_notif_resp,
+        )
+    })?;
+    Ok(())
+}
+
+/// Up to `len` bytes at `addr` in process `pid`'s memory (process_vm_readv: the same access
+/// check as ptrace).
+pub fn read_process_memory(pid: libc::pid_t, addr: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: len,
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: len,
+    };
+    // SAFETY: local points at `len` writable bytes we own; the remote address is only read by
+    // the kernel, in the other process, and a bad one gives EFAULT.
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// Wait up to `timeout` for `fd`: (readable, hung up).
+pub fn poll_in_hup(fd: &OwnedFd, timeout: Duration) -> io::Result<(bool, bool)> {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(libc::c_int::MAX as u128) as libc::c_int;
+    // SAFETY: p is one valid pollfd.
+    cvt(unsafe { libc::poll(&mut p, 1, ms) })?;
+    Ok((
+        p.revents & libc::POLLIN != 0,
+        p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0,
+    ))
+}
+
 pub fn getuid() -> u32 {
     // SAFETY: getuid cannot fail.
     unsafe { libc::getuid() }
@@ -767,6 +917,11 @@ fn fd_msghdr(byte: &mut [u8; 1], iov: &mut libc::iovec, control: &mut Vec<u8>) -
 
 /// Send one descriptor with a one-byte tag over a Unix socket.
 pub fn send_fd(sock: &OwnedFd, tag: u8, fd: RawFd) -> io::Result<()> {
+    send_fd_raw(sock.as_raw_fd(), tag, fd)
+}
+
+/// [`send_fd`] on a socket known by number (a forked child's inherited descriptor).
+pub fn send_fd_raw(sock: RawFd, tag: u8, fd: RawFd) -> io::Result<()> {
     let mut byte = [tag];
     let mut iov = libc::iovec {
         iov_base: std::ptr::null_mut(),
@@ -784,7 +939,7 @@ pub fn send_fd(sock: &OwnedFd, tag: u8, fd: RawFd) -> io::Result<()> {
         std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
     }
     // SAFETY: msg and everything it points to are valid for the call.
-    let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    let n = unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }

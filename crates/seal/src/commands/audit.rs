@@ -7,8 +7,12 @@
 //!
 //! The result is printed per package and recorded in `seal.audit.toml` beside seal.lock, so the
 //! next audit shows what is new ("thief 2.0: new: connects to 127.0.0.1:9 (import thief)").
-//! Python-level only: a native extension's own system calls (connect() from C) are not seen,
-//! and reading an environment variable is not an event; the output says so.
+//! Native code is seen only where the kernel shows it: in the namespace mode the engine
+//! observes every connect() and addressed sendto() (seccomp user notification,
+//! [`seal_sandbox::Observed`]), attributed through the calling process to the import it came
+//! from; what Python's hooks already reported is not repeated. Files opened and processes
+//! started by native code, sendmsg(), and reads of environment variables are not events; the
+//! output says so.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -26,8 +30,9 @@ use crate::project::{self, ENV_MOUNT};
 
 const DRIVER: &str = include_str!("audit_driver.py");
 pub const RECORD_FILE: &str = "seal.audit.toml";
-const NOT_OBSERVED: &str = "Python-level only: system calls made by native code itself \
-    (a C extension calling connect()) and reads of environment variables are not observed";
+const NOT_OBSERVED: &str = "native code is observed only in its connect() and sendto() calls \
+    (namespace mode; in the fallback socket() is refused outright): files it opens, processes \
+    it starts and reads of environment variables are not observed";
 
 #[derive(Debug, Deserialize)]
 struct Report {
@@ -35,6 +40,9 @@ struct Report {
     #[serde(default)]
     unattributed: Vec<Behaviour>,
     startup_problem: Option<String>,
+    /// pid of each child of the driver: (distribution, "" for the .pth child; what it did).
+    #[serde(default)]
+    processes: BTreeMap<String, (String, String)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +66,9 @@ struct Behaviour {
     when: String,
     #[serde(default = "yes")]
     attributed: bool,
+    /// Seen by the kernel (a system call), not by Python's audit hooks.
+    #[serde(default)]
+    native: bool,
 }
 
 fn yes() -> bool {
@@ -68,10 +79,11 @@ impl Behaviour {
     /// One line for the user and for the record: "DECOY reads ~/.ssh/id_rsa (import thief)".
     fn line(&self) -> String {
         let decoy = if self.decoy { "DECOY " } else { "" };
-        let attributed = if self.attributed {
-            ""
-        } else {
-            ", not attributed by the call stack"
+        let attributed = match (self.attributed, self.native) {
+            (true, false) => "",
+            (true, true) => ", native code",
+            (false, false) => ", not attributed by the call stack",
+            (false, true) => ", native code, not attributed to a package",
         };
         clean(&format!(
             "{decoy}{} {} ({}{attributed})",
@@ -112,6 +124,7 @@ mod tests {
             decoy: false,
             when: "import x".into(),
             attributed: true,
+            native: false,
         };
         let line = b.line();
         assert!(!line.chars().any(char::is_control), "{line:?}");
@@ -177,6 +190,12 @@ pub fn run(args: AuditArgs) -> Result<i32> {
         timeout: Some(Duration::from_secs(30 * 60)),
         ..RunRequest::default()
     };
+    let observe_native = seal_sandbox::host_probe::seccomp_user_notification_available();
+    if !observe_native {
+        eprintln!(
+            "seal: warning: this kernel has no seccomp user notification: native code's network calls will not be observed, only Python's"
+        );
+    }
     eprintln!(
         "seal: auditing {} (each package's start-up hooks and imports, in the run sandbox with decoy credentials)",
         project.env_dir().display()
@@ -184,7 +203,13 @@ pub fn run(args: AuditArgs) -> Result<i32> {
     let (status, stdout) = capture_stdout(|| {
         isolation::run_auto(
             args.isolation.unwrap_or_default(),
-            || Ok(seal_sandbox::run(&layout::build(&python, &req)?)?.status),
+            || {
+                let mut spec = layout::build(&python, &req)?;
+                // Where the kernel cannot, the audit still runs, Python-level only, and says so.
+                spec.handoff.observe_network = observe_native;
+                let outcome = seal_sandbox::run(&spec)?;
+                Ok((outcome.status, outcome.observed, outcome.observed_dropped))
+            },
             |degraded| {
                 degraded.warn(false);
                 let scratch = fallback_scratch::Scratch::create()?;
@@ -194,12 +219,12 @@ pub fn run(args: AuditArgs) -> Result<i32> {
                     ..req.clone()
                 };
                 let spec = layout::build_fallback(&python, &req, scratch.path())?;
-                Ok(seal_sandbox::run_fallback(&spec)?.status)
+                Ok((seal_sandbox::run_fallback(&spec)?.status, Vec::new(), 0))
             },
         )
     })?;
-    let status = status?;
-    let report: Report = stdout
+    let (status, observed, observed_dropped) = status?;
+    let mut report: Report = stdout
         .lines()
         .rev()
         .find_map(|l| serde_json::from_str(l).ok())
@@ -209,6 +234,8 @@ pub fn run(args: AuditArgs) -> Result<i32> {
                  treat the environment as suspicious"
             )
         })?;
+
+    add_native(&mut report, &observed, observed_dropped);
 
     let record_path = project.root.join(RECORD_FILE);
     let previous: Option<Record> = match std::fs::read_to_string(&record_path) {
@@ -246,6 +273,61 @@ pub fn run(args: AuditArgs) -> Result<i32> {
     );
     crate::install::write_atomically(&record_path, &text)?;
     Ok(0)
+}
+
+/// The network calls the kernel showed, each under the driver's child it came from (the
+/// nearest of the caller's ancestors that is one), unless Python's hooks reported it there.
+fn add_native(report: &mut Report, observed: &[seal_sandbox::Observed], dropped: u64) {
+    for o in observed {
+        let kind = match o.call {
+            "connect" => "connects to",
+            _ => "sends a datagram to",
+        };
+        let owner = o
+            .pids
+            .iter()
+            .find_map(|pid| report.processes.get(&pid.to_string()))
+            .cloned();
+        let (dist, when) = owner.unwrap_or_else(|| (String::new(), "the audit run".into()));
+        let seen =
+            |list: &[Behaviour]| list.iter().any(|b| b.kind == kind && b.detail == o.address);
+        let entry = Behaviour {
+            kind: kind.into(),
+            detail: o.address.clone(),
+            decoy: false,
+            when,
+            attributed: true,
+            native: true,
+        };
+        match report.packages.get_mut(&dist) {
+            Some(p) if seen(&p.behaviour) => {}
+            Some(p) => {
+                if !p.behaviour.contains(&entry) {
+                    p.behaviour.push(entry);
+                }
+            }
+            None if seen(&report.unattributed) => {}
+            None => {
+                let entry = Behaviour {
+                    attributed: false,
+                    ..entry
+                };
+                if !report.unattributed.contains(&entry) {
+                    report.unattributed.push(entry);
+                }
+            }
+        }
+    }
+    if dropped > 0 {
+        report.unattributed.push(Behaviour {
+            kind: "made".into(),
+            detail: format!("{dropped} more network calls, not listed"),
+            decoy: false,
+            when: "the audit run".into(),
+            attributed: false,
+            native: true,
+        });
+    }
 }
 
 /// What is new for `name` since `previous`: behaviour lines not recorded then.
@@ -323,6 +405,7 @@ fn json_report(report: &Report, record: &Record, previous: Option<&Record>) -> S
                         "decoy": b.decoy,
                         "when": b.when,
                         "attributed": b.attributed,
+                        "native": b.native,
                     })
                 })
                 .collect();

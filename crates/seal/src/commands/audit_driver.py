@@ -235,7 +235,7 @@ def run_child(args, env):
         except ValueError:
             pass
     tail = err.decode(errors="replace").strip().splitlines()[-1:] if p.returncode else []
-    return events, timed_out, p.returncode, tail
+    return events, timed_out, p.returncode, tail, p.pid
 
 
 def main(site):
@@ -250,7 +250,10 @@ def main(site):
     _, dists = distributions(site)
     report = {"packages": {n: {"version": v, "modules": m, "behaviour": [], "problems": []}
                            for n, (v, m) in dists.items()},
-              "unattributed": []}
+              "unattributed": [],
+              # pid of each child: [distribution ("" for the .pth child), what it did]. seal
+              # attributes the network calls it saw natively to the child they came from.
+              "processes": {}}
 
     def record(events, during):
         for e in events:
@@ -269,13 +272,15 @@ def main(site):
                 continue
             target["behaviour"].append(entry)
 
-    events, timed_out, code, tail = run_child(["pth", site, "", ""], env)
+    events, timed_out, code, tail, pid = run_child(["pth", site, "", ""], env)
+    report["processes"][str(pid)] = ["", "interpreter start via .pth"]
     record(events, "interpreter start via .pth")
     if timed_out or code:
         report["startup_problem"] = "timed out" if timed_out else "exit %s: %s" % (code, " ".join(tail))
     for name, (_, modules) in dists.items():
         for m in modules:
-            events, timed_out, code, tail = run_child(["import", site, name, m], env)
+            events, timed_out, code, tail, pid = run_child(["import", site, name, m], env)
+            report["processes"][str(pid)] = [name, "import " + m]
             record(events, "import " + m)
             pkg = report["packages"][name]
             if timed_out:

@@ -250,6 +250,8 @@ pub struct WheelSpec {
     pub version: String,
     /// (path inside the wheel, content)
     pub files: Vec<(String, String)>,
+    /// (path inside the wheel, bytes in base64): compiled extensions.
+    pub binary_files: Vec<(String, String)>,
     pub requires: Vec<String>,
     pub entry_points: Option<String>,
 }
@@ -265,6 +267,11 @@ impl WheelSpec {
 
     pub fn file(mut self, path: &str, content: &str) -> WheelSpec {
         self.files.push((path.into(), content.into()));
+        self
+    }
+
+    pub fn binary_file(mut self, path: &str, content: &[u8]) -> WheelSpec {
+        self.binary_files.push((path.into(), base64(content)));
         self
     }
 
@@ -398,6 +405,7 @@ impl PyIndex {
                 "name": spec.name,
                 "version": spec.version,
                 "files": spec.files,
+                "binary_files": spec.binary_files,
                 "requires": spec.requires,
                 "entry_points": spec.entry_points,
             }),

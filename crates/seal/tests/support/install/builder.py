@@ -7,6 +7,7 @@ if spec["kind"] == "wheel":
     name, version = spec["name"], spec["version"]
     di = "%s-%s.dist-info" % (name.replace("-", "_"), version)
     files = [(p, c.encode()) for p, c in spec["files"]]
+    files += [(p, base64.b64decode(c)) for p, c in spec.get("binary_files", [])]
     meta = "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version)
     meta += "".join("Requires-Dist: %s\n" % r for r in spec["requires"])
     files.append((di + "/METADATA", meta.encode()))

@@ -1,0 +1,222 @@
+//! Observing the program's network attempts from the supervisor
+//! ([`crate::HandoffRequest::observe_network`]).
+//!
+//! The program installs [`crate::seccomp::build_observe_filter`] with a user-notification
+//! listener just before the main filter, and hands the listener over with the other
+//! descriptors. connect() and sendto() with a destination then stop until the supervisor's
+//! thread here has read the address from the caller's memory; the call continues unchanged
+//! (SECCOMP_USER_NOTIF_FLAG_CONTINUE). Nothing is decided here: the sandbox's own rules (no
+//! network but its loopback) apply as before, so the address read, which another thread of
+//! the caller could change between the read and the kernel's own, is a record only.
+//!
+//! Not seen: sendmsg() (the call that also passes descriptors, including this listener's own
+//! hand-over) and the payloads; io_uring is refused by the main filter.
+
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::sys;
+
+/// One network attempt seen while the program ran.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    /// `connect` or `sendto`.
+    pub call: &'static str,
+    /// `IP:PORT` (IPv6 without brackets, as Python prints a tuple's host), a Unix socket's
+    /// path (`@name` for the abstract namespace) or `family N`.
+    pub address: String,
+    /// The calling process and its ancestors inside the sandbox, as the sandbox numbers them
+    /// (its own PID namespace, or the host's in the fallback), nearest first: a caller knows
+    /// which of its processes did it.
+    pub pids: Vec<i32>,
+}
+
+/// More than this many records are counted, not kept: a loop of connects must not grow the
+/// supervisor without bound.
+const MAX_RECORDS: usize = 10_000;
+/// How long one wait for a notification lasts before the stop flag is looked at.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The thread serving a listener until the sandbox is gone; [`Watcher::finish`] returns what
+/// it saw.
+pub struct Watcher {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<(Vec<Observed>, u64)>,
+}
+
+impl Watcher {
+    pub fn start(listener: OwnedFd) -> Watcher {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || serve(&listener, &flag));
+        Watcher { stop, thread }
+    }
+
+    /// Called once no process of the sandbox is left: what was seen, and how many records
+    /// were dropped past the cap.
+    pub fn finish(self) -> (Vec<Observed>, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+fn serve(listener: &OwnedFd, stop: &AtomicBool) -> (Vec<Observed>, u64) {
+    let mut seen = Vec::new();
+    let mut dropped = 0u64;
+    loop {
+        let (ready, hung_up) = match sys::poll_in_hup(listener, POLL) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        if !ready {
+            // Hung up: no process uses the filter any more.
+            if hung_up || stop.load(Ordering::Relaxed) {
+                break;
+            }
+            continue;
+        }
+        let n = match sys::notif_recv(listener) {
+            Ok(n) => n,
+            // ENOENT: the caller died (or was interrupted) before we took the call.
+            Err(_) => continue,
+        };
+        let record = describe(listener, &n);
+        // Always answered, recorded or not: the caller waits for it.
+        let _ = sys::notif_continue(listener, n.id);
+        match record {
+            Some(r) if seen.len() < MAX_RECORDS => seen.push(r),
+            Some(_) => dropped += 1,
+            None => {}
+        }
+    }
+    (seen, dropped)
+}
+
+/// The record of one stopped call, if its caller is still the one that made it.
+fn describe(listener: &OwnedFd, n: &sys::Notification) -> Option<Observed> {
+    let (call, addr, len) = if i64::from(n.nr) == libc::SYS_connect {
+        ("connect", n.args[1], n.args[2])
+    } else if i64::from(n.nr) == libc::SYS_sendto {
+        ("sendto", n.args[4], n.args[5])
+    } else {
+        return None;
+    };
+    let pid = n.pid as libc::pid_t;
+    // sockaddr_storage is 128 bytes; a longer length is the caller's mistake.
+    let bytes = sys::read_process_memory(pid, addr, (len as usize).min(128)).ok();
+    let pids = ancestry(pid);
+    // Read, then checked: a pid reused meanwhile would make the rest someone else's.
+    if !sys::notif_id_valid(listener, n.id) {
+        return None;
+    }
+    Some(Observed {
+        call,
+        address: bytes.map_or_else(|| "(unreadable address)".into(), |b| sockaddr(&b)),
+        pids,
+    })
+}
+
+/// `pid` (a host pid) and its ancestors, each as the innermost PID namespace numbers it,
+/// while they stay in the PID namespace `pid` is in.
+fn ancestry(pid: libc::pid_t) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut depth = None;
+    let mut current = pid;
+    while current > 0 && out.len() < 32 {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{current}/status")) else {
+            break;
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.split_whitespace().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let nspids = field("NSpid:");
+        if *depth.get_or_insert(nspids.len()) != nspids.len() || nspids.is_empty() {
+            break; // left the sandbox's PID namespace (its init's parent is the supervisor)
+        }
+        match nspids.last().and_then(|p| p.parse().ok()) {
+            Some(inner) => out.push(inner),
+            None => break,
+        }
+        current = match field("PPid:").first().and_then(|p| p.parse().ok()) {
+            Some(p) => p,
+            None => break,
+        };
+    }
+    out
+}
+
+/// A sockaddr as text.
+fn sockaddr(b: &[u8]) -> String {
+    if b.len() < 2 {
+        return "(short address)".into();
+    }
+    let family = u16::from_ne_bytes([b[0], b[1]]);
+    let port = || b.get(2..4).map(|p| u16::from_be_bytes([p[0], p[1]]));
+    match i32::from(family) {
+        libc::AF_INET if b.len() >= 8 => {
+            let ip = std::net::Ipv4Addr::new(b[4], b[5], b[6], b[7]);
+            format!("{ip}:{}", port().unwrap_or(0))
+        }
+        libc::AF_INET6 if b.len() >= 24 => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&b[8..24]);
+            format!("{}:{}", std::net::Ipv6Addr::from(a), port().unwrap_or(0))
+        }
+        libc::AF_UNIX => {
+            let path = &b[2..];
+            match path.first() {
+                None => "(unnamed Unix socket)".into(),
+                Some(0) => format!("@{}", String::from_utf8_lossy(&path[1..])),
+                Some(_) => {
+                    let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+                    String::from_utf8_lossy(&path[..end]).into_owned()
+                }
+            }
+        }
+        f => format!("family {f}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_read_as_python_prints_them() {
+        let mut v4 = vec![0u8; 16];
+        v4[0..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+        v4[2..4].copy_from_slice(&9u16.to_be_bytes());
+        v4[4..8].copy_from_slice(&[127, 0, 0, 1]);
+        assert_eq!(sockaddr(&v4), "127.0.0.1:9");
+
+        let mut v6 = vec![0u8; 28];
+        v6[0..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+        v6[2..4].copy_from_slice(&443u16.to_be_bytes());
+        v6[23] = 1;
+        assert_eq!(sockaddr(&v6), "::1:443");
+
+        let mut unix = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        unix.extend_from_slice(b"/run/x.sock\0junk");
+        assert_eq!(sockaddr(&unix), "/run/x.sock");
+        let mut abs = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        abs.extend_from_slice(b"\0name");
+        assert_eq!(sockaddr(&abs), "@name");
+        assert_eq!(sockaddr(&[1]), "(short address)");
+        assert_eq!(sockaddr(&16u16.to_ne_bytes()), "family 16");
+    }
+
+    #[test]
+    fn the_ancestry_of_this_process_starts_with_it() {
+        let me = std::process::id() as i32;
+        let chain = ancestry(me);
+        assert_eq!(chain.first(), Some(&me));
+    }
+}
