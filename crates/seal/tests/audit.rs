@@ -378,3 +378,49 @@ fn the_fallback_audits_the_same_way() {
         assert!(behaviour(&report, "quiet").is_empty(), "{report}");
     });
 }
+
+/// The real PyPI: `requests` and its dependencies, audited, do nothing unusual at start-up or
+/// on import (no decoy touched, no connection, no process, nothing unattributed). Skipped,
+/// loudly, with SEAL_TEST_NO_PYPI=1.
+#[test]
+fn requests_from_pypi_audits_clean() {
+    if skip_without_pypi("requests_from_pypi_audits_clean") {
+        return;
+    }
+    each_variant(|v| {
+        let mut env = TestEnv::new(v, "audit-pypi");
+        env.pass_host_env(PROXY_ENV);
+        env.pass_host_env(NO_PROXY_ENV);
+        let out = env
+            .seal(&["install", "--python", PYTHON, "requests"])
+            .output();
+        assert_eq!(
+            out.code(),
+            0,
+            "installing requests from the real PyPI failed (set SEAL_TEST_NO_PYPI=1 to skip)\n{}",
+            out.describe()
+        );
+        let out = env.seal(&["audit", "--json"]).output();
+        out.expect_success();
+        let report: Value = serde_json::from_str(out.stdout.trim())
+            .unwrap_or_else(|e| panic!("not JSON: {e}\n{}", out.describe()));
+        let packages = report["packages"].as_object().unwrap();
+        for name in ["requests", "urllib3", "idna", "certifi", "charset-normalizer"] {
+            let p = packages
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .unwrap_or_else(|| panic!("{name} was not audited: {report}"))
+                .1;
+            assert!(
+                p["behaviour"].as_array().unwrap().is_empty()
+                    && p["problems"].as_array().unwrap().is_empty(),
+                "{name}: {p}"
+            );
+        }
+        assert!(
+            report["unattributed"].as_array().unwrap().is_empty(),
+            "{report}"
+        );
+        assert!(report["startup_problem"].is_null(), "{report}");
+    });
+}
