@@ -85,11 +85,12 @@ with no network at all; --allow-sdist NAME builds that package from source, offl
     /// imported (files, connections, name lookups, processes), with decoy credentials in the
     /// run sandbox; recorded in seal.audit.toml so the next audit shows what is new
     #[command(
-        after_help = "Examples:\n  seal audit\n  seal audit --json\n\nObserved by Python audit hooks, each import in a process of its own, with no network and none of your files; a native extension's own system calls are not observed."
+        after_help = "Examples:\n  seal audit\n  seal audit --json\n\nObserved by Python audit hooks, each import in a process of its own, with no network and none of your files; native code is observed in its connect() and sendto() calls (seccomp user notification, namespace mode), not in the files it opens or the processes it starts."
     )]
     Audit(AuditArgs),
-    /// Carry a run to other machines: print a Slurm batch script that runs the same sandbox
-    /// (seal itself, on the node) with the job's resources taken from its limits
+    /// Carry a run to other machines: a Slurm batch script that runs the same sandbox (seal
+    /// itself, on the node), or Kubernetes manifests (a Job with the policy as the pod's and a
+    /// deny-all NetworkPolicy), with the resources taken from the run's limits
     #[command(subcommand)]
     Export(ExportTarget),
     /// Show the project's environment (interpreter, packages, size, lock digest, findings), or
@@ -364,6 +365,42 @@ shared file system). The job asks for the sandbox's memory limit plus 64 MiB and
 timeout plus a minute, so that seal meets its own limits, and reports them, before Slurm does."
     )]
     Slurm(Box<ExportSlurmArgs>),
+    /// Kubernetes manifests (YAML, to stdout): a batch/v1 Job running the program in --image
+    /// with the sandbox's policy as the pod's (non-root, no privilege, read-only root, the
+    /// limits as resources) and a NetworkPolicy that denies it all ingress and egress
+    #[command(
+        after_help = "Examples:\n  seal export k8s --image registry.example/train:1 --out results/ -- python train.py > job.yaml\n  \
+seal export k8s --image train:1 --cpus 2 --memory 4G --timeout 2h --runtime-class gvisor train.py | kubectl apply -f -\n\n\
+seal does not run in the pod: the image must hold the interpreter at the path the environment \
+was built for, the environment at /seal/env and the project at /seal/project. Options with no \
+equivalent in a pod (--in, --share, --publish, --allow-net, --gpu, --device, --pass-env) are \
+refused with the reason."
+    )]
+    K8s(Box<ExportK8sArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct ExportK8sArgs {
+    /// The container image (it holds the interpreter, the environment at /seal/env and the
+    /// project at /seal/project)
+    #[arg(long, value_name = "IMAGE", required = true)]
+    pub image: String,
+
+    /// The Job's and the NetworkPolicy's name [default: seal-<project directory>]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The pod's runtimeClassName (e.g. gvisor, kata) for a boundary beyond the runtime's
+    /// defaults
+    #[arg(long, value_name = "CLASS")]
+    pub runtime_class: Option<String>,
+
+    #[command(flatten)]
+    pub sandbox: SandboxOptions,
+
+    /// The program and its arguments, as for `seal run`
+    #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM")]
+    pub command: Vec<OsString>,
 }
 
 #[derive(Args, Debug)]

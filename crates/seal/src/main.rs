@@ -37,8 +37,22 @@ fn main() {
         Err(e) => {
             // One line, like every other seal error, and seal's own exit code.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("seal: {} (see --help)", first.trim_start_matches("error: "));
+            let mut lines = text.lines();
+            let mut first = lines
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+                .to_string();
+            // "the following required arguments were not provided:" names them on the
+            // indented lines after it.
+            if first.ends_with(':') {
+                let named: Vec<&str> = lines
+                    .take_while(|l| l.starts_with("  "))
+                    .map(str::trim)
+                    .collect();
+                first = format!("{} {}", first, named.join(", "));
+            }
+            eprintln!("seal: {first} (see --help)");
             std::process::exit(EXIT_SEAL_ERROR);
         }
     };
@@ -54,6 +68,7 @@ fn main() {
         Command::Export(cli::ExportTarget::Slurm(args)) => {
             commands::export::slurm(args.sandbox, args.command)
         }
+        Command::Export(cli::ExportTarget::K8s(args)) => commands::export::k8s(*args),
         Command::Env(args) => commands::env::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Demo(args) => commands::demo::run(args),

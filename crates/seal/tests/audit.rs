@@ -405,7 +405,13 @@ fn requests_from_pypi_audits_clean() {
         let report: Value = serde_json::from_str(out.stdout.trim())
             .unwrap_or_else(|e| panic!("not JSON: {e}\n{}", out.describe()));
         let packages = report["packages"].as_object().unwrap();
-        for name in ["requests", "urllib3", "idna", "certifi", "charset-normalizer"] {
+        for name in [
+            "requests",
+            "urllib3",
+            "idna",
+            "certifi",
+            "charset-normalizer",
+        ] {
             let p = packages
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))

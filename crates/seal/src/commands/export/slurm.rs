@@ -27,7 +27,7 @@ const TIME_HEADROOM: Duration = Duration::from_secs(60);
 pub fn slurm(args: SandboxOptions, command: Vec<OsString>) -> Result<i32> {
     let passed = passed_through(std::env::args_os().collect())?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let run = super::run::resolve(args, &command)?;
+    let run = crate::commands::run::resolve(args, &command)?;
     let r = &run.settings.request;
     let resources = Resources {
         cpus: r.cpus.map(|c| c.ceil().max(1.0) as u64),
