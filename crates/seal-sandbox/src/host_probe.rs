@@ -320,7 +320,7 @@ pub fn seccomp_filter_available() -> bool {
 }
 
 /// Whether this kernel stops system calls for a supervisor (seccomp user notification, 5.0+;
-/// letting them continue, as [`crate::HandoffRequest::observe_network`] does, needs 5.5).
+/// letting them continue, as [`crate::HandoffRequest::observe`] does, needs 5.5).
 pub fn seccomp_user_notification_available() -> bool {
     sys::seccomp_action_available(libc::SECCOMP_RET_USER_NOTIF)
 }

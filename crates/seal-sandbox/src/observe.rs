@@ -1,16 +1,16 @@
-//! Observing the program's network attempts from the supervisor
-//! ([`crate::HandoffRequest::observe_network`]).
+//! Observing the program's calls from the supervisor ([`crate::HandoffRequest::observe`]).
 //!
 //! The program installs [`crate::seccomp::build_observe_filter`] with a user-notification
-//! listener just before the main filter, and hands the listener over with the other
-//! descriptors. connect() and sendto() with a destination then stop until the supervisor's
-//! thread here has read the address from the caller's memory; the call continues unchanged
-//! (SECCOMP_USER_NOTIF_FLAG_CONTINUE). Nothing is decided here: the sandbox's own rules (no
-//! network but its loopback) apply as before, so the address read, which another thread of
-//! the caller could change between the read and the kernel's own, is a record only.
+//! listener just before the main filter, and hands the listener over on a socket the
+//! supervisor reads from the start (the program's own execve stops too). connect(), sendto()
+//! with a destination, execve() and execveat() then stop until the supervisor's thread here
+//! has read the address or command line from the caller's memory; the call continues
+//! unchanged (SECCOMP_USER_NOTIF_FLAG_CONTINUE). Nothing is decided here: the sandbox's own
+//! rules apply as before, so what was read, which another thread of the caller could change
+//! between the read and the kernel's own, is a record only.
 //!
 //! Not seen: sendmsg() (the call that also passes descriptors, including this listener's own
-//! hand-over) and the payloads; io_uring is refused by the main filter.
+//! hand-over), payloads, and files opened; io_uring is refused by the main filter.
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,14 +20,16 @@ use std::time::Duration;
 
 use crate::sys;
 
-/// One network attempt seen while the program ran.
+/// One call seen while the program ran.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observed {
-    /// `connect` or `sendto`.
+    /// `connect`, `sendto` or `execve` (execveat too).
     pub call: &'static str,
-    /// `IP:PORT` (IPv6 without brackets, as Python prints a tuple's host), a Unix socket's
-    /// path (`@name` for the abstract namespace) or `family N`.
-    pub address: String,
+    /// For connect and sendto: `IP:PORT` (IPv6 without brackets, as Python prints a tuple's
+    /// host), a Unix socket's path (`@name` for the abstract namespace) or `family N`. For
+    /// execve: the program's arguments joined by spaces (the path when there are none),
+    /// bounded.
+    pub detail: String,
     /// The calling process and its ancestors inside the sandbox, as the sandbox numbers them
     /// (its own PID namespace, or the host's in the fallback), nearest first: a caller knows
     /// which of its processes did it.
@@ -48,10 +50,15 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    pub fn start(listener: OwnedFd) -> Watcher {
+    /// Receives the listener on `handover` (nothing arrives if the program failed before
+    /// installing it: end of file), then serves it.
+    pub fn start(handover: OwnedFd) -> Watcher {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::spawn(move || serve(&listener, &flag));
+        let thread = std::thread::spawn(move || match sys::recv_fd(&handover) {
+            Ok(Some((_, listener))) => serve(&listener, &flag),
+            _ => Default::default(),
+        });
         Watcher { stop, thread }
     }
 
@@ -98,26 +105,95 @@ fn serve(listener: &OwnedFd, stop: &AtomicBool) -> (Vec<Observed>, u64) {
 
 /// The record of one stopped call, if its caller is still the one that made it.
 fn describe(listener: &OwnedFd, n: &sys::Notification) -> Option<Observed> {
-    let (call, addr, len) = if i64::from(n.nr) == libc::SYS_connect {
-        ("connect", n.args[1], n.args[2])
-    } else if i64::from(n.nr) == libc::SYS_sendto {
-        ("sendto", n.args[4], n.args[5])
+    let pid = n.pid as libc::pid_t;
+    let nr = i64::from(n.nr);
+    let (call, detail) = if nr == libc::SYS_connect || nr == libc::SYS_sendto {
+        let (call, addr, len) = if nr == libc::SYS_connect {
+            ("connect", n.args[1], n.args[2])
+        } else {
+            ("sendto", n.args[4], n.args[5])
+        };
+        // sockaddr_storage is 128 bytes; a longer length is the caller's mistake.
+        let bytes = sys::read_process_memory(pid, addr, (len as usize).min(128)).ok();
+        let detail = bytes.map_or_else(|| "(unreadable address)".into(), |b| sockaddr(&b));
+        (call, detail)
+    } else if nr == libc::SYS_execve || nr == libc::SYS_execveat {
+        let (path, argv) = if nr == libc::SYS_execve {
+            (n.args[0], n.args[1])
+        } else {
+            (n.args[1], n.args[2])
+        };
+        ("execve", command_line(pid, path, argv))
     } else {
         return None;
     };
-    let pid = n.pid as libc::pid_t;
-    // sockaddr_storage is 128 bytes; a longer length is the caller's mistake.
-    let bytes = sys::read_process_memory(pid, addr, (len as usize).min(128)).ok();
     let pids = ancestry(pid);
     // Read, then checked: a pid reused meanwhile would make the rest someone else's.
     if !sys::notif_id_valid(listener, n.id) {
         return None;
     }
-    Some(Observed {
-        call,
-        address: bytes.map_or_else(|| "(unreadable address)".into(), |b| sockaddr(&b)),
-        pids,
-    })
+    Some(Observed { call, detail, pids })
+}
+
+/// At most this many arguments and bytes of a command line are kept.
+const MAX_ARGS: usize = 64;
+const MAX_COMMAND: usize = 1000;
+
+/// A NUL-terminated string at `addr` in process `pid`, read up to each page's end (a string
+/// may end just before an unmapped page), at most `max` bytes.
+fn c_string(pid: libc::pid_t, addr: u64, max: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < max {
+        let to_page_end = 4096 - (at % 4096) as usize;
+        let chunk = sys::read_process_memory(pid, at, to_page_end.min(max - out.len())).ok()?;
+        if chunk.is_empty() {
+            break;
+        }
+        if let Some(end) = chunk.iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..end]);
+            return Some(out);
+        }
+        at += chunk.len() as u64;
+        out.extend_from_slice(&chunk);
+    }
+    Some(out)
+}
+
+/// `argv` joined by spaces (the path when argv is empty or unreadable), as Python's audit
+/// hooks print a command, bounded.
+fn command_line(pid: libc::pid_t, path: u64, argv: u64) -> String {
+    let mut words = Vec::new();
+    if argv != 0 {
+        if let Ok(raw) = sys::read_process_memory(pid, argv, MAX_ARGS * 8) {
+            for p in raw.chunks_exact(8) {
+                let ptr = u64::from_ne_bytes(p.try_into().unwrap_or([0; 8]));
+                if ptr == 0 {
+                    break;
+                }
+                match c_string(pid, ptr, MAX_COMMAND + 1) {
+                    Some(w) => words.push(String::from_utf8_lossy(&w).into_owned()),
+                    None => break,
+                }
+            }
+        }
+    }
+    let mut text = if words.is_empty() {
+        c_string(pid, path, MAX_COMMAND + 1)
+            .map(|p| String::from_utf8_lossy(&p).into_owned())
+            .unwrap_or_else(|| "(unreadable command)".into())
+    } else {
+        words.join(" ")
+    };
+    if text.len() > MAX_COMMAND {
+        let mut cut = MAX_COMMAND;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
 }
 
 /// `pid` (a host pid) and its ancestors, each as the innermost PID namespace numbers it,
@@ -211,6 +287,25 @@ mod tests {
         assert_eq!(sockaddr(&abs), "@name");
         assert_eq!(sockaddr(&[1]), "(short address)");
         assert_eq!(sockaddr(&16u16.to_ne_bytes()), "family 16");
+    }
+
+    #[test]
+    fn command_lines_are_read_from_the_callers_memory() {
+        // This process stands in for the caller: the same reads, of its own memory.
+        let me = std::process::id() as libc::pid_t;
+        let words: Vec<std::ffi::CString> = ["sh", "-c", "true"]
+            .iter()
+            .map(|w| std::ffi::CString::new(*w).unwrap())
+            .collect();
+        let mut argv: Vec<*const libc::c_char> = words.iter().map(|w| w.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let path = std::ffi::CString::new("/bin/sh").unwrap();
+        let line = command_line(me, path.as_ptr() as u64, argv.as_ptr() as u64);
+        assert_eq!(line, "sh -c true");
+        assert_eq!(command_line(me, path.as_ptr() as u64, 0), "/bin/sh");
+        let long = std::ffi::CString::new("x".repeat(5000)).unwrap();
+        let cut = command_line(me, long.as_ptr() as u64, 0);
+        assert_eq!(cut.len(), MAX_COMMAND + 3);
     }
 
     #[test]

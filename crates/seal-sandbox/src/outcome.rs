@@ -89,9 +89,9 @@ pub struct Outcome {
     /// sandbox is gone; copy the results out with [`crate::export::copy_back`].
     pub staged: Vec<(PathBuf, OwnedFd)>,
     pub supervisor_peak_rss_kib: Option<u64>,
-    /// The network attempts seen, when [`crate::HandoffRequest::observe_network`] asked.
+    /// The calls seen, when [`crate::HandoffRequest::observe`] asked.
     pub observed: Vec<crate::Observed>,
-    /// Attempts past the record cap: counted, not kept.
+    /// Calls past the record cap: counted, not kept.
     pub observed_dropped: u64,
 }
 

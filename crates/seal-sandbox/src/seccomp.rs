@@ -237,28 +237,29 @@ fn denied_syscalls() -> Vec<(u32, &'static str, &'static str)> {
 
 pub const RET_USER_NOTIF: u32 = 0x7fc0_0000;
 
-/// The filter installed before the main one when the caller observes the program's network
-/// attempts: connect(), and sendto() with a destination, stop for the supervisor, which
-/// records the address and lets the call continue. Everything else, and other
-/// architectures' calls (which the main filter handles), pass. When both filters answer the
-/// kernel takes the stricter action, so a call the main filter refuses stays refused.
+/// The filter installed before the main one when the caller observes the program's calls:
+/// connect(), sendto() with a destination, execve() and execveat() stop for the supervisor,
+/// which records them and lets them continue. Everything else, and other architectures'
+/// calls (which the main filter handles), pass. When both filters answer the kernel takes
+/// the stricter action, so a call the main filter refuses stays refused. sendto() without a
+/// destination (argument 4 NULL) is send() on a connected socket, whose connect() was seen.
 pub(crate) fn build_observe_filter() -> Vec<sock_filter> {
-    let (connect, sendto) = (libc::SYS_connect as u32, libc::SYS_sendto as u32);
-    // Indices: 9 allows, 10 notifies; jumps count from the next instruction.
+    let nr = |n: libc::c_long| n as u32;
+    // Indices: 11 allows, 12 notifies; jumps count from the next instruction.
     vec![
         /* 0 */ stmt(BPF_LD_W_ABS, OFF_ARCH),
-        /* 1 */ jump(BPF_JEQ_K, AUDIT_ARCH, 0, 7),
+        /* 1 */ jump(BPF_JEQ_K, AUDIT_ARCH, 0, 9),
         /* 2 */ stmt(BPF_LD_W_ABS, OFF_NR),
-        /* 3 */ jump(BPF_JEQ_K, connect, 6, 0),
-        /* 4 */ jump(BPF_JEQ_K, sendto, 0, 4),
-        // sendto's destination (argument 4): NULL is send() on a connected socket.
-        /* 5 */
-        stmt(BPF_LD_W_ABS, off_arg_lo(4)),
-        /* 6 */ jump(BPF_JEQ_K, 0, 0, 3),
-        /* 7 */ stmt(BPF_LD_W_ABS, off_arg_lo(4) + 4),
-        /* 8 */ jump(BPF_JEQ_K, 0, 0, 1),
-        /* 9 */ ret(RET_ALLOW),
-        /* 10 */ ret(RET_USER_NOTIF),
+        /* 3 */ jump(BPF_JEQ_K, nr(libc::SYS_connect), 8, 0),
+        /* 4 */ jump(BPF_JEQ_K, nr(libc::SYS_execve), 7, 0),
+        /* 5 */ jump(BPF_JEQ_K, nr(libc::SYS_execveat), 6, 0),
+        /* 6 */ jump(BPF_JEQ_K, nr(libc::SYS_sendto), 0, 4),
+        /* 7 */ stmt(BPF_LD_W_ABS, off_arg_lo(4)),
+        /* 8 */ jump(BPF_JEQ_K, 0, 0, 3),
+        /* 9 */ stmt(BPF_LD_W_ABS, off_arg_lo(4) + 4),
+        /* 10 */ jump(BPF_JEQ_K, 0, 0, 1),
+        /* 11 */ ret(RET_ALLOW),
+        /* 12 */ ret(RET_USER_NOTIF),
     ]
 }
 
@@ -887,7 +888,7 @@ mod tests {
     }
 
     #[test]
-    fn the_observe_filter_stops_connect_and_addressed_sendto_only() {
+    fn the_observe_filter_stops_connect_addressed_sendto_and_exec_only() {
         let f = build_observe_filter();
         let at = |call, args| run(&f, AUDIT_ARCH, nr(call), args);
         assert_eq!(
@@ -905,7 +906,15 @@ mod tests {
             RET_USER_NOTIF
         );
         assert_eq!(at(libc::SYS_sendto, [3, 0x1000, 5, 0, 0, 0]), RET_ALLOW);
-        for other in [libc::SYS_sendmsg, libc::SYS_socket, libc::SYS_execve] {
+        assert_eq!(
+            at(libc::SYS_execve, [0x1000, 0x2000, 0, 0, 0, 0]),
+            RET_USER_NOTIF
+        );
+        assert_eq!(
+            at(libc::SYS_execveat, [3, 0x1000, 0x2000, 0, 0, 0]),
+            RET_USER_NOTIF
+        );
+        for other in [libc::SYS_sendmsg, libc::SYS_socket, libc::SYS_openat] {
             assert_eq!(at(other, [0; 6]), RET_ALLOW);
         }
         assert_eq!(

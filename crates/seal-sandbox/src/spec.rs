@@ -139,10 +139,11 @@ pub struct HandoffRequest {
     /// can answer a request on it with a connected socket passed by SCM_RIGHTS (recvmsg needs
     /// no socket()), e.g. a stream to seal's index proxy.
     pub connection_channel: bool,
-    /// Namespace mode: record every connect() and addressed sendto() of the program's
-    /// processes in [`crate::Outcome::observed`] (destination and calling process), without
-    /// changing what the calls do. Seccomp user notification; see [`crate::Observed`].
-    pub observe_network: bool,
+    /// Namespace mode: record every connect(), addressed sendto(), execve() and execveat() of
+    /// the program's processes in [`crate::Outcome::observed`] (destination or command line,
+    /// and the calling process), without changing what the calls do. Seccomp user
+    /// notification; see [`crate::Observed`].
+    pub observe: bool,
 }
 
 /// How strictly Landlock must apply.

@@ -109,7 +109,7 @@ pub fn run_with<G>(
     let seccomp_filter = crate::seccomp::build_filter(spec.uid, spec.gid);
     let observe_filter = spec
         .handoff
-        .observe_network
+        .observe
         .then(crate::seccomp::build_observe_filter);
     let staged_dsts: Vec<PathBuf> = spec
         .mounts
@@ -136,6 +136,17 @@ pub fn run_with<G>(
                 sys::socketpair_cloexec().map_err(io_err("socketpair"))?;
             let (ended_rx, ended_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
             let signals = sys::SignalFd::new(&waited).map_err(io_err("signalfd"))?;
+            let observe = match observe_filter {
+                Some(filter) => {
+                    let (rx, tx) = sys::socketpair_cloexec().map_err(io_err("socketpair"))?;
+                    Some((filter, rx, tx))
+                }
+                None => None,
+            };
+            let (observe, observe_rx) = match observe {
+                Some((filter, rx, tx)) => (Some((filter, tx)), Some(rx)),
+                None => (None, None),
+            };
             // Straight into the v2 cgroup where the kernel can (5.7+, and not refused by a
             // container's seccomp profile): init then never runs, nor allocates, outside it.
             let forked = match limits.v2_cgroup() {
@@ -148,6 +159,7 @@ pub fn run_with<G>(
                     drop(alive_tx);
                     drop(staging_rx);
                     drop(ended_rx);
+                    drop(observe_rx);
                     setup::init_main(ChildPlan {
                         spec: &spec,
                         outer_uid,
@@ -159,7 +171,7 @@ pub fn run_with<G>(
                         original_mask,
                         forwarded: waited,
                         seccomp_filter,
-                        observe_filter,
+                        observe,
                         ended_tx,
                     })
                 }
@@ -170,6 +182,9 @@ pub fn run_with<G>(
             drop(report_tx);
             drop(staging_tx);
             drop(ended_tx);
+            drop(observe);
+            // Serving from before the program's execve, which the observe filter stops too.
+            let watcher = observe_rx.map(crate::observe::Watcher::start);
             let started = Instant::now();
 
             let landlock = match read_start_report(report_rx) {
@@ -180,13 +195,11 @@ pub fn run_with<G>(
                 }
             };
             // Before the program started, init sent one descriptor per staging mount, per
-            // listener, then the network namespace and the connector if asked, in that order;
-            // then the program sent the observe listener, if asked.
+            // listener, then the network namespace and the connector if asked, in that order.
             let expected = staged_dsts.len()
                 + spec.handoff.listen_ports.len()
                 + usize::from(spec.handoff.netns)
-                + usize::from(spec.handoff.loopback_connector)
-                + usize::from(spec.handoff.observe_network);
+                + usize::from(spec.handoff.loopback_connector);
             let mut received = Vec::with_capacity(expected);
             for _ in 0..expected {
                 match sys::recv_fd(&staging_rx) {
@@ -202,7 +215,6 @@ pub fn run_with<G>(
             }
             let mut staged = Vec::new();
             let mut handed = Started::default();
-            let mut watcher = None;
             let mut dsts = staged_dsts.iter();
             let mut ports = spec.handoff.listen_ports.iter();
             for (tag, fd) in received {
@@ -215,7 +227,6 @@ pub fn run_with<G>(
                         std::net::TcpListener::from(fd),
                     )),
                     setup::TAG_CONNECTOR => handed.connector = Some(crate::Connector::new(fd)),
-                    setup::TAG_OBSERVER => watcher = Some(crate::observe::Watcher::start(fd)),
                     _ => handed.netns = Some(fd),
                 }
             }

@@ -85,7 +85,7 @@ with no network at all; --allow-sdist NAME builds that package from source, offl
     /// imported (files, connections, name lookups, processes), with decoy credentials in the
     /// run sandbox; recorded in seal.audit.toml so the next audit shows what is new
     #[command(
-        after_help = "Examples:\n  seal audit\n  seal audit --json\n\nObserved by Python audit hooks, each import in a process of its own, with no network and none of your files; native code is observed in its connect() and sendto() calls (seccomp user notification, namespace mode), not in the files it opens or the processes it starts."
+        after_help = "Examples:\n  seal audit\n  seal audit --json\n\nObserved by Python audit hooks, each import in a process of its own, with no network and none of your files; native code is observed in its connect(), sendto() and exec calls (seccomp user notification, namespace mode), not in the files it opens."
     )]
     Audit(AuditArgs),
     /// Carry a run to other machines: a Slurm batch script that runs the same sandbox (seal

@@ -269,12 +269,13 @@ fn entries(report: &Value, name: &str) -> Vec<Value> {
         .clone()
 }
 
-/// A C extension built here connects and sends a datagram from its initialiser through libc,
-/// which Python's audit hooks never see: the kernel's view (seccomp user notification in the
-/// namespace mode) shows both, attributed to the package whose import made them. A
-/// Python-level connect (phoner) is reported once, as Python saw it, not again as native.
+/// A C extension built here connects, sends a datagram and starts a process from its
+/// initialiser through libc, which Python's audit hooks never see: the kernel's view (seccomp
+/// user notification in the namespace mode) shows all three, attributed to the package whose
+/// import made them. Python-level calls (phoner's connect, spawner's subprocess) are reported
+/// once, as Python saw them, not again as native.
 #[test]
-fn native_network_calls_are_seen_and_attributed() {
+fn native_calls_are_seen_and_attributed() {
     each_variant(|v| {
         let env = TestEnv::new(v, "audit-native");
         let index = PyIndex::start(&env.dir.join("index"));
@@ -284,7 +285,7 @@ fn native_network_calls_are_seen_and_attributed() {
             WheelSpec::new("nativeconn", "1.0").binary_file(&file, &so),
         );
         packages(&index, "1.0", "VALUE = 1\n");
-        env.install(&index.url(), &["nativeconn", "phoner", "quiet"])
+        env.install(&index.url(), &["nativeconn", "phoner", "spawner", "quiet"])
             .expect_success();
         let out = env.seal(&["audit", "--json"]).output();
         out.expect_success();
@@ -301,6 +302,7 @@ fn native_network_calls_are_seen_and_attributed() {
         for (kind, detail) in [
             ("connects to", "127.0.0.1:9"),
             ("sends a datagram to", "127.0.0.1:10"),
+            ("runs", "/bin/true seal-native-probe"),
         ] {
             let b = find(kind, detail)
                 .unwrap_or_else(|| panic!("no '{kind} {detail}' for nativeconn: {report}"));
@@ -321,6 +323,14 @@ fn native_network_calls_are_seen_and_attributed() {
             .collect();
         assert_eq!(connects.len(), 1, "{report}");
         assert_eq!(connects[0]["native"], false, "{report}");
+        // spawner's subprocess.run(['sh', '-c', 'true']): once, as Python saw it.
+        let spawner = entries(&report, "spawner");
+        let runs: Vec<&Value> = spawner
+            .iter()
+            .filter(|b| b["kind"] == "runs" && b["detail"] == "sh -c true")
+            .collect();
+        assert_eq!(runs.len(), 1, "{report}");
+        assert_eq!(runs[0]["native"], false, "{report}");
         assert!(entries(&report, "quiet").is_empty(), "{report}");
         assert!(
             report["unattributed"].as_array().unwrap().is_empty(),

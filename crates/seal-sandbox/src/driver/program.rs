@@ -80,7 +80,7 @@ pub struct Tail<'a> {
     pub capabilities: Capabilities,
     pub seccomp_filter: &'a [libc::sock_filter],
     /// The observe filter and the socket its listener is handed over on (namespace mode,
-    /// [`crate::HandoffRequest::observe_network`]).
+    /// [`crate::HandoffRequest::observe`]).
     pub observe: Option<(RawFd, &'a [libc::sock_filter])>,
 }
 
@@ -102,8 +102,8 @@ pub fn restrict_and_exec(t: &Tail<'_>, landlock: impl FnOnce() -> Result<Level, 
         Err(e) => fail(t.report, EXIT_SETUP_FAILED, e),
     };
     if let Some((socket, filter)) = t.observe {
-        // Before the main filter, and handed over with sendmsg, which it does not stop: the
-        // supervisor starts serving the listener only once the program has started.
+        // Before the main filter, and handed over with sendmsg, which it does not stop; the
+        // supervisor serves it from then on (the execve below stops too).
         let handed = sys::seccomp_install_listener(filter).and_then(|listener| {
             sys::send_fd_raw(socket, crate::setup::TAG_OBSERVER, listener.as_raw_fd())
         });

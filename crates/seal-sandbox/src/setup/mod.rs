@@ -54,8 +54,10 @@ pub struct ChildPlan<'a> {
     pub staging_tx: OwnedFd,
     /// Built before `clone` so the child only installs it.
     pub seccomp_filter: Vec<libc::sock_filter>,
-    /// The observe filter, when the spec asks to observe network calls.
-    pub observe_filter: Option<Vec<libc::sock_filter>>,
+    /// When the spec asks to observe calls: the observe filter, and the socket on which the
+    /// program hands its listener to the supervisor (a pair of its own, read from the start:
+    /// the listener must be served before the program's own execve can complete).
+    pub observe: Option<(Vec<libc::sock_filter>, OwnedFd)>,
     /// Write end of the pipe on which init reports the program's exit status once nothing
     /// else of the sandbox is left (see [`reap_until`]).
     pub ended_tx: OwnedFd,
@@ -69,6 +71,7 @@ pub const TAG_STAGING: u8 = b'S';
 pub const TAG_LISTENER: u8 = b'L';
 pub const TAG_NETNS: u8 = b'N';
 pub const TAG_CONNECTOR: u8 = b'K';
+/// The observe listener, on its own socket.
 pub const TAG_OBSERVER: u8 = b'O';
 pub use connector::TAG_SOCKET;
 
@@ -100,10 +103,12 @@ pub fn init_main(plan: ChildPlan<'_>) -> ! {
         staging_tx,
         forwarded,
         ended_tx,
+        observe,
         ..
     } = plan;
     drop(report_tx);
     drop(staging_tx);
+    drop(observe);
     // init needs no privilege to reap and forward signals; keep none, and keep its memory
     // and /proc entries out of reach of the program.
     let _ = sys::drop_capability_sets();
@@ -309,9 +314,9 @@ fn program_main(plan: &ChildPlan<'_>) -> ! {
         capabilities: driver::program::Capabilities::AllSets,
         seccomp_filter: &plan.seccomp_filter,
         observe: plan
-            .observe_filter
-            .as_deref()
-            .map(|f| (plan.staging_tx.as_raw_fd(), f)),
+            .observe
+            .as_ref()
+            .map(|(f, tx)| (tx.as_raw_fd(), f.as_slice())),
     };
     driver::program::restrict_and_exec(&tail, || landlock_rules::apply(spec.landlock, &spec.mounts))
 }

@@ -8,11 +8,10 @@
 //! The result is printed per package and recorded in `seal.audit.toml` beside seal.lock, so the
 //! next audit shows what is new ("thief 2.0: new: connects to 127.0.0.1:9 (import thief)").
 //! Native code is seen only where the kernel shows it: in the namespace mode the engine
-//! observes every connect() and addressed sendto() (seccomp user notification,
+//! observes every connect(), addressed sendto() and execve() (seccomp user notification,
 //! [`seal_sandbox::Observed`]), attributed through the calling process to the import it came
-//! from; what Python's hooks already reported is not repeated. Files opened and processes
-//! started by native code, sendmsg(), and reads of environment variables are not events; the
-//! output says so.
+//! from; what Python's hooks already reported is not repeated. Files opened by native code,
+//! sendmsg(), and reads of environment variables are not events; the output says so.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -29,10 +28,11 @@ use crate::layout::{self, fallback_scratch, RunRequest};
 use crate::project::{self, ENV_MOUNT};
 
 const DRIVER: &str = include_str!("audit_driver.py");
+const DRIVER_NAME: &str = "audit_driver.py";
 pub const RECORD_FILE: &str = "seal.audit.toml";
-const NOT_OBSERVED: &str = "native code is observed only in its connect() and sendto() calls \
-    (namespace mode; in the fallback socket() is refused outright): files it opens, processes \
-    it starts and reads of environment variables are not observed";
+const NOT_OBSERVED: &str = "native code is observed only in its connect(), sendto() and exec \
+    calls (namespace mode; in the fallback socket() is refused outright): files it opens, \
+    sendmsg() and reads of environment variables are not observed";
 
 #[derive(Debug, Deserialize)]
 struct Report {
@@ -162,7 +162,7 @@ pub fn run(args: AuditArgs) -> Result<i32> {
         .tempdir_in(&state)
         .with_context(|| format!("creating a directory in {}", state.display()))?;
     let work_dir = work.path().canonicalize()?;
-    let driver = work_dir.join("audit_driver.py");
+    let driver = work_dir.join(DRIVER_NAME);
     std::fs::write(&driver, DRIVER)?;
     let fallback_env = env_dir
         .as_deref()
@@ -193,7 +193,7 @@ pub fn run(args: AuditArgs) -> Result<i32> {
     let observe_native = seal_sandbox::host_probe::seccomp_user_notification_available();
     if !observe_native {
         eprintln!(
-            "seal: warning: this kernel has no seccomp user notification: native code's network calls will not be observed, only Python's"
+            "seal: warning: this kernel has no seccomp user notification: native code's connections and commands will not be observed, only Python's"
         );
     }
     eprintln!(
@@ -206,7 +206,7 @@ pub fn run(args: AuditArgs) -> Result<i32> {
             || {
                 let mut spec = layout::build(&python, &req)?;
                 // Where the kernel cannot, the audit still runs, Python-level only, and says so.
-                spec.handoff.observe_network = observe_native;
+                spec.handoff.observe = observe_native;
                 let outcome = seal_sandbox::run(&spec)?;
                 Ok((outcome.status, outcome.observed, outcome.observed_dropped))
             },
@@ -281,19 +281,23 @@ fn add_native(report: &mut Report, observed: &[seal_sandbox::Observed], dropped:
     for o in observed {
         let kind = match o.call {
             "connect" => "connects to",
-            _ => "sends a datagram to",
+            "sendto" => "sends a datagram to",
+            _ => "runs",
         };
+        // The driver starting itself and its children is the audit's own doing.
+        if kind == "runs" && o.detail.contains(DRIVER_NAME) {
+            continue;
+        }
         let owner = o
             .pids
             .iter()
             .find_map(|pid| report.processes.get(&pid.to_string()))
             .cloned();
         let (dist, when) = owner.unwrap_or_else(|| (String::new(), "the audit run".into()));
-        let seen =
-            |list: &[Behaviour]| list.iter().any(|b| b.kind == kind && b.detail == o.address);
+        let seen = |list: &[Behaviour]| list.iter().any(|b| b.kind == kind && b.detail == o.detail);
         let entry = Behaviour {
             kind: kind.into(),
-            detail: o.address.clone(),
+            detail: o.detail.clone(),
             decoy: false,
             when,
             attributed: true,

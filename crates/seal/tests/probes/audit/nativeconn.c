@@ -1,12 +1,14 @@
-/* A C extension that reaches for the network from its module initialiser, through libc and
- * never through Python's socket module, so that Python's audit hooks see nothing: a TCP
- * connect() and a UDP sendto(). Both name the sandbox's own loopback only (127.0.0.1:9 and
- * :10, discard ports), so nothing would leave even if the sandbox failed. */
+/* A C extension that reaches for the network and starts a process from its module
+ * initialiser, through libc and never through Python's socket or subprocess modules, so that
+ * Python's audit hooks see nothing: a TCP connect(), a UDP sendto() and fork + execve of
+ * `/bin/true seal-native-probe`. The addresses are the sandbox's own loopback only
+ * (127.0.0.1:9 and :10, discard ports), so nothing would leave even if the sandbox failed. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static struct PyModuleDef nativeconn = {PyModuleDef_HEAD_INIT, "nativeconn", NULL, -1, NULL};
@@ -31,6 +33,16 @@ PyMODINIT_FUNC PyInit_nativeconn(void) {
         struct sockaddr_in b = loopback(10);
         (void)sendto(u, "x", 1, 0, (struct sockaddr *)&b, sizeof b);
         close(u);
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        char *argv[] = {"/bin/true", "seal-native-probe", NULL};
+        char *envp[] = {NULL};
+        execve("/bin/true", argv, envp);
+        _exit(127);
+    }
+    if (child > 0) {
+        (void)waitpid(child, NULL, 0);
     }
     return PyModule_Create(&nativeconn);
 }
