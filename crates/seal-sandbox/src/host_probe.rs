@@ -319,8 +319,10 @@ pub fn seccomp_filter_available() -> bool {
     sys::seccomp_action_available(crate::seccomp::RET_ALLOW)
 }
 
-/// Whether this kernel stops system calls for a supervisor (seccomp user notification, 5.0+;
-/// letting them continue, as [`crate::HandoffRequest::observe`] does, needs 5.5).
+/// Whether this kernel stops system calls for a supervisor and lets them continue, as
+/// [`crate::HandoffRequest::observe`] needs (seccomp user notification is 5.0+, the flag that
+/// lets a call continue 5.5+; /proc/sys/kernel/osrelease unreadable counts as too old).
 pub fn seccomp_user_notification_available() -> bool {
-    sys::seccomp_action_available(libc::SECCOMP_RET_USER_NOTIF)
+    version_at_least(&kernel_release(), (5, 5))
+        && sys::seccomp_action_available(libc::SECCOMP_RET_USER_NOTIF)
 }

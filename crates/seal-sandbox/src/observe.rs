@@ -23,12 +23,13 @@ use crate::sys;
 /// One call seen while the program ran.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observed {
-    /// `connect`, `sendto` or `execve` (execveat too).
+    /// `connect`, `sendto`, `execve` (execveat too), or `refused`: a call the run's seccomp
+    /// filter refuses, answered with its errno by the supervisor.
     pub call: &'static str,
     /// For connect and sendto: `IP:PORT` (IPv6 without brackets, as Python prints a tuple's
     /// host), a Unix socket's path (`@name` for the abstract namespace) or `family N`. For
     /// execve: the program's arguments joined by spaces (the path when there are none),
-    /// bounded.
+    /// bounded. For refused: the refused call's name and the error it got.
     pub detail: String,
     /// The calling process and its ancestors inside the sandbox, as the sandbox numbers them
     /// (its own PID namespace, or the host's in the fallback), nearest first: a caller knows
@@ -52,11 +53,13 @@ pub struct Watcher {
 impl Watcher {
     /// Receives the listener on `handover` (nothing arrives if the program failed before
     /// installing it: end of file), then serves it.
-    pub fn start(handover: OwnedFd) -> Watcher {
+    /// `main` is the run's seccomp filter, whose refusals the listener's filter turned into
+    /// notifications: each is answered as `main` would have.
+    pub fn start(handover: OwnedFd, main: Vec<libc::sock_filter>) -> Watcher {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || match sys::recv_fd(&handover) {
-            Ok(Some((_, listener))) => serve(&listener, &flag),
+            Ok(Some((_, listener))) => serve(&listener, &flag, &main),
             _ => Default::default(),
         });
         Watcher { stop, thread }
@@ -70,7 +73,11 @@ impl Watcher {
     }
 }
 
-fn serve(listener: &OwnedFd, stop: &AtomicBool) -> (Vec<Observed>, u64) {
+fn serve(
+    listener: &OwnedFd,
+    stop: &AtomicBool,
+    main: &[libc::sock_filter],
+) -> (Vec<Observed>, u64) {
     let mut seen = Vec::new();
     let mut dropped = 0u64;
     loop {
@@ -91,9 +98,26 @@ fn serve(listener: &OwnedFd, stop: &AtomicBool) -> (Vec<Observed>, u64) {
             // ENOENT: the caller died (or was interrupted) before we took the call.
             Err(_) => continue,
         };
-        let record = describe(listener, &n);
-        // Always answered, recorded or not: the caller waits for it.
-        let _ = sys::notif_continue(listener, n.id);
+        // Always answered, recorded or not: the caller waits for it. Only a call the main
+        // filter allows continues; anything else fails as the main filter would fail it.
+        let action = crate::seccomp::evaluate(main, n.arch, n.nr as u32, n.args);
+        let record = match action {
+            crate::seccomp::RET_ALLOW => {
+                let r = describe(listener, &n);
+                let _ = sys::notif_continue(listener, n.id);
+                r
+            }
+            a if a & 0xffff_0000 == crate::seccomp::RET_ERRNO => {
+                let errno = (a & 0xffff) as i32;
+                let r = refused(listener, &n, errno);
+                let _ = sys::notif_fail(listener, n.id, errno);
+                r
+            }
+            _ => {
+                let _ = sys::notif_fail(listener, n.id, libc::EPERM);
+                None
+            }
+        };
         match record {
             Some(r) if seen.len() < MAX_RECORDS => seen.push(r),
             Some(_) => dropped += 1,
@@ -133,6 +157,36 @@ fn describe(listener: &OwnedFd, n: &sys::Notification) -> Option<Observed> {
         return None;
     }
     Some(Observed { call, detail, pids })
+}
+
+/// The record of a call the main filter refuses. ENOSYS answers are compatibility, not
+/// refusals (clone3, so that glibc uses clone; x32 calls), and are not recorded.
+fn refused(listener: &OwnedFd, n: &sys::Notification, errno: i32) -> Option<Observed> {
+    if errno == libc::ENOSYS || n.arch != crate::seccomp::NATIVE_ARCH {
+        return None;
+    }
+    let name = crate::seccomp::refused_name(n.nr as u32)
+        .map_or_else(|| format!("system call {}", n.nr), str::to_string);
+    let pids = ancestry(n.pid as libc::pid_t);
+    if !sys::notif_id_valid(listener, n.id) {
+        return None;
+    }
+    Some(Observed {
+        call: "refused",
+        detail: format!("{name} ({})", errno_name(errno)),
+        pids,
+    })
+}
+
+fn errno_name(errno: i32) -> String {
+    match errno {
+        libc::EPERM => "EPERM".into(),
+        libc::EACCES => "EACCES".into(),
+        libc::EINVAL => "EINVAL".into(),
+        libc::EOPNOTSUPP => "EOPNOTSUPP".into(),
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT".into(),
+        n => format!("errno {n}"),
+    }
 }
 
 /// At most this many arguments and bytes of a command line are kept.

@@ -263,6 +263,91 @@ pub(crate) fn build_observe_filter() -> Vec<sock_filter> {
     ]
 }
 
+const BPF_JA: u16 = 0x05;
+
+/// The observe filter joined to the main one, for a run whose refused calls are recorded too
+/// (one task can have only one filter with a listener). Every answer of the main filter that
+/// is an errno becomes a notification, which the supervisor answers with that same errno
+/// after evaluating the main filter on the call ([`evaluate`]): a refused call never runs,
+/// and with the supervisor gone the kernel fails it (ENOSYS). Every "allow" goes on to the
+/// observe filter's checks; kills stay kills.
+pub(crate) fn build_audit_filter(main: &[sock_filter]) -> Vec<sock_filter> {
+    // The observe filter past its architecture check, which the main filter made already.
+    let tail = &build_observe_filter()[2..];
+    let tail_start = main.len();
+    let mut out: Vec<sock_filter> = main
+        .iter()
+        .enumerate()
+        .map(|(i, ins)| match (ins.code, ins.k) {
+            (BPF_RET_K, RET_ALLOW) => jump(BPF_JA, (tail_start - i - 1) as u32, 0, 0),
+            (BPF_RET_K, k) if k & 0xffff_0000 == RET_ERRNO => ret(RET_USER_NOTIF),
+            _ => *ins,
+        })
+        .collect();
+    out.extend_from_slice(tail);
+    out
+}
+
+/// Run a filter of the instructions this module emits on one call, as the kernel would: the
+/// action. Anything unexpected (an opcode not emitted here, a jump out of the program) is a
+/// kill, so that an error here never allows a call.
+pub(crate) fn evaluate(filter: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+    let mut data = [0u8; 64];
+    data[0..4].copy_from_slice(&nr.to_le_bytes());
+    data[4..8].copy_from_slice(&arch.to_le_bytes());
+    for (i, a) in args.iter().enumerate() {
+        data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
+    }
+    let mut acc = 0u32;
+    let mut pc = 0usize;
+    while let Some(ins) = filter.get(pc) {
+        match ins.code {
+            BPF_LD_W_ABS => {
+                let o = ins.k as usize;
+                match data.get(o..o + 4) {
+                    Some(w) => acc = u32::from_le_bytes([w[0], w[1], w[2], w[3]]),
+                    None => return RET_KILL_PROCESS,
+                }
+                pc += 1;
+            }
+            BPF_RET_K => return ins.k,
+            BPF_ALU_AND_K => {
+                acc &= ins.k;
+                pc += 1;
+            }
+            BPF_JA => pc += 1 + ins.k as usize,
+            code => {
+                let taken = match code {
+                    BPF_JEQ_K => acc == ins.k,
+                    BPF_JGE_K => acc >= ins.k,
+                    BPF_JSET_K => acc & ins.k != 0,
+                    _ => return RET_KILL_PROCESS,
+                };
+                pc += 1 + if taken { ins.jt } else { ins.jf } as usize;
+            }
+        }
+    }
+    RET_KILL_PROCESS
+}
+
+/// The architecture this module's filters are built for (seccomp_data.arch).
+pub(crate) const NATIVE_ARCH: u32 = AUDIT_ARCH;
+
+/// The name of a system call the filters refuse, for reports.
+pub(crate) fn refused_name(nr: u32) -> Option<&'static str> {
+    denied_syscalls()
+        .into_iter()
+        .find(|(n, _, _)| *n == nr)
+        .map(|(_, name, _)| name)
+        .or(match nr {
+            SYS_CLONE3 => Some("clone3"),
+            n if n == libc::SYS_clone as u32 => Some("clone"),
+            n if n == libc::SYS_ioctl as u32 => Some("ioctl"),
+            n if n == libc::SYS_socket as u32 => Some("socket"),
+            _ => None,
+        })
+}
+
 fn stmt(code: u16, k: u32) -> sock_filter {
     sock_filter {
         code,
@@ -846,45 +931,54 @@ fn fallback_rules(landlock_abi: u32, modes: ModeChanges) -> (Vec<sock_filter>, V
 mod tests {
     use super::*;
 
-    /// A tiny interpreter for the subset of classic BPF the filter uses, so the decision logic
-    /// is checked without installing anything.
+    /// The library's interpreter ([`evaluate`]): the decision logic is checked without
+    /// installing anything.
     fn run(filter: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
-        let mut data = [0u8; 64];
-        data[0..4].copy_from_slice(&nr.to_le_bytes());
-        data[4..8].copy_from_slice(&arch.to_le_bytes());
-        for (i, a) in args.iter().enumerate() {
-            data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
-        }
-        let mut acc = 0u32;
-        let mut pc = 0usize;
-        loop {
-            let ins = filter[pc];
-            match ins.code {
-                BPF_LD_W_ABS => {
-                    let o = ins.k as usize;
-                    acc = u32::from_le_bytes(data[o..o + 4].try_into().unwrap());
-                    pc += 1;
-                }
-                BPF_RET_K => return ins.k,
-                BPF_ALU_AND_K => {
-                    acc &= ins.k;
-                    pc += 1;
-                }
-                code => {
-                    let taken = match code {
-                        BPF_JEQ_K => acc == ins.k,
-                        BPF_JGE_K => acc >= ins.k,
-                        BPF_JSET_K => acc & ins.k != 0,
-                        _ => panic!("unexpected opcode {code:#x}"),
-                    };
-                    pc += 1 + if taken { ins.jt } else { ins.jf } as usize;
-                }
-            }
-        }
+        evaluate(filter, arch, nr, args)
     }
 
     fn nr(x: libc::c_long) -> u32 {
         x as u32
+    }
+
+    #[test]
+    fn the_audit_filter_refuses_as_the_main_one_and_observes_what_it_allows() {
+        let main = build_filter(1000, 1000);
+        let audit = build_audit_filter(&main);
+        let cases: Vec<(u32, [u64; 6])> = vec![
+            (nr(libc::SYS_ptrace), [0; 6]),
+            (nr(libc::SYS_read), [0; 6]),
+            (nr(libc::SYS_connect), [3, 0x1000, 16, 0, 0, 0]),
+            (nr(libc::SYS_execve), [0x1000, 0x2000, 0, 0, 0, 0]),
+            (nr(libc::SYS_sendto), [3, 0x1000, 5, 0, 0, 0]),
+            (SYS_CLONE3, [0; 6]),
+            (
+                nr(libc::SYS_clone),
+                [libc::CLONE_NEWUSER as u64, 0, 0, 0, 0, 0],
+            ),
+            (nr(libc::SYS_fchown), [3, 0, 0, 0, 0, 0]),
+            (nr(libc::SYS_fchown), [3, 1000, 1000, 0, 0, 0]),
+            (nr(libc::SYS_ioctl), [0, TIOCSTI as u64, 0, 0, 0, 0]),
+            (0x4000_0000 | nr(libc::SYS_read), [0; 6]),
+        ];
+        for (n, args) in cases {
+            let m = run(&main, AUDIT_ARCH, n, args);
+            let a = run(&audit, AUDIT_ARCH, n, args);
+            let observed = run(&build_observe_filter(), AUDIT_ARCH, n, args) == RET_USER_NOTIF;
+            match m {
+                RET_ALLOW if observed => assert_eq!(a, RET_USER_NOTIF, "nr {n}"),
+                RET_ALLOW => assert_eq!(a, RET_ALLOW, "nr {n}"),
+                k if k & 0xffff_0000 == RET_ERRNO => assert_eq!(a, RET_USER_NOTIF, "nr {n}"),
+                k => assert_eq!(a, k, "nr {n}"),
+            }
+        }
+        // A foreign architecture is still killed outright.
+        assert_eq!(run(&audit, 0x4000_0003, 0, [0; 6]), RET_KILL_PROCESS);
+        assert_eq!(
+            evaluate(&[jump(0x99, 0, 0, 0)], AUDIT_ARCH, 0, [0; 6]),
+            RET_KILL_PROCESS
+        );
+        assert_eq!(refused_name(nr(libc::SYS_ptrace)), Some("ptrace"));
     }
 
     #[test]

@@ -107,10 +107,13 @@ pub fn run_with<G>(
     let has_proc = spec.mounts.iter().any(|m| matches!(m, Mount::Proc { .. }));
     let limits = limits::plan(&spec.limits, outer_uid, has_proc, true);
     let seccomp_filter = crate::seccomp::build_filter(spec.uid, spec.gid);
+    // Observing: the main filter joined to the observe one, which the supervisor answers
+    // by evaluating the main filter on each stopped call.
     let observe_filter = spec
         .handoff
         .observe
-        .then(crate::seccomp::build_observe_filter);
+        .then(|| crate::seccomp::build_audit_filter(&seccomp_filter));
+    let main_filter = seccomp_filter.clone();
     let staged_dsts: Vec<PathBuf> = spec
         .mounts
         .iter()
@@ -184,7 +187,7 @@ pub fn run_with<G>(
             drop(ended_tx);
             drop(observe);
             // Serving from before the program's execve, which the observe filter stops too.
-            let watcher = observe_rx.map(crate::observe::Watcher::start);
+            let watcher = observe_rx.map(|rx| crate::observe::Watcher::start(rx, main_filter));
             let started = Instant::now();
 
             let landlock = match read_start_report(report_rx) {

@@ -303,6 +303,7 @@ fn native_calls_are_seen_and_attributed() {
             ("connects to", "127.0.0.1:9"),
             ("sends a datagram to", "127.0.0.1:10"),
             ("runs", "/bin/true seal-native-probe"),
+            ("tried", "keyrings (EPERM)"),
         ] {
             let b = find(kind, detail)
                 .unwrap_or_else(|| panic!("no '{kind} {detail}' for nativeconn: {report}"));
@@ -310,6 +311,11 @@ fn native_calls_are_seen_and_attributed() {
             assert_eq!(b["when"], "import nativeconn", "{b}");
             assert_eq!(b["attributed"], true, "{b}");
         }
+        // The refused call got its refusal (the probe connects to port 11 otherwise).
+        assert!(
+            find("connects to", "127.0.0.1:11").is_none(),
+            "the keyring call was not refused: {report}"
+        );
         // The control: Python's hooks alone saw none of it.
         assert!(
             native.iter().all(|b| b["native"] == true),

@@ -79,7 +79,8 @@ pub struct Tail<'a> {
     pub affinity: Option<usize>,
     pub capabilities: Capabilities,
     pub seccomp_filter: &'a [libc::sock_filter],
-    /// The observe filter and the socket its listener is handed over on (namespace mode,
+    /// The observe filter joined to the main one ([`crate::seccomp::build_audit_filter`]),
+    /// installed instead of it, and the socket its listener is handed over on (namespace mode,
     /// [`crate::HandoffRequest::observe`]).
     pub observe: Option<(RawFd, &'a [libc::sock_filter])>,
 }
@@ -116,12 +117,15 @@ pub fn restrict_and_exec(t: &Tail<'_>, landlock: impl FnOnce() -> Result<Level, 
         }
     }
     let _ = sys::write_all(t.report, Message::Landlock(level).encode().as_bytes());
-    if let Err(e) = sys::seccomp_install(t.seccomp_filter) {
-        fail(
-            t.report,
-            EXIT_SETUP_FAILED,
-            format!("cannot install the seccomp filter: {e}"),
-        );
+    // Observing, the filter installed above holds the main one already.
+    if t.observe.is_none() {
+        if let Err(e) = sys::seccomp_install(t.seccomp_filter) {
+            fail(
+                t.report,
+                EXIT_SETUP_FAILED,
+                format!("cannot install the seccomp filter: {e}"),
+            );
+        }
     }
     let err = sys::execve(t.program, t.argv, t.envp);
     // The shell's meanings: 127 not found, 126 found but not executable.

@@ -666,6 +666,7 @@ pub struct Notification {
     /// In the PID namespace of the process that received it.
     pub pid: u32,
     pub nr: i32,
+    pub arch: u32,
     pub args: [u64; 6],
 }
 
@@ -713,6 +714,7 @@ pub fn notif_recv(listener: &OwnedFd) -> io::Result<Notification> {
         id: n.id,
         pid: n.pid,
         nr: n.data.nr,
+        arch: n.data.arch,
         args: n.data.args,
     })
 }
@@ -738,6 +740,25 @@ pub fn notif_continue(listener: &OwnedFd, id: u64) -> io::Result<()> {
         val: 0,
         error: 0,
         flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+    };
+    // SAFETY: SECCOMP_IOCTL_NOTIF_SEND reads one seccomp_notif_resp at the address given.
+    cvt(unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND as _,
+            &mut resp as *mut libc::seccomp_notif_resp,
+        )
+    })?;
+    Ok(())
+}
+
+/// Fail the stopped system call `id` with `errno`.
+pub fn notif_fail(listener: &OwnedFd, id: u64, errno: i32) -> io::Result<()> {
+    let mut resp = libc::seccomp_notif_resp {
+        id,
+        val: 0,
+        error: -errno,
+        flags: 0,
     };
     // SAFETY: SECCOMP_IOCTL_NOTIF_SEND reads one seccomp_notif_resp at the address given.
     cvt(unsafe {

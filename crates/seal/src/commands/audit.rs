@@ -31,8 +31,8 @@ const DRIVER: &str = include_str!("audit_driver.py");
 const DRIVER_NAME: &str = "audit_driver.py";
 pub const RECORD_FILE: &str = "seal.audit.toml";
 const NOT_OBSERVED: &str = "native code is observed only in its connect(), sendto() and exec \
-    calls (namespace mode; in the fallback socket() is refused outright): files it opens, \
-    sendmsg() and reads of environment variables are not observed";
+    calls and the calls seccomp refuses (namespace mode; in the fallback socket() is refused \
+    outright): files it opens, sendmsg() and reads of environment variables are not observed";
 
 #[derive(Debug, Deserialize)]
 struct Report {
@@ -79,11 +79,17 @@ impl Behaviour {
     /// One line for the user and for the record: "DECOY reads ~/.ssh/id_rsa (import thief)".
     fn line(&self) -> String {
         let decoy = if self.decoy { "DECOY " } else { "" };
+        // What the kernel saw: a refused call may come from Python or native code alike.
+        let seen = if self.kind == "tried" {
+            "refused by seccomp"
+        } else {
+            "native code"
+        };
         let attributed = match (self.attributed, self.native) {
-            (true, false) => "",
-            (true, true) => ", native code",
-            (false, false) => ", not attributed by the call stack",
-            (false, true) => ", native code, not attributed to a package",
+            (true, false) => String::new(),
+            (true, true) => format!(", {seen}"),
+            (false, false) => ", not attributed by the call stack".into(),
+            (false, true) => format!(", {seen}, not attributed to a package"),
         };
         clean(&format!(
             "{decoy}{} {} ({}{attributed})",
@@ -282,6 +288,7 @@ fn add_native(report: &mut Report, observed: &[seal_sandbox::Observed], dropped:
         let kind = match o.call {
             "connect" => "connects to",
             "sendto" => "sends a datagram to",
+            "refused" => "tried",
             _ => "runs",
         };
         // The driver starting itself and its children is the audit's own doing.
