@@ -295,7 +295,7 @@ pub fn probe() -> HostFacts {
         },
         landlock_abi: landlock_abi(),
         seccomp_filter: sys::seccomp_action_available(crate::seccomp::RET_ALLOW),
-        seccomp_user_notification: sys::seccomp_action_available(libc::SECCOMP_RET_USER_NOTIF),
+        seccomp_user_notification: seccomp_user_notification_available(),
         cgroup_v1_controllers,
         cgroup_v2: cgroup_v2(uid),
         per_namespace_pid_max: version_at_least(&kernel, (6, 14)),

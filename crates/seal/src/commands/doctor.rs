@@ -256,9 +256,9 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
             "NO filters"
         },
         if f.seccomp_user_notification {
-            "yes"
+            "yes (seal audit sees native code's calls)"
         } else {
-            "no"
+            "no (seal audit sees Python-level events only)"
         }
     );
     println!(
