@@ -113,7 +113,8 @@ pub fn run_with<G>(
         .handoff
         .observe
         .then(|| crate::seccomp::build_audit_filter(&seccomp_filter));
-    let main_filter = seccomp_filter.clone();
+    // The supervisor answers refusals by this copy (only when observing: startup matters).
+    let main_filter = spec.handoff.observe.then(|| seccomp_filter.clone());
     let staged_dsts: Vec<PathBuf> = spec
         .mounts
         .iter()
@@ -187,7 +188,9 @@ pub fn run_with<G>(
             drop(ended_tx);
             drop(observe);
             // Serving from before the program's execve, which the observe filter stops too.
-            let watcher = observe_rx.map(|rx| crate::observe::Watcher::start(rx, main_filter));
+            let watcher = observe_rx
+                .zip(main_filter)
+                .map(|(rx, main)| crate::observe::Watcher::start(rx, main));
             let started = Instant::now();
 
             let landlock = match read_start_report(report_rx) {
