@@ -98,25 +98,21 @@ fn serve(
             // ENOENT: the caller died (or was interrupted) before we took the call.
             Err(_) => continue,
         };
-        // Always answered, recorded or not: the caller waits for it. Only a call the main
-        // filter allows continues; anything else fails as the main filter would fail it.
+        // Read and checked while the caller waits: once answered, the notification id is gone.
         let action = crate::seccomp::evaluate(main, n.arch, n.nr as u32, n.args);
-        let record = match action {
-            crate::seccomp::RET_ALLOW => {
-                let r = describe(listener, &n);
-                let _ = sys::notif_continue(listener, n.id);
-                r
-            }
-            a if a & 0xffff_0000 == crate::seccomp::RET_ERRNO => {
-                let errno = (a & 0xffff) as i32;
-                let r = refused(listener, &n, errno);
-                let _ = sys::notif_fail(listener, n.id, errno);
-                r
-            }
-            _ => {
-                let _ = sys::notif_fail(listener, n.id, libc::EPERM);
-                None
-            }
+        let errno = crate::seccomp::errno_of(action);
+        let what = if action == crate::seccomp::RET_ALLOW {
+            allowed_call(&n)
+        } else {
+            errno.and_then(|e| refusal(&n, e))
+        };
+        let record = what.and_then(|(call, detail)| record(listener, &n, call, detail));
+        // Always answered, recorded or not. Only a call the main filter allows continues;
+        // anything else fails as the main filter would fail it.
+        let _ = if action == crate::seccomp::RET_ALLOW {
+            sys::notif_continue(listener, n.id)
+        } else {
+            sys::notif_fail(listener, n.id, errno.unwrap_or(libc::EPERM))
         };
         match record {
             Some(r) if seen.len() < MAX_RECORDS => seen.push(r),
@@ -127,11 +123,12 @@ fn serve(
     (seen, dropped)
 }
 
-/// The record of one stopped call, if its caller is still the one that made it.
-fn describe(listener: &OwnedFd, n: &sys::Notification) -> Option<Observed> {
+/// What an allowed call stopped for: its kind and its address or command line, read from
+/// the caller's memory.
+fn allowed_call(n: &sys::Notification) -> Option<(&'static str, String)> {
     let pid = n.pid as libc::pid_t;
     let nr = i64::from(n.nr);
-    let (call, detail) = if nr == libc::SYS_connect || nr == libc::SYS_sendto {
+    if nr == libc::SYS_connect || nr == libc::SYS_sendto {
         let (call, addr, len) = if nr == libc::SYS_connect {
             ("connect", n.args[1], n.args[2])
         } else {
@@ -140,42 +137,45 @@ fn describe(listener: &OwnedFd, n: &sys::Notification) -> Option<Observed> {
         // sockaddr_storage is 128 bytes; a longer length is the caller's mistake.
         let bytes = sys::read_process_memory(pid, addr, (len as usize).min(128)).ok();
         let detail = bytes.map_or_else(|| "(unreadable address)".into(), |b| sockaddr(&b));
-        (call, detail)
+        Some((call, detail))
     } else if nr == libc::SYS_execve || nr == libc::SYS_execveat {
         let (path, argv) = if nr == libc::SYS_execve {
             (n.args[0], n.args[1])
         } else {
             (n.args[1], n.args[2])
         };
-        ("execve", command_line(pid, path, argv))
+        Some(("execve", command_line(pid, path, argv)))
     } else {
-        return None;
-    };
-    let pids = ancestry(pid);
-    // Read, then checked: a pid reused meanwhile would make the rest someone else's.
-    if !sys::notif_id_valid(listener, n.id) {
-        return None;
+        None
     }
-    Some(Observed { call, detail, pids })
 }
 
-/// The record of a call the main filter refuses. ENOSYS answers are compatibility, not
-/// refusals (clone3, so that glibc uses clone; x32 calls), and are not recorded.
-fn refused(listener: &OwnedFd, n: &sys::Notification, errno: i32) -> Option<Observed> {
+/// What a refused call stopped for: the call's name and the error it got. ENOSYS answers are
+/// compatibility, not refusals (clone3, so that glibc uses clone; x32 calls), and are not
+/// recorded.
+fn refusal(n: &sys::Notification, errno: i32) -> Option<(&'static str, String)> {
     if errno == libc::ENOSYS || n.arch != crate::seccomp::NATIVE_ARCH {
         return None;
     }
     let name = crate::seccomp::refused_name(n.nr as u32)
         .map_or_else(|| format!("system call {}", n.nr), str::to_string);
+    Some(("refused", format!("{name} ({})", errno_name(errno))))
+}
+
+/// The record of one stopped call with its caller's ancestry, if the caller is still the one
+/// that made it.
+fn record(
+    listener: &OwnedFd,
+    n: &sys::Notification,
+    call: &'static str,
+    detail: String,
+) -> Option<Observed> {
     let pids = ancestry(n.pid as libc::pid_t);
+    // Read, then checked: a pid reused meanwhile would make the rest someone else's.
     if !sys::notif_id_valid(listener, n.id) {
         return None;
     }
-    Some(Observed {
-        call: "refused",
-        detail: format!("{name} ({})", errno_name(errno)),
-        pids,
-    })
+    Some(Observed { call, detail, pids })
 }
 
 fn errno_name(errno: i32) -> String {

@@ -280,7 +280,7 @@ pub(crate) fn build_audit_filter(main: &[sock_filter]) -> Vec<sock_filter> {
         .enumerate()
         .map(|(i, ins)| match (ins.code, ins.k) {
             (BPF_RET_K, RET_ALLOW) => jump(BPF_JA, (tail_start - i - 1) as u32, 0, 0),
-            (BPF_RET_K, k) if k & 0xffff_0000 == RET_ERRNO => ret(RET_USER_NOTIF),
+            (BPF_RET_K, k) if errno_of(k).is_some() => ret(RET_USER_NOTIF),
             _ => *ins,
         })
         .collect();
@@ -328,6 +328,11 @@ pub(crate) fn evaluate(filter: &[sock_filter], arch: u32, nr: u32, args: [u64; 6
         }
     }
     RET_KILL_PROCESS
+}
+
+/// The errno of an action that answers with one.
+pub(crate) fn errno_of(action: u32) -> Option<i32> {
+    (action & 0xffff_0000 == RET_ERRNO).then_some((action & 0xffff) as i32)
 }
 
 /// The architecture this module's filters are built for (seccomp_data.arch).

@@ -107,14 +107,15 @@ pub fn run_with<G>(
     let has_proc = spec.mounts.iter().any(|m| matches!(m, Mount::Proc { .. }));
     let limits = limits::plan(&spec.limits, outer_uid, has_proc, true);
     let seccomp_filter = crate::seccomp::build_filter(spec.uid, spec.gid);
-    // Observing: the main filter joined to the observe one, which the supervisor answers
-    // by evaluating the main filter on each stopped call.
-    let observe_filter = spec
-        .handoff
-        .observe
-        .then(|| crate::seccomp::build_audit_filter(&seccomp_filter));
-    // The supervisor answers refusals by this copy (only when observing: startup matters).
-    let main_filter = spec.handoff.observe.then(|| seccomp_filter.clone());
+    // Observing: the main filter joined to the observe one for the program, and a copy of
+    // the main filter by which the supervisor answers each stopped call (only when
+    // observing: startup matters).
+    let observing = spec.handoff.observe.then(|| {
+        (
+            crate::seccomp::build_audit_filter(&seccomp_filter),
+            seccomp_filter.clone(),
+        )
+    });
     let staged_dsts: Vec<PathBuf> = spec
         .mounts
         .iter()
@@ -140,15 +141,11 @@ pub fn run_with<G>(
                 sys::socketpair_cloexec().map_err(io_err("socketpair"))?;
             let (ended_rx, ended_tx) = sys::pipe_cloexec().map_err(io_err("pipe"))?;
             let signals = sys::SignalFd::new(&waited).map_err(io_err("signalfd"))?;
-            let observe = match observe_filter {
-                Some(filter) => {
+            let (observe, observe_rx) = match observing {
+                Some((joined, main)) => {
                     let (rx, tx) = sys::socketpair_cloexec().map_err(io_err("socketpair"))?;
-                    Some((filter, rx, tx))
+                    (Some((joined, tx)), Some((rx, main)))
                 }
-                None => None,
-            };
-            let (observe, observe_rx) = match observe {
-                Some((filter, rx, tx)) => (Some((filter, tx)), Some(rx)),
                 None => (None, None),
             };
             // Straight into the v2 cgroup where the kernel can (5.7+, and not refused by a
@@ -188,9 +185,7 @@ pub fn run_with<G>(
             drop(ended_tx);
             drop(observe);
             // Serving from before the program's execve, which the observe filter stops too.
-            let watcher = observe_rx
-                .zip(main_filter)
-                .map(|(rx, main)| crate::observe::Watcher::start(rx, main));
+            let watcher = observe_rx.map(|(rx, main)| crate::observe::Watcher::start(rx, main));
             let started = Instant::now();
 
             let landlock = match read_start_report(report_rx) {

@@ -735,31 +735,31 @@ pub fn notif_id_valid(listener: &OwnedFd, id: u64) -> bool {
 
 /// Let the stopped system call `id` proceed as if no filter had stopped it.
 pub fn notif_continue(listener: &OwnedFd, id: u64) -> io::Result<()> {
-    let mut resp = libc::seccomp_notif_resp {
-        id,
-        val: 0,
-        error: 0,
-        flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
-    };
-    // SAFETY: SECCOMP_IOCTL_NOTIF_SEND reads one seccomp_notif_resp at the address given.
-    cvt(unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_SEND as _,
-            &mut resp as *mut libc::seccomp_notif_resp,
-        )
-    })?;
-    Ok(())
+    notif_send(
+        listener,
+        libc::seccomp_notif_resp {
+            id,
+            val: 0,
+            error: 0,
+            flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+        },
+    )
 }
 
 /// Fail the stopped system call `id` with `errno`.
 pub fn notif_fail(listener: &OwnedFd, id: u64, errno: i32) -> io::Result<()> {
-    let mut resp = libc::seccomp_notif_resp {
-        id,
-        val: 0,
-        error: -errno,
-        flags: 0,
-    };
+    notif_send(
+        listener,
+        libc::seccomp_notif_resp {
+            id,
+            val: 0,
+            error: -errno,
+            flags: 0,
+        },
+    )
+}
+
+fn notif_send(listener: &OwnedFd, mut resp: libc::seccomp_notif_resp) -> io::Result<()> {
     // SAFETY: SECCOMP_IOCTL_NOTIF_SEND reads one seccomp_notif_resp at the address given.
     cvt(unsafe {
         libc::ioctl(
